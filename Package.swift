@@ -1,0 +1,57 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Weir",
+    platforms: [.macOS(.v15)],
+    products: [
+        /// The keyed state backend (RocksDB with KV separation, and a heap backend) and its vocabulary.
+        .library(name: "Weir", targets: ["Weir"]),
+        .executable(name: "weir", targets: ["weir"]),
+        .executable(name: "weir-bench", targets: ["WeirBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRocksDB",
+            pkgConfig: "rocksdb",
+            providers: [.apt(["librocksdb-dev"])]
+        ),
+        .target(name: "RocksKit", dependencies: ["CRocksDB", "StateCore"], swiftSettings: strictSettings),
+        .target(name: "StateCore", swiftSettings: strictSettings),
+        .target(name: "KeyedState", dependencies: ["StateCore", "RocksKit"], swiftSettings: strictSettings),
+        .target(name: "Weir", dependencies: ["KeyedState", "RocksKit", "StateCore"], swiftSettings: strictSettings),
+        .target(name: "StateTestSupport", dependencies: ["StateCore", "KeyedState"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "weir",
+            dependencies: [
+                "KeyedState", "StateCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "WeirBench",
+            dependencies: [
+                "KeyedState", "StateCore", "RocksKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/WeirBench",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "RocksKitTests", dependencies: ["RocksKit"], swiftSettings: strictSettings),
+        .testTarget(name: "StateCoreTests", dependencies: ["StateCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "KeyedStateTests",
+            dependencies: ["KeyedState", "StateCore", "StateTestSupport", "RocksKit"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

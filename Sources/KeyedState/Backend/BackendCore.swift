@@ -1,0 +1,120 @@
+import StateCore
+
+/// The part of a keyed state backend its states share: the store, the current key (as bytes), the registry of
+/// states and reusable scratch buffers. One owner thread uses it; nothing here is synchronized.
+///
+/// Invariants:
+/// 1. `hasCurrentKey` implies `currentPrefix` is `keyGroup (2 bytes, big-endian) ‖ serialized key` and
+///    `keyGroupRange.contains(currentKeyGroup)`.
+/// 2. `columns[name]` exists for every registered state, with the metadata it was registered with.
+final class BackendCore {
+    let store: any StateStore
+    let keyGroupRange: KeyGroupRange
+    let maxParallelism: Int
+    let clock: any StateClock
+    let keySchema: SerializerSchema
+
+    var hasCurrentKey = false
+    var currentKeyGroup = -1
+    var currentPrefix: [UInt8] = []
+    var closed = false
+    var registrations: [String: (metadata: StateMetadata, column: Int)] = [:]
+
+    /// Scratch for the composite key of the access in progress.
+    var keyScratch = ByteWriter(capacity: 256)
+    /// Scratch for the value of the access in progress.
+    var valueScratch = ByteWriter(capacity: 4_096)
+    /// Scratch for one list element before it is framed.
+    var elementScratch = ByteWriter(capacity: 256)
+
+    init(
+        store: any StateStore, keyGroupRange: KeyGroupRange, maxParallelism: Int, clock: any StateClock,
+        keySchema: SerializerSchema
+    ) {
+        precondition(maxParallelism > 0 && maxParallelism <= Limits.maxParallelismMax, "maxParallelism out of range")
+        precondition(keyGroupRange.end <= maxParallelism, "key-group range \(keyGroupRange) exceeds maxParallelism")
+        self.store = store
+        self.keyGroupRange = keyGroupRange
+        self.maxParallelism = maxParallelism
+        self.clock = clock
+        self.keySchema = keySchema
+    }
+
+    /// Sets the current key from its serialized bytes.
+    func setCurrentKey(serialized key: [UInt8], describe: () -> String) throws(StateError) {
+        try self.checkOpen()
+        let group = KeyGroup.of(serializedKey: key, maxParallelism: self.maxParallelism)
+        guard self.keyGroupRange.contains(group) else {
+            throw StateError(
+                code: .keyOutOfRange,
+                message: "key \(describe()) belongs to key group \(group), outside this backend's range "
+                    + "\(self.keyGroupRange) (maxParallelism \(self.maxParallelism)). Route records to the subtask "
+                    + "that owns the key group (keyBy), or give this backend the range that holds it.")
+        }
+        self.currentKeyGroup = group
+        self.currentPrefix.removeAll(keepingCapacity: true)
+        self.currentPrefix.append(UInt8(truncatingIfNeeded: group >> 8))
+        self.currentPrefix.append(UInt8(truncatingIfNeeded: group))
+        self.currentPrefix.append(contentsOf: key)
+        self.hasCurrentKey = true
+    }
+
+    func checkOpen() throws(StateError) {
+        if self.closed { throw StateError(code: .closed, message: "the keyed state backend was used after close()") }
+    }
+
+    /// Registers a state, or checks a repeated registration against the first, and returns its column.
+    func register(_ metadata: StateMetadata) throws(StateError) -> Int {
+        try self.checkOpen()
+        if let existing = self.registrations[metadata.name] {
+            let differences = metadata.differences(from: existing.metadata)
+            guard differences.isEmpty else {
+                throw StateError(
+                    code: .incompatibleRegistration,
+                    message: "state '\(metadata.name)' is already registered with "
+                        + differences.joined(separator: ", ") + " (registered vs now). "
+                        + "Give the new state another name, or register it as it was.",
+                    stateName: metadata.name)
+            }
+            return existing.column
+        }
+        try Self.validateName(metadata.name)
+        guard self.registrations.count < Limits.statesPerBackendMax else {
+            throw StateError(
+                code: .invalidArgument,
+                message: "cannot register state '\(metadata.name)': a backend holds at most "
+                    + "\(Limits.statesPerBackendMax) states", stateName: metadata.name)
+        }
+        if let persisted = self.store.persistedMetadata(named: metadata.name) {
+            let differences = metadata.differences(from: persisted)
+            guard differences.isEmpty else {
+                throw StateError(
+                    code: .incompatibleSerializer,
+                    message: "state '\(metadata.name)' was stored with " + differences.joined(separator: ", ")
+                        + " (stored vs now); nothing was read or changed. Register it with the stored serializers "
+                        + "and options, or migrate the state through a savepoint.",
+                    stateName: metadata.name)
+            }
+        }
+        let column = try self.store.openColumn(metadata)
+        self.registrations[metadata.name] = (metadata, column)
+        return column
+    }
+
+    static func validateName(_ name: String) throws(StateError) {
+        guard !name.isEmpty, name.utf8.count <= Limits.stateNameBytesMax else {
+            throw StateError(
+                code: .invalidArgument,
+                message: "state name '\(name)' must be 1 to \(Limits.stateNameBytesMax) bytes", stateName: name)
+        }
+        let allowed = name.unicodeScalars.allSatisfy {
+            ($0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil)) || "-_.".unicodeScalars.contains($0)
+        }
+        guard allowed else {
+            throw StateError(
+                code: .invalidArgument,
+                message: "state name '\(name)' may hold only ASCII letters, digits, '-', '_' and '.' "
+                    + "(it names a RocksDB column family and files)", stateName: name)
+        }
+    }
+}

@@ -1,0 +1,194 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import RocksKit
+import StateCore
+
+/// Keeps state in RocksDB: one column family per state (named `state.<name>`), state metadata as JSON in the
+/// default column family under `weir.state/<name>`.
+final class RocksStateStore: StateStore {
+    let database: RocksDatabase
+    private var families: [ColumnFamily] = []
+    private let persisted: [String: StateMetadata]
+    private let clock: any StateClock
+    private static let metadataPrefix: [UInt8] = Array("weir.state/".utf8)
+
+    /// Opens the database at `directory`. Existing states are reopened with the options their metadata records,
+    /// so merge operators, TTL filters and blob settings are in place before any state is read.
+    init(directory: String, options: RocksOptions, clock: any StateClock, mustExist: Bool) throws(StateError) {
+        self.clock = clock
+        var persisted: [String: StateMetadata] = [:]
+        let hasDatabase = (try? RocksDatabase.listColumnFamilies(path: directory)) != nil
+        if mustExist && !hasDatabase {
+            throw StateError(
+                code: .missing,
+                message: "no RocksDB state backend at \(directory): the directory is missing or holds no database. "
+                    + "Check the path, or open with `reopen: false` to create a new backend there.")
+        }
+        if hasDatabase {
+            persisted = try Self.readMetadata(directory: directory, options: options)
+        }
+        var families: [String: ColumnFamilyOptions] = [:]
+        for metadata in persisted.values {
+            families[Self.familyName(metadata.name)] = Self.familyOptions(metadata, clock: clock)
+        }
+        var databaseOptions = options
+        databaseOptions.createIfMissing = !mustExist
+        do {
+            self.database = try RocksDatabase(path: directory, options: databaseOptions, columnFamilies: families)
+        } catch {
+            throw StateError.storage(error, state: nil)
+        }
+        self.persisted = persisted
+    }
+
+    static func familyName(_ stateName: String) -> String { "state.\(stateName)" }
+
+    static func familyOptions(_ metadata: StateMetadata, clock: any StateClock) -> ColumnFamilyOptions {
+        ColumnFamilyOptions(
+            valueSeparation: metadata.valueSeparation,
+            mergeOperator: metadata.kind == .list ? .concatenation : nil,
+            compactionFilter: metadata.ttl.map {
+                TTLCompactionFilter(ttl: $0, layout: metadata.kind == .list ? .list : .single, clock: clock)
+            })
+    }
+
+    /// Reads every state's metadata from the default column family, opening the database on its own first (the
+    /// real open needs the options the metadata describes).
+    private static func readMetadata(directory: String, options: RocksOptions) throws(StateError)
+        -> [String: StateMetadata]
+    {
+        var probeOptions = options
+        probeOptions.createIfMissing = false
+        probeOptions.statistics = false
+        let probe: RocksDatabase
+        do {
+            probe = try RocksDatabase(path: directory, options: probeOptions)
+        } catch {
+            throw StateError.storage(error, state: nil)
+        }
+        defer { try? probe.close() }
+        guard let family = probe.columnFamily(named: "default") else { return [:] }
+        var result: [String: StateMetadata] = [:]
+        let iterator = RocksIterator(
+            database: probe, family: family, lowerBound: Self.metadataPrefix,
+            upperBound: Self.metadataPrefix.prefixSuccessor)
+        iterator.seekToFirst()
+        while iterator.isValid {
+            let (key, value) = (iterator.key, iterator.value)
+            do {
+                let metadata = try JSONDecoder().decode(StateMetadata.self, from: Data(value))
+                result[metadata.name] = metadata
+            } catch {
+                throw StateError(
+                    code: .corruption,
+                    message: "state metadata \(String(decoding: key, as: UTF8.self)) in \(directory) does not "
+                        + "decode (\(error)); the backend directory is damaged: restore from a checkpoint")
+            }
+            iterator.next()
+        }
+        do { try iterator.checkError() } catch { throw StateError.storage(error, state: nil) }
+        return result
+    }
+
+    func persistedMetadata(named name: String) -> StateMetadata? { self.persisted[name] }
+
+    func openColumn(_ metadata: StateMetadata) throws(StateError) -> Int {
+        do {
+            let family = try self.database.createColumnFamily(
+                named: Self.familyName(metadata.name), options: Self.familyOptions(metadata, clock: self.clock))
+            if self.persisted[metadata.name] == nil, let defaultFamily = self.database.columnFamily(named: "default") {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                let json = (try? encoder.encode(metadata)).map { [UInt8]($0) } ?? []
+                try self.database.put(
+                    defaultFamily, key: Self.metadataPrefix + Array(metadata.name.utf8), value: json)
+            }
+            self.families.append(family)
+            return self.families.count - 1
+        } catch {
+            throw StateError.storage(error, state: metadata.name)
+        }
+    }
+
+    @inline(__always)
+    private func family(_ column: Int) -> ColumnFamily { self.families[column] }
+
+    func put(_ column: Int, key: [UInt8], primaryLength: Int, value: [UInt8]) throws(StateError) {
+        do { try self.database.put(self.family(column), key: key, value: value) } catch {
+            throw StateError.storage(error, state: self.stateName(column))
+        }
+    }
+
+    func get<R>(
+        _ column: Int, key: [UInt8], primaryLength: Int, _ body: (inout ByteReader?) throws(StateError) -> R
+    ) throws(StateError) -> R {
+        do {
+            return try self.database.withValue(self.family(column), key: key, body)
+        } catch {
+            switch error {
+            case .rocks(let rocks): throw StateError.storage(rocks, state: self.stateName(column))
+            case .body(let body): throw body
+            }
+        }
+    }
+
+    func append(_ column: Int, key: [UInt8], operand: [UInt8]) throws(StateError) {
+        do { try self.database.merge(self.family(column), key: key, operand: operand) } catch {
+            throw StateError.storage(error, state: self.stateName(column))
+        }
+    }
+
+    func delete(_ column: Int, key: [UInt8], primaryLength: Int) throws(StateError) {
+        do { try self.database.delete(self.family(column), key: key) } catch {
+            throw StateError.storage(error, state: self.stateName(column))
+        }
+    }
+
+    func scan(
+        _ column: Int, prefix: [UInt8], _ body: (ByteReader, ByteReader) throws(StateError) -> Bool
+    ) throws(StateError) {
+        let iterator = RocksIterator(
+            database: self.database, family: self.family(column), lowerBound: prefix,
+            upperBound: prefix.prefixSuccessor)
+        iterator.seek(to: prefix)
+        while iterator.isValid {
+            let proceed = try iterator.withEntry { key, value throws(StateError) in try body(key, value) }
+            if !proceed { return }
+            iterator.next()
+        }
+        do { try iterator.checkError() } catch { throw StateError.storage(error, state: self.stateName(column)) }
+    }
+
+    func deletePrefix(_ column: Int, prefix: [UInt8]) throws(StateError) {
+        do {
+            if let end = prefix.prefixSuccessor {
+                try self.database.deleteRange(self.family(column), start: prefix, end: end)
+            } else {
+                var keys: [[UInt8]] = []
+                try self.scan(column, prefix: prefix) { key, _ in
+                    var key = key
+                    keys.append(key.readRemainingBytes())
+                    return true
+                }
+                for key in keys { try self.database.delete(self.family(column), key: key) }
+            }
+        } catch let error as RocksError {
+            throw StateError.storage(error, state: self.stateName(column))
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw StateError(code: .io, message: "\(error)")
+        }
+    }
+
+    func close() throws(StateError) {
+        do { try self.database.close() } catch { throw StateError.storage(error, state: nil) }
+    }
+
+    private func stateName(_ column: Int) -> String {
+        String(self.families[column].name.dropFirst("state.".count))
+    }
+}

@@ -1,0 +1,47 @@
+import StateCore
+
+/// The storage under a keyed state backend: one column per registered state, byte keys and values.
+///
+/// Keys are `keyGroup ‖ key ‖ namespace` (‖ map key); `primaryLength` says where the map key starts (it equals
+/// the key's length for every state but map state). Implementations: `RocksStateStore` and `HeapStateStore`.
+/// A store is used by one thread at a time: its backend's owner.
+protocol StateStore: AnyObject {
+    /// Metadata a previous run persisted for `name`, if the store keeps any.
+    func persistedMetadata(named name: String) -> StateMetadata?
+    /// Opens (creating if needed) the column for a state and persists its metadata; returns the column index.
+    func openColumn(_ metadata: StateMetadata) throws(StateError) -> Int
+    /// Writes a value.
+    func put(_ column: Int, key: [UInt8], primaryLength: Int, value: [UInt8]) throws(StateError)
+    /// Reads a value without copying it out; the reader is valid only inside `body`.
+    func get<R>(
+        _ column: Int, key: [UInt8], primaryLength: Int, _ body: (inout ByteReader?) throws(StateError) -> R
+    ) throws(StateError) -> R
+    /// Appends framed bytes to a value (creating it), without reading it.
+    func append(_ column: Int, key: [UInt8], operand: [UInt8]) throws(StateError)
+    /// Deletes a value.
+    func delete(_ column: Int, key: [UInt8], primaryLength: Int) throws(StateError)
+    /// Visits every entry whose key starts with `prefix`, until `body` returns false.
+    func scan(
+        _ column: Int, prefix: [UInt8], _ body: (ByteReader, ByteReader) throws(StateError) -> Bool
+    ) throws(StateError)
+    /// Deletes every entry whose key starts with `prefix`.
+    func deletePrefix(_ column: Int, prefix: [UInt8]) throws(StateError)
+    /// Releases the storage (flushing what must survive).
+    func close() throws(StateError)
+}
+
+extension [UInt8] {
+    /// The smallest byte string greater than every string with this prefix, or `nil` when there is none
+    /// (all bytes 0xFF).
+    var prefixSuccessor: [UInt8]? {
+        var result = self
+        while let last = result.last {
+            if last < 0xFF {
+                result[result.count - 1] = last + 1
+                return result
+            }
+            result.removeLast()
+        }
+        return nil
+    }
+}

@@ -1,0 +1,215 @@
+import CRocksDB
+import StateCore
+
+extension RocksDatabase {
+    /// Writes `value` under `key`.
+    /// - Throws: `RocksError` (e.g. `.noSpace`); a failed write has no effect.
+    @inlinable
+    public func put(_ family: ColumnFamily, key: [UInt8], value: [UInt8]) throws(RocksError) {
+        try withBytes(key) { k throws(RocksError) in
+            try withBytes(value) { v throws(RocksError) in
+                try self.put(family, key: k, value: v)
+            }
+        }
+    }
+
+    /// Writes `value` under `key`, both given as raw bytes valid for the call.
+    /// - Throws: `RocksError`; a failed write has no effect.
+    public func put(_ family: ColumnFamily, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
+        throws(RocksError)
+    {
+        try withRocksError(operation: "put to '\(family.name)'", path: self.path) { error in
+            rocksdb_put_cf(
+                self.handle, self.writeOptions, family.handle,
+                key.baseAddress?.assumingMemoryBound(to: CChar.self), key.count,
+                value.baseAddress?.assumingMemoryBound(to: CChar.self), value.count, error)
+        }
+    }
+
+    /// Merges `operand` into the value under `key` with the family's merge operator.
+    /// - Precondition: the family was configured with a merge operator.
+    /// - Throws: `RocksError`.
+    public func merge(_ family: ColumnFamily, key: [UInt8], operand: [UInt8]) throws(RocksError) {
+        try withBytes(key) { k throws(RocksError) in
+            try withBytes(operand) { v throws(RocksError) in
+                try withRocksError(operation: "merge into '\(family.name)'", path: self.path) { error in
+                    rocksdb_merge_cf(
+                        self.handle, self.writeOptions, family.handle,
+                        k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count,
+                        v.baseAddress?.assumingMemoryBound(to: CChar.self), v.count, error)
+                }
+            }
+        }
+    }
+
+    /// Deletes the value under `key` (a no-op when there is none).
+    /// - Throws: `RocksError`.
+    public func delete(_ family: ColumnFamily, key: [UInt8]) throws(RocksError) {
+        try withBytes(key) { k throws(RocksError) in
+            try withRocksError(operation: "delete from '\(family.name)'", path: self.path) { error in
+                rocksdb_delete_cf(
+                    self.handle, self.writeOptions, family.handle,
+                    k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count, error)
+            }
+        }
+    }
+
+    /// Deletes every key in `[start, end)`.
+    /// - Throws: `RocksError`.
+    public func deleteRange(_ family: ColumnFamily, start: [UInt8], end: [UInt8]) throws(RocksError) {
+        try withBytes(start) { s throws(RocksError) in
+            try withBytes(end) { e throws(RocksError) in
+                try withRocksError(operation: "delete range in '\(family.name)'", path: self.path) { error in
+                    rocksdb_delete_range_cf(
+                        self.handle, self.writeOptions, family.handle,
+                        s.baseAddress?.assumingMemoryBound(to: CChar.self), s.count,
+                        e.baseAddress?.assumingMemoryBound(to: CChar.self), e.count, error)
+                }
+            }
+        }
+    }
+
+    /// Looks up `key` and passes its value (or `nil`) to `body` without copying it out of RocksDB.
+    /// - Parameters:
+    ///   - family: The column family.
+    ///   - key: The key.
+    ///   - body: Reads the value; the reader is valid only during the call.
+    /// - Returns: What `body` returns.
+    /// - Throws: `RocksError`, or what `body` throws (as `E`).
+    @inlinable
+    public func withValue<R, E: Error>(
+        _ family: ColumnFamily,
+        key: [UInt8],
+        _ body: (inout ByteReader?) throws(E) -> R
+    ) throws(RocksKitOrBodyError<E>) -> R {
+        let slice: PinnedValue
+        do {
+            slice = PinnedValue(handle: try self.pinnedValue(family, key: key))
+        } catch {
+            throw .rocks(error)
+        }
+        do throws(E) {
+            return try slice.withReader(body)
+        } catch {
+            throw .body(error)
+        }
+    }
+
+    /// Copies the value under `key` out, or returns `nil`.
+    /// - Throws: `RocksError`.
+    public func get(_ family: ColumnFamily, key: [UInt8]) throws(RocksError) -> [UInt8]? {
+        let slice = PinnedValue(handle: try self.pinnedValue(family, key: key))
+        return slice.withReader { reader in reader.map { var r = $0; return r.readRemainingBytes() } }
+    }
+
+    @usableFromInline
+    func pinnedValue(_ family: ColumnFamily, key: [UInt8]) throws(RocksError) -> OpaquePointer? {
+        try withBytes(key) { key throws(RocksError) in
+            try withRocksError(operation: "get from '\(family.name)'", path: self.path) { error in
+                rocksdb_get_pinned_cf(
+                    self.handle, self.readOptions, family.handle,
+                    key.baseAddress?.assumingMemoryBound(to: CChar.self), key.count, error)
+            }
+        }
+    }
+
+    /// Flushes every column family's memtable to SST (and blob) files, waiting until done.
+    /// - Throws: `RocksError` (e.g. `.noSpace`).
+    public func flush() throws(RocksError) {
+        let families = self.openFamilies
+        let flushOptions = rocksdb_flushoptions_create()!
+        defer { rocksdb_flushoptions_destroy(flushOptions) }
+        rocksdb_flushoptions_set_wait(flushOptions, 1)
+        for family in families {
+            try withRocksError(operation: "flush '\(family.name)'", path: self.path) { error in
+                rocksdb_flush_cf(self.handle, flushOptions, family.handle, error)
+            }
+        }
+    }
+
+    /// Compacts the whole key range of `family`, blocking until done (runs compaction filters on every entry).
+    public func compact(_ family: ColumnFamily) {
+        rocksdb_compact_range_cf(self.handle, family.handle, nil, 0, nil, 0)
+    }
+
+    /// A RocksDB property (e.g. `rocksdb.estimate-num-keys`, `rocksdb.total-blob-file-size`), or `nil`.
+    public func property(_ name: String, family: ColumnFamily? = nil) -> String? {
+        let value: UnsafeMutablePointer<CChar>?
+        if let family {
+            value = rocksdb_property_value_cf(self.handle, family.handle, name)
+        } else {
+            value = rocksdb_property_value(self.handle, name)
+        }
+        guard let value else { return nil }
+        defer { rocksdb_free(value) }
+        return String(cString: value)
+    }
+
+    /// An integer RocksDB property, or `nil`.
+    public func integerProperty(_ name: String, family: ColumnFamily? = nil) -> UInt64? {
+        self.property(name, family: family).flatMap { UInt64($0) }
+    }
+
+    /// The database's statistics so far, or empty statistics when `RocksOptions.statistics` is off.
+    public func statistics() -> RocksStatistics {
+        guard let text = rocksdb_options_statistics_get_string(self.databaseOptions) else {
+            return RocksStatistics(tickers: [:])
+        }
+        defer { rocksdb_free(text) }
+        return RocksStatistics(parsing: String(cString: text))
+    }
+
+    /// Writes a consistent, openable copy of the database to `directory` (hard links for SST and blob files).
+    /// - Precondition: `directory` does not exist; its parent does.
+    /// - Throws: `RocksError`.
+    public func createCheckpoint(at directory: String) throws(RocksError) {
+        let checkpoint = try withRocksError(operation: "create checkpoint object", path: self.path) { error in
+            rocksdb_checkpoint_object_create(self.handle, error)
+        }
+        guard let checkpoint else { return }
+        defer { rocksdb_checkpoint_object_destroy(checkpoint) }
+        try withRocksError(operation: "checkpoint to \(directory)", path: self.path) { error in
+            rocksdb_checkpoint_create(checkpoint, directory, 0, error)
+        }
+    }
+}
+
+/// An error thrown by `RocksDatabase.withValue`: either RocksDB failed or the caller's closure threw.
+public enum RocksKitOrBodyError<Body: Error>: Error {
+    /// RocksDB failed to read.
+    case rocks(RocksError)
+    /// The closure threw.
+    case body(Body)
+}
+
+/// Owns one `rocksdb_pinnableslice_t`: a value RocksDB keeps pinned until this is destroyed.
+@usableFromInline
+struct PinnedValue: ~Copyable {
+    @usableFromInline let handle: OpaquePointer?
+
+    @usableFromInline
+    init(handle: OpaquePointer?) { self.handle = handle }
+
+    deinit { if let handle { rocksdb_pinnableslice_destroy(handle) } }
+
+    @inlinable
+    func withReader<R, E: Error>(_ body: (inout ByteReader?) throws(E) -> R) throws(E) -> R {
+        guard let handle = self.handle else {
+            var none: ByteReader? = nil
+            return try body(&none)
+        }
+        var length = 0
+        let pointer = rocksdb_pinnableslice_value(handle, &length)
+        var reader: ByteReader? = ByteReader(unsafeBytes: UnsafeRawBufferPointer(start: pointer, count: length))
+        return try body(&reader)
+    }
+}
+
+/// `Array.withUnsafeBytes` with a typed error.
+@inlinable
+func withBytes<R, E: Error>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    let result: Result<R, E> = bytes.withUnsafeBytes { raw in
+        do throws(E) { return .success(try body(raw)) } catch { return .failure(error) }
+    }
+    return try result.get()
+}

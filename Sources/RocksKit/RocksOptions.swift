@@ -1,0 +1,50 @@
+/// Database-wide RocksDB options. Every field is explicit; the defaults are the ones Weir's state backend uses.
+public struct RocksOptions: Sendable, Hashable {
+    /// Create the database when the directory holds none. Default `true`. Parent folders are created too.
+    public var createIfMissing: Bool
+    /// The LRU block cache shared by every column family, in bytes. Default 64 MiB.
+    public var blockCacheBytes: Int
+    /// The default memtable size of a column family, in bytes. Default 64 MiB (RocksDB's default).
+    public var writeBufferBytes: Int
+    /// The most memtables a column family keeps before writes stall. Default 2.
+    public var maxWriteBufferNumber: Int
+    /// The default block compression of SST files. Default LZ4: cheap to write, and Debian's build has it.
+    public var compression: Compression
+    /// Threads for flushes and compactions together. Default 2, the core count of the reference machine.
+    public var maxBackgroundJobs: Int
+    /// Bloom filter bits per key for point lookups; 0 turns filters off. Default 10 (about 1 % false positives).
+    public var bloomFilterBitsPerKey: Double
+    /// Level sizes follow the last level's actual size, which bounds space amplification. Default `true`.
+    public var levelCompactionDynamicLevelBytes: Bool
+    /// Keep RocksDB statistics (bytes written, compaction and blob bytes) so write amplification can be read.
+    /// Default `true`; its cost is a few atomic increments per operation.
+    public var statistics: Bool
+    /// Write each change to RocksDB's write-ahead log. Default `false`: durability comes from checkpoints, as in
+    /// Flink, and the backend flushes memtables before it closes.
+    public var writeAheadLog: Bool
+
+    /// Creates options with the documented defaults.
+    public init(
+        createIfMissing: Bool = true,
+        blockCacheBytes: Int = 64 << 20,
+        writeBufferBytes: Int = 64 << 20,
+        maxWriteBufferNumber: Int = 2,
+        compression: Compression = .lz4,
+        maxBackgroundJobs: Int = 2,
+        bloomFilterBitsPerKey: Double = 10,
+        levelCompactionDynamicLevelBytes: Bool = true,
+        statistics: Bool = true,
+        writeAheadLog: Bool = false
+    ) {
+        self.createIfMissing = createIfMissing
+        self.blockCacheBytes = blockCacheBytes
+        self.writeBufferBytes = writeBufferBytes
+        self.maxWriteBufferNumber = maxWriteBufferNumber
+        self.compression = compression
+        self.maxBackgroundJobs = maxBackgroundJobs
+        self.bloomFilterBitsPerKey = bloomFilterBitsPerKey
+        self.levelCompactionDynamicLevelBytes = levelCompactionDynamicLevelBytes
+        self.statistics = statistics
+        self.writeAheadLog = writeAheadLog
+    }
+}

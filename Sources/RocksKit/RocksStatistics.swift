@@ -1,0 +1,58 @@
+/// A snapshot of RocksDB's ticker statistics, parsed from the statistics dump that the 7.8.3 C API offers in
+/// place of ticker getters.
+public struct RocksStatistics: Sendable, Hashable {
+    /// Every ticker by its RocksDB name (e.g. `rocksdb.bytes.written`).
+    public var tickers: [String: UInt64]
+
+    /// Creates statistics from ticker values.
+    public init(tickers: [String: UInt64]) { self.tickers = tickers }
+
+    /// Parses RocksDB's `Statistics::ToString()` text: lines `name COUNT : n`; histogram lines are skipped.
+    public init(parsing text: String) {
+        var tickers: [String: UInt64] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 4, parts[1] == "COUNT", parts[2] == ":", let value = UInt64(parts[3]) else {
+                continue
+            }
+            tickers[String(parts[0])] = value
+        }
+        self.tickers = tickers
+    }
+
+    /// A ticker's value, 0 when RocksDB did not report it.
+    public subscript(ticker: String) -> UInt64 { self.tickers[ticker] ?? 0 }
+
+    /// Bytes the application wrote (keys, values, batch headers).
+    public var bytesWritten: UInt64 { self["rocksdb.bytes.written"] }
+    /// Bytes the application read.
+    public var bytesRead: UInt64 { self["rocksdb.bytes.read"] }
+    /// SST bytes written by memtable flushes.
+    public var flushBytesWritten: UInt64 { self["rocksdb.flush.write.bytes"] }
+    /// SST bytes written by compactions.
+    public var compactionBytesWritten: UInt64 { self["rocksdb.compact.write.bytes"] }
+    /// SST bytes read by compactions.
+    public var compactionBytesRead: UInt64 { self["rocksdb.compact.read.bytes"] }
+    /// Bytes written to blob files (by flushes and by blob garbage collection).
+    public var blobBytesWritten: UInt64 { self["rocksdb.blobdb.blob.file.bytes.written"] }
+    /// Bytes read from blob files.
+    public var blobBytesRead: UInt64 { self["rocksdb.blobdb.blob.file.bytes.read"] }
+
+    /// Bytes written to storage (flush + compaction SSTs + blob files) per byte the application wrote; 0 when
+    /// nothing was written.
+    public var writeAmplification: Double {
+        guard self.bytesWritten > 0 else { return 0 }
+        let stored = self.flushBytesWritten + self.compactionBytesWritten + self.blobBytesWritten
+        return Double(stored) / Double(self.bytesWritten)
+    }
+
+    /// The change from `earlier` to `self`, ticker by ticker (for measuring one phase of a run).
+    public func subtracting(_ earlier: RocksStatistics) -> RocksStatistics {
+        var delta: [String: UInt64] = [:]
+        for (name, value) in self.tickers {
+            let before = earlier.tickers[name] ?? 0
+            delta[name] = value >= before ? value - before : 0
+        }
+        return RocksStatistics(tickers: delta)
+    }
+}

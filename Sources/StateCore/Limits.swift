@@ -1,0 +1,17 @@
+/// Every bound Weir enforces, with the reason for its value. `LimitsTests` checks how they relate.
+public enum Limits {
+    /// The largest `maxParallelism`: key groups are stored as 2 big-endian bytes in every RocksDB key, and Flink
+    /// uses the same bound (32768), so savepoints map one to one.
+    public static let maxParallelismMax = 32_768
+    /// The default number of key groups (Flink's default for small jobs).
+    public static let maxParallelismDefault = 128
+    /// The longest state name: it becomes a RocksDB column family name and a file-name component.
+    public static let stateNameBytesMax = 200
+    /// The most states one backend registers: each is a column family with its own memtable.
+    public static let statesPerBackendMax = 1_000
+    /// The largest serialized key, namespace or value accepted: one RocksDB slice, and a changelog record must
+    /// hold it with room to spare below 4 GiB offsets.
+    public static let valueBytesMax = 1 << 30
+    /// The longest TTL: TTL timestamps are milliseconds in an Int64 and must not overflow when added.
+    public static let timeToLiveMillisecondsMax: Int64 = 1 << 52
+}
