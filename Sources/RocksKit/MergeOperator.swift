@@ -24,10 +24,13 @@ public enum MergeOperator: Sendable, Hashable {
         switch self {
         case .concatenation:
             return rocksdb_mergeoperator_create(
-                nil, nil, concatenationFullMerge, concatenationPartialMerge, freeMergedValue, concatenationName)
+                nil, releaseNothing, concatenationFullMerge, concatenationPartialMerge, freeMergedValue, concatenationName)
         }
     }
 }
+
+/// RocksDB calls the destructor unconditionally; the concatenation operator has no state to release.
+private func releaseNothing(_ state: UnsafeMutableRawPointer?) {}
 
 private let concatenationNameString: StaticString = "weir.concatenation.v1"
 

@@ -1,0 +1,156 @@
+import RocksKit
+import StateCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private func scratchPath(_ name: String) -> String {
+    let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+    return "\(base)/weir-rockskit-\(getpid())-\(name)-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+private final class DropOddValues: CompactionFilter {
+    var name: String { "test.drop-odd" }
+    func shouldRemove(key: ByteReader, value: ByteReader) -> Bool {
+        var value = value
+        return ((try? value.readUInt8()) ?? 0) % 2 == 1
+    }
+}
+
+@Suite struct RocksDatabaseTests {
+    @Test func putGetDeleteRoundTrip() throws {
+        let database = try RocksDatabase(path: scratchPath("basic"), columnFamilies: ["a": ColumnFamilyOptions()])
+        defer { try? database.close() }
+        let family = try #require(database.columnFamily(named: "a"))
+        try database.put(family, key: [1, 2], value: [9, 9, 9])
+        #expect(try database.get(family, key: [1, 2]) == [9, 9, 9])
+        try database.delete(family, key: [1, 2])
+        #expect(try database.get(family, key: [1, 2]) == nil)
+    }
+
+    @Test func concatenationMergeAppendsWithoutReading() throws {
+        let database = try RocksDatabase(path: scratchPath("merge"))
+        defer { try? database.close() }
+        let family = try database.createColumnFamily(named: "list", options: ColumnFamilyOptions(mergeOperator: .concatenation))
+        try database.merge(family, key: [7], operand: [1, 2])
+        try database.merge(family, key: [7], operand: [3])
+        #expect(try database.get(family, key: [7]) == [1, 2, 3])
+        try database.flush()
+        try database.merge(family, key: [7], operand: [4])
+        database.compact(family)
+        #expect(try database.get(family, key: [7]) == [1, 2, 3, 4])
+    }
+
+    @Test func compactionFilterDropsEntries() throws {
+        let database = try RocksDatabase(path: scratchPath("filter"))
+        defer { try? database.close() }
+        let family = try database.createColumnFamily(
+            named: "f", options: ColumnFamilyOptions(compactionFilter: DropOddValues()))
+        for i in UInt8(0)..<10 { try database.put(family, key: [i], value: [i]) }
+        try database.flush()
+        database.compact(family)
+        for i in UInt8(0)..<10 {
+            #expect(try database.get(family, key: [i]) == (i % 2 == 0 ? [i] : nil))
+        }
+    }
+
+    @Test func valueSeparationWritesBlobFiles() throws {
+        let database = try RocksDatabase(path: scratchPath("blob"))
+        defer { try? database.close() }
+        let family = try database.createColumnFamily(
+            named: "big", options: ColumnFamilyOptions(valueSeparation: ValueSeparation(minBlobSize: 512)))
+        let large = [UInt8](repeating: 0xAB, count: 4_096)
+        for i in UInt8(0)..<50 { try database.put(family, key: [i], value: large) }
+        try database.flush()
+        #expect((database.integerProperty("rocksdb.num-blob-files", family: family) ?? 0) >= 1)
+        #expect((database.integerProperty("rocksdb.total-blob-file-size", family: family) ?? 0) >= 50 * 4_096)
+        #expect(try database.get(family, key: [3]) == large)
+        let statistics = database.statistics()
+        #expect(statistics.blobBytesWritten >= 50 * 4_096)
+        #expect(statistics.bytesWritten >= 50 * 4_096)
+        #expect(statistics.writeAmplification > 0)
+    }
+
+    @Test func iteratorRespectsBounds() throws {
+        let database = try RocksDatabase(path: scratchPath("iter"))
+        defer { try? database.close() }
+        let family = try #require(database.columnFamily(named: "default"))
+        for i in UInt8(0)..<10 { try database.put(family, key: [1, i], value: [i]) }
+        try database.put(family, key: [2, 0], value: [0])
+        let iterator = RocksIterator(database: database, family: family, lowerBound: [1, 3], upperBound: [1, 6])
+        iterator.seekToFirst()
+        var seen: [UInt8] = []
+        while iterator.isValid {
+            seen.append(iterator.value[0])
+            iterator.next()
+        }
+        try iterator.checkError()
+        #expect(seen == [3, 4, 5])
+    }
+
+    @Test func secondOpenOfSameDirectoryIsLocked() throws {
+        let path = scratchPath("lock")
+        let first = try RocksDatabase(path: path)
+        defer { try? first.close() }
+        let error = try #require(throws: RocksError.self) { _ = try RocksDatabase(path: path) }
+        #expect(error.code == .locked)
+        #expect(error.message.contains(path))
+    }
+
+    @Test func missingDatabaseWithoutCreateIsMissing() throws {
+        let path = scratchPath("missing")
+        let error = try #require(throws: RocksError.self) {
+            _ = try RocksDatabase(path: path, options: RocksOptions(createIfMissing: false))
+        }
+        #expect(error.code == .missing)
+    }
+
+    @Test func corruptManifestIsCorruption() throws {
+        let path = scratchPath("corrupt")
+        do {
+            let database = try RocksDatabase(path: path)
+            try database.put(try #require(database.columnFamily(named: "default")), key: [1], value: [1])
+            try database.close()
+        }
+        // Point CURRENT at a MANIFEST full of garbage.
+        let manifest = "\(path)/MANIFEST-999999"
+        let garbage = [UInt8](repeating: 0x5A, count: 4_096)
+        let file = fopen(manifest, "w")
+        _ = garbage.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        fclose(file)
+        let current = fopen("\(path)/CURRENT", "w")
+        fputs("MANIFEST-999999\n", current)
+        fclose(current)
+        let error = try #require(throws: RocksError.self) { _ = try RocksDatabase(path: path) }
+        #expect(error.code == .corruption)
+        #expect(error.description.contains(path))
+    }
+
+    @Test func checkpointIsOpenable() throws {
+        let path = scratchPath("checkpoint")
+        let database = try RocksDatabase(path: path)
+        let family = try #require(database.columnFamily(named: "default"))
+        try database.put(family, key: [5], value: [6])
+        try database.flush()
+        try database.createCheckpoint(at: path + ".chk")
+        try database.close()
+        let copy = try RocksDatabase(path: path + ".chk", options: RocksOptions(createIfMissing: false))
+        defer { try? copy.close() }
+        #expect(try copy.get(try #require(copy.columnFamily(named: "default")), key: [5]) == [6])
+    }
+
+    @Test func statisticsParseTickerLines() {
+        let text = """
+            rocksdb.bytes.written COUNT : 1000
+            rocksdb.flush.write.bytes COUNT : 1200
+            rocksdb.compact.write.bytes COUNT : 800
+            rocksdb.db.get.micros P50 : 1.0 P95 : 2.0 P99 : 3.0 P100 : 4.0 COUNT : 9 SUM : 10
+            """
+        let statistics = RocksStatistics(parsing: text)
+        #expect(statistics.bytesWritten == 1_000)
+        #expect(statistics.writeAmplification == 2.0)
+        #expect(statistics.tickers["rocksdb.db.get.micros"] == nil)
+    }
+}
