@@ -127,9 +127,13 @@ extension RocksDatabase {
         }
     }
 
-    /// Compacts the whole key range of `family`, blocking until done (runs compaction filters on every entry).
+    /// Compacts the whole key range of `family` down to the bottom level, blocking until done. Every value
+    /// passes the compaction filter; merge operands are folded into values (which the next compaction filters).
     public func compact(_ family: ColumnFamily) {
-        rocksdb_compact_range_cf(self.handle, family.handle, nil, 0, nil, 0)
+        let options = rocksdb_compactoptions_create()!
+        defer { rocksdb_compactoptions_destroy(options) }
+        rocksdb_compactoptions_set_bottommost_level_compaction(options, 2)  // kForce: rewrite even a single file
+        rocksdb_compact_range_cf_opt(self.handle, family.handle, options, nil, 0, nil, 0)
     }
 
     /// A RocksDB property (e.g. `rocksdb.estimate-num-keys`, `rocksdb.total-blob-file-size`), or `nil`.

@@ -5,7 +5,9 @@ import StateCore
 ///
 /// Layouts: `.single` values start with an 8-byte big-endian timestamp (value, reducing, aggregating state and
 /// each map entry); `.list` values are framed elements `varint length ‖ timestamp ‖ element`, and the value is
-/// dropped only when every element has expired (reads skip expired elements before that).
+/// dropped only when every element has expired (reads skip expired elements before that). List appends are merge
+/// operands, which the 7.8.3 C API's filter does not see: a compaction folds them into a value, and the next
+/// compaction filters that value.
 final class TTLCompactionFilter: CompactionFilter {
     enum Layout: Sendable { case single, list }
 

@@ -28,6 +28,7 @@ public final class ListState<Element, Namespace> {
         let accessor = self.accessor
         let now = accessor.ttl == nil ? 0 : accessor.now
         var sawExpired = false
+        var liveFrames = ByteWriter()
         let elements: [Element] = try accessor.core.store.get(accessor.column, key: key, primaryLength: key.count) {
             reader throws(StateError) -> [Element] in
             guard var reader else { return [] }
@@ -40,16 +41,26 @@ public final class ListState<Element, Namespace> {
                 } catch {
                     throw accessor.corrupt(SerializationError(schema: self.serializer.schema, error))
                 }
+                var frame = element
                 if let value = try accessor.decode(&element, with: self.serializer, now: now) {
                     result.append(value)
+                    liveFrames.writeVarint(UInt64(frame.remaining))
+                    liveFrames.writeBytes(frame.readRemainingBytes())
                 } else {
                     sawExpired = true
                 }
             }
             return result
         }
-        if sawExpired || (accessor.ttl?.updateType == .onReadAndWrite && !elements.isEmpty) {
-            try self.update(elements)
+        if accessor.ttl?.updateType == .onReadAndWrite && !elements.isEmpty {
+            try self.update(elements)  // renews every element's timestamp
+        } else if sawExpired {
+            // Drop the expired elements but keep the survivors' bytes, timestamps included.
+            if elements.isEmpty {
+                try accessor.core.store.delete(accessor.column, key: key, primaryLength: key.count)
+            } else {
+                try accessor.core.store.put(accessor.column, key: key, primaryLength: key.count, value: liveFrames.bytes)
+            }
         }
         return elements
     }
