@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "WeirBench",
             dependencies: [
-                "KeyedState", "StateCore", "RocksKit",
+                "KeyedState", "StateCore", "RocksKit", "CRocksDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/WeirBench",

@@ -265,3 +265,26 @@ public final class RocksDatabase: @unchecked Sendable {
         }
     }
 }
+
+extension RocksDatabase {
+    /// The C handles behind a database and one of its families, for the raw-C-API reference loops of
+    /// `weir-bench` (which must call RocksDB exactly as a C program would, with identical options). Package-only:
+    /// no library code outside RocksKit uses it.
+    package struct RawHandles {
+        /// `rocksdb_t*`.
+        package let database: OpaquePointer
+        /// `rocksdb_column_family_handle_t*`.
+        package let family: OpaquePointer
+        /// The database's `rocksdb_writeoptions_t*` (WAL as configured).
+        package let writeOptions: OpaquePointer
+        /// The database's `rocksdb_readoptions_t*`.
+        package let readOptions: OpaquePointer
+    }
+
+    /// The raw handles for `family`; valid until `close()`.
+    package func rawHandles(_ family: ColumnFamily) -> RawHandles {
+        RawHandles(
+            database: self.handle, family: family.handle, writeOptions: self.writeOptions,
+            readOptions: self.readOptions)
+    }
+}

@@ -1,0 +1,331 @@
+import CRocksDB
+import Foundation
+import KeyedState
+import RocksKit
+import StateCore
+
+/// One value size × separation mode of `weir-bench state`: a Weir backend and a raw database side by side.
+struct StateBenchmarkRun {
+    let keys: Int
+    let operations: Int
+    let valueSize: Int
+    let mode: SeparationMode
+    let minBlobSize: Int
+    let directory: String
+    let seed: UInt64
+
+    private var sizeLabel: String { self.valueSize % 1_024 == 0 ? "\(self.valueSize / 1_024)KiB" : "\(self.valueSize)B" }
+    /// Maps have this many entries each, so map state holds as many entries as value state.
+    static let mapFanOut = 16
+
+    func execute(report: (StateBenchmarkResult) -> Void) throws {
+        let separation = self.mode == .blob ? ValueSeparation(minBlobSize: self.minBlobSize) : nil
+        let options = RocksOptions()
+        let weir = try WeirSide(directory: "\(self.directory)/weir", options: options, separation: separation)
+        let raw = try RawSide(directory: "\(self.directory)/raw", options: options, separation: separation)
+        defer {
+            try? weir.backend.close()
+            try? raw.database.close()
+        }
+        let payload = (0..<self.valueSize).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let mapKeys = max(self.keys / Self.mapFanOut, 1)
+
+        func phase(_ operation: String, count: Int, writes: Bool, weirBody: (inout SplitMix) throws -> Void,
+                   rawBody: (inout SplitMix) throws -> Void) throws {
+            let weirStats = weir.backend.rocksStatistics()
+            let rawStats = raw.database.statistics()
+            var random = SplitMix(seed: self.seed)
+            let weirSeconds = try measure { try weirBody(&random) }
+            random = SplitMix(seed: self.seed)
+            let rawSeconds = try measure { try rawBody(&random) }
+            var weirAmplification: Double?
+            var rawAmplification: Double?
+            if writes {
+                // Count the memtable's bytes too: flush (untimed) before reading the statistics.
+                try weir.backend.rocksDatabase?.flush()
+                try raw.database.flush()
+                weirAmplification = weir.backend.rocksStatistics().map { $0.subtracting(weirStats ?? $0).writeAmplification }
+                rawAmplification = raw.database.statistics().subtracting(rawStats).writeAmplification
+            }
+            let weirRate = Double(count) / weirSeconds
+            let rawRate = Double(count) / rawSeconds
+            report(StateBenchmarkResult(
+                case: "\(operation).\(self.sizeLabel).\(self.mode.rawValue)", operation: operation,
+                valueBytes: self.valueSize, separation: self.mode.rawValue, operations: count,
+                weirOpsPerSec: weirRate, rawOpsPerSec: rawRate, ratio: weirRate / rawRate,
+                writeAmplification: weirAmplification, rawWriteAmplification: rawAmplification))
+        }
+
+        let n = self.operations
+        let keys = UInt64(self.keys)
+        try phase("value.fill", count: self.keys, writes: true,
+                  weirBody: { _ in for k in 0..<Int64(self.keys) { try weir.updateValue(k, payload) } },
+                  rawBody: { _ in for k in 0..<Int64(self.keys) { try raw.putValue(k, payload) } })
+        try phase("value.update", count: n, writes: true,
+                  weirBody: { r in for _ in 0..<n { try weir.updateValue(Int64(r.next() % keys), payload) } },
+                  rawBody: { r in for _ in 0..<n { try raw.putValue(Int64(r.next() % keys), payload) } })
+        try phase("value.get", count: n, writes: false,
+                  weirBody: { r in for _ in 0..<n { try weir.getValue(Int64(r.next() % keys)) } },
+                  rawBody: { r in for _ in 0..<n { try raw.getValue(Int64(r.next() % keys)) } })
+        try phase("list.append", count: n, writes: true,
+                  weirBody: { r in for _ in 0..<n { try weir.appendList(Int64(r.next() % keys), payload) } },
+                  rawBody: { r in for _ in 0..<n { try raw.appendList(Int64(r.next() % keys), payload) } })
+        try phase("list.get", count: n, writes: false,
+                  weirBody: { r in for _ in 0..<n { try weir.getList(Int64(r.next() % keys)) } },
+                  rawBody: { r in for _ in 0..<n { try raw.getList(Int64(r.next() % keys)) } })
+        let mapSpace = UInt64(mapKeys)
+        let fan = UInt64(Self.mapFanOut)
+        try phase("map.put", count: n, writes: true,
+                  weirBody: { r in
+                      for _ in 0..<n { let x = r.next(); try weir.putMap(Int64(x % mapSpace), Int32((x >> 40) % fan), payload) } },
+                  rawBody: { r in
+                      for _ in 0..<n { let x = r.next(); try raw.putMap(Int64(x % mapSpace), Int32((x >> 40) % fan), payload) } })
+        try phase("map.get", count: n, writes: false,
+                  weirBody: { r in
+                      for _ in 0..<n { let x = r.next(); try weir.getMap(Int64(x % mapSpace), Int32((x >> 40) % fan)) } },
+                  rawBody: { r in
+                      for _ in 0..<n { let x = r.next(); try raw.getMap(Int64(x % mapSpace), Int32((x >> 40) % fan)) } })
+        let iterations = max(n / Self.mapFanOut, 1)
+        try phase("map.iterate", count: iterations, writes: false,
+                  weirBody: { r in for _ in 0..<iterations { try weir.iterateMap(Int64(r.next() % mapSpace)) } },
+                  rawBody: { r in for _ in 0..<iterations { try raw.iterateMap(Int64(r.next() % mapSpace)) } })
+        precondition(weir.checksum > 0 && raw.checksum > 0, "the benchmark read nothing")
+    }
+
+    private func measure(_ body: () throws -> Void) throws -> Double {
+        let start = ContinuousClock.now
+        try body()
+        let elapsed = start.duration(to: .now)
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+}
+
+/// The Weir side: a RocksDB keyed state backend with value, list and map state.
+private final class WeirSide {
+    let backend: KeyedStateBackend<Int64>
+    let value: ValueState<[UInt8], VoidNamespace>
+    let list: ListState<[UInt8], VoidNamespace>
+    let map: MapState<Int32, [UInt8], VoidNamespace>
+    var checksum = 0
+
+    init(directory: String, options: RocksOptions, separation: ValueSeparation?) throws {
+        self.backend = try .rocksDB(directory: directory, keySerializer: .int64, options: options)
+        let stateOptions = StateOptions(valueSeparation: separation)
+        self.value = try self.backend.valueState(ValueStateDescriptor("value", serializer: .bytes, options: stateOptions))
+        self.list = try self.backend.listState(ListStateDescriptor("list", serializer: .bytes, options: stateOptions))
+        self.map = try self.backend.mapState(
+            MapStateDescriptor("map", keySerializer: .int32, valueSerializer: .bytes, options: stateOptions))
+    }
+
+    @inline(__always) func updateValue(_ key: Int64, _ payload: [UInt8]) throws {
+        try self.backend.setCurrentKey(key)
+        try self.value.update(payload)
+    }
+
+    @inline(__always) func getValue(_ key: Int64) throws {
+        try self.backend.setCurrentKey(key)
+        self.checksum &+= try self.value.value()?.count ?? 0
+    }
+
+    @inline(__always) func appendList(_ key: Int64, _ payload: [UInt8]) throws {
+        try self.backend.setCurrentKey(key)
+        try self.list.add(payload)
+    }
+
+    @inline(__always) func getList(_ key: Int64) throws {
+        try self.backend.setCurrentKey(key)
+        self.checksum &+= try self.list.get().count
+    }
+
+    @inline(__always) func putMap(_ key: Int64, _ userKey: Int32, _ payload: [UInt8]) throws {
+        try self.backend.setCurrentKey(key)
+        try self.map.put(userKey, payload)
+    }
+
+    @inline(__always) func getMap(_ key: Int64, _ userKey: Int32) throws {
+        try self.backend.setCurrentKey(key)
+        self.checksum &+= try self.map.get(userKey)?.count ?? 0
+    }
+
+    @inline(__always) func iterateMap(_ key: Int64) throws {
+        try self.backend.setCurrentKey(key)
+        try self.map.forEach { _, value in
+            self.checksum &+= value.count
+            return true
+        }
+    }
+}
+
+/// The raw side: the same operations as direct RocksDB C calls on a database with identical options. Keys are
+/// `2-byte group ‖ 8-byte big-endian key` (‖ 4-byte map key), values the payload (list elements framed with a
+/// varint length, as the concatenation merge operator expects).
+private final class RawSide {
+    let database: RocksDatabase
+    private let value: RocksDatabase.RawHandles
+    private let list: RocksDatabase.RawHandles
+    private let map: RocksDatabase.RawHandles
+    private var key = [UInt8](repeating: 0, count: 14)
+    private var upper = [UInt8](repeating: 0, count: 10)
+    private var readBuffer = [UInt8](repeating: 0, count: 1 << 20)
+    private var frame: [UInt8] = []
+    var checksum = 0
+
+    init(directory: String, options: RocksOptions, separation: ValueSeparation?) throws {
+        self.database = try RocksDatabase(
+            path: directory, options: options,
+            columnFamilies: [
+                "value": ColumnFamilyOptions(valueSeparation: separation),
+                "list": ColumnFamilyOptions(valueSeparation: separation, mergeOperator: .concatenation),
+                "map": ColumnFamilyOptions(valueSeparation: separation),
+            ])
+        self.value = self.database.rawHandles(self.database.columnFamily(named: "value")!)
+        self.list = self.database.rawHandles(self.database.columnFamily(named: "list")!)
+        self.map = self.database.rawHandles(self.database.columnFamily(named: "map")!)
+    }
+
+    @inline(__always) private func setKey(_ k: Int64, _ userKey: Int32? = nil) -> Int {
+        let group = UInt64(bitPattern: k) % 128
+        self.key[0] = UInt8(group >> 8)
+        self.key[1] = UInt8(truncatingIfNeeded: group)
+        var big = UInt64(bitPattern: k).bigEndian
+        withUnsafeBytes(of: &big) { bytes in for i in 0..<8 { self.key[2 + i] = bytes[i] } }
+        guard let userKey else { return 10 }
+        var user = UInt32(bitPattern: userKey).bigEndian
+        withUnsafeBytes(of: &user) { bytes in for i in 0..<4 { self.key[10 + i] = bytes[i] } }
+        return 14
+    }
+
+    private func check(_ error: UnsafeMutablePointer<CChar>?) throws {
+        if let error {
+            let message = String(cString: error)
+            rocksdb_free(error)
+            throw RocksError(code: .other, message: message, path: self.database.path)
+        }
+    }
+
+    @inline(__always) private func put(_ h: RocksDatabase.RawHandles, _ keyLength: Int, _ value: [UInt8]) throws {
+        var error: UnsafeMutablePointer<CChar>?
+        self.key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                rocksdb_put_cf(h.database, h.writeOptions, h.family, k.baseAddress!.assumingMemoryBound(to: CChar.self),
+                               keyLength, v.baseAddress!.assumingMemoryBound(to: CChar.self), v.count, &error)
+            }
+        }
+        try self.check(error)
+    }
+
+    /// Gets and copies the value into a reusable buffer, returning its length (or -1 when absent).
+    @inline(__always) private func get(_ h: RocksDatabase.RawHandles, _ keyLength: Int) throws -> Int {
+        var error: UnsafeMutablePointer<CChar>?
+        let slice = self.key.withUnsafeBytes { k in
+            rocksdb_get_pinned_cf(h.database, h.readOptions, h.family, k.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                  keyLength, &error)
+        }
+        try self.check(error)
+        guard let slice else { return -1 }
+        defer { rocksdb_pinnableslice_destroy(slice) }
+        var length = 0
+        let pointer = rocksdb_pinnableslice_value(slice, &length)
+        self.readBuffer.withUnsafeMutableBytes { buffer in
+            buffer.baseAddress!.copyMemory(from: pointer!, byteCount: min(length, buffer.count))
+        }
+        return length
+    }
+
+    func putValue(_ k: Int64, _ payload: [UInt8]) throws { try self.put(self.value, self.setKey(k), payload) }
+
+    func getValue(_ k: Int64) throws { self.checksum &+= max(try self.get(self.value, self.setKey(k)), 0) }
+
+    func appendList(_ k: Int64, _ payload: [UInt8]) throws {
+        let length = self.setKey(k)
+        self.frame.removeAll(keepingCapacity: true)
+        var size = UInt64(payload.count)
+        while size >= 0x80 { self.frame.append(UInt8(truncatingIfNeeded: size) | 0x80); size >>= 7 }
+        self.frame.append(UInt8(size))
+        self.frame.append(contentsOf: payload)
+        var error: UnsafeMutablePointer<CChar>?
+        self.key.withUnsafeBytes { key in
+            self.frame.withUnsafeBytes { v in
+                rocksdb_merge_cf(self.list.database, self.list.writeOptions, self.list.family,
+                                 key.baseAddress!.assumingMemoryBound(to: CChar.self), length,
+                                 v.baseAddress!.assumingMemoryBound(to: CChar.self), v.count, &error)
+            }
+        }
+        try self.check(error)
+    }
+
+    func getList(_ k: Int64) throws {
+        let length = try self.get(self.list, self.setKey(k))
+        guard length > 0 else { return }
+        // Walk the frames as a C reader would, counting elements.
+        var at = 0
+        var elements = 0
+        while at < min(length, self.readBuffer.count) {
+            var size = 0
+            var shift = 0
+            while true {
+                let byte = self.readBuffer[at]
+                at += 1
+                size |= Int(byte & 0x7F) << shift
+                if byte & 0x80 == 0 { break }
+                shift += 7
+            }
+            at += size
+            elements += 1
+        }
+        self.checksum &+= elements
+    }
+
+    func putMap(_ k: Int64, _ userKey: Int32, _ payload: [UInt8]) throws {
+        try self.put(self.map, self.setKey(k, userKey), payload)
+    }
+
+    func getMap(_ k: Int64, _ userKey: Int32) throws {
+        self.checksum &+= max(try self.get(self.map, self.setKey(k, userKey)), 0)
+    }
+
+    func iterateMap(_ k: Int64) throws {
+        _ = self.setKey(k)
+        for i in 0..<10 { self.upper[i] = self.key[i] }
+        var i = 9
+        while i >= 0 { if self.upper[i] == 0xFF { self.upper[i] = 0; i -= 1 } else { self.upper[i] += 1; break } }
+        let options = rocksdb_readoptions_create()!
+        defer { rocksdb_readoptions_destroy(options) }
+        try self.key.withUnsafeBytes { lower in
+            try self.upper.withUnsafeBytes { upper in
+                rocksdb_readoptions_set_iterate_lower_bound(options, lower.baseAddress!.assumingMemoryBound(to: CChar.self), 10)
+                rocksdb_readoptions_set_iterate_upper_bound(options, upper.baseAddress!.assumingMemoryBound(to: CChar.self), 10)
+                let iterator = rocksdb_create_iterator_cf(self.map.database, options, self.map.family)!
+                defer { rocksdb_iter_destroy(iterator) }
+                rocksdb_iter_seek(iterator, lower.baseAddress!.assumingMemoryBound(to: CChar.self), 10)
+                while rocksdb_iter_valid(iterator) != 0 {
+                    var keyLength = 0
+                    var valueLength = 0
+                    _ = rocksdb_iter_key(iterator, &keyLength)
+                    let value = rocksdb_iter_value(iterator, &valueLength)
+                    self.readBuffer.withUnsafeMutableBytes { buffer in
+                        buffer.baseAddress!.copyMemory(from: value!, byteCount: min(valueLength, buffer.count))
+                    }
+                    self.checksum &+= valueLength
+                    rocksdb_iter_next(iterator)
+                }
+                var error: UnsafeMutablePointer<CChar>?
+                rocksdb_iter_get_error(iterator, &error)
+                try self.check(error)
+            }
+        }
+    }
+}
+
+/// The benchmark's deterministic key generator (SplitMix64).
+struct SplitMix {
+    private var state: UInt64
+    init(seed: UInt64) { self.state = seed }
+    @inline(__always) mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `weir-bench`: benchmarks that measure Weir against its reference (the raw RocksDB C API) in the same run.
+@main
+struct WeirBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "weir-bench",
+        abstract: "Measure Weir against raw RocksDB in the same run (use a release build).",
+        subcommands: [StateBenchmark.self]
+    )
+}
