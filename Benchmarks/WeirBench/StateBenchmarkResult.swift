@@ -27,15 +27,22 @@ struct StateBenchmarkResult: Encodable {
         return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
     }
 
-    static let tableHeader = String(
-        format: "%-30@ %14@ %14@ %7@ %9@ %9@", "case" as NSString, "weir ops/s" as NSString,
-        "raw ops/s" as NSString, "ratio" as NSString, "W-Amp" as NSString, "raw W-Amp" as NSString)
+    static let tableHeader = Self.row(["case", "weir ops/s", "raw ops/s", "ratio", "W-Amp", "raw W-Amp"])
 
     var tableRow: String {
-        String(
-            format: "%-30@ %14.0f %14.0f %7.3f %9@ %9@", self.case as NSString, self.weirOpsPerSec, self.rawOpsPerSec,
-            self.ratio, (self.writeAmplification.map { String(format: "%.2f", $0) } ?? "-") as NSString,
-            (self.rawWriteAmplification.map { String(format: "%.2f", $0) } ?? "-") as NSString)
+        Self.row([
+            self.case, String(format: "%.0f", self.weirOpsPerSec), String(format: "%.0f", self.rawOpsPerSec),
+            String(format: "%.3f", self.ratio), self.writeAmplification.map { String(format: "%.2f", $0) } ?? "-",
+            self.rawWriteAmplification.map { String(format: "%.2f", $0) } ?? "-",
+        ])
+    }
+
+    private static func row(_ cells: [String]) -> String {
+        let widths = [28, 12, 12, 7, 7, 9]
+        return zip(cells, widths).enumerated().map { index, pair in
+            let padding = String(repeating: " ", count: max(pair.1 - pair.0.count, 0))
+            return index == 0 ? pair.0 + padding : padding + pair.0
+        }.joined(separator: " ")
     }
 }
 

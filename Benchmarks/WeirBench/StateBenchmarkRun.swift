@@ -17,6 +17,8 @@ struct StateBenchmarkRun {
     private var sizeLabel: String { self.valueSize % 1_024 == 0 ? "\(self.valueSize / 1_024)KiB" : "\(self.valueSize)B" }
     /// Maps have this many entries each, so map state holds as many entries as value state.
     static let mapFanOut = 16
+    /// Alternating slices per phase.
+    static let rounds = 6
 
     func execute(report: (StateBenchmarkResult) -> Void) throws {
         let separation = self.mode == .blob ? ValueSeparation(minBlobSize: self.minBlobSize) : nil
@@ -30,14 +32,30 @@ struct StateBenchmarkRun {
         let payload = (0..<self.valueSize).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         let mapKeys = max(self.keys / Self.mapFanOut, 1)
 
-        func phase(_ operation: String, count: Int, writes: Bool, weirBody: (inout SplitMix) throws -> Void,
-                   rawBody: (inout SplitMix) throws -> Void) throws {
+        /// Runs a phase on both sides in `rounds` alternating slices (A B, B A, …) so that drift of this shared
+        /// machine and background work land on both sides alike; each slice starts with both databases quiet.
+        func phase(_ operation: String, count: Int, writes: Bool,
+                   weirBody: (inout SplitMix, Range<Int>) throws -> Void,
+                   rawBody: (inout SplitMix, Range<Int>) throws -> Void) throws {
             let weirStats = weir.backend.rocksStatistics()
             let rawStats = raw.database.statistics()
-            var random = SplitMix(seed: self.seed)
-            let weirSeconds = try measure { try weirBody(&random) }
-            random = SplitMix(seed: self.seed)
-            let rawSeconds = try measure { try rawBody(&random) }
+            var weirRandom = SplitMix(seed: self.seed)
+            var rawRandom = SplitMix(seed: self.seed)
+            var weirSeconds = 0.0
+            var rawSeconds = 0.0
+            let rounds = Self.rounds
+            for round in 0..<rounds {
+                let slice = (count * round / rounds)..<(count * (round + 1) / rounds)
+                for side in (round % 2 == 0 ? [0, 1] : [1, 0]) {
+                    weir.backend.rocksDatabase?.waitForBackgroundWork()
+                    raw.database.waitForBackgroundWork()
+                    if side == 0 {
+                        weirSeconds += try measure { try weirBody(&weirRandom, slice) }
+                    } else {
+                        rawSeconds += try measure { try rawBody(&rawRandom, slice) }
+                    }
+                }
+            }
             var weirAmplification: Double?
             var rawAmplification: Double?
             if writes {
@@ -59,36 +77,36 @@ struct StateBenchmarkRun {
         let n = self.operations
         let keys = UInt64(self.keys)
         try phase("value.fill", count: self.keys, writes: true,
-                  weirBody: { _ in for k in 0..<Int64(self.keys) { try weir.updateValue(k, payload) } },
-                  rawBody: { _ in for k in 0..<Int64(self.keys) { try raw.putValue(k, payload) } })
+                  weirBody: { _, slice in for k in slice { try weir.updateValue(Int64(k), payload) } },
+                  rawBody: { _, slice in for k in slice { try raw.putValue(Int64(k), payload) } })
         try phase("value.update", count: n, writes: true,
-                  weirBody: { r in for _ in 0..<n { try weir.updateValue(Int64(r.next() % keys), payload) } },
-                  rawBody: { r in for _ in 0..<n { try raw.putValue(Int64(r.next() % keys), payload) } })
+                  weirBody: { r, slice in for _ in slice { try weir.updateValue(Int64(r.next() % keys), payload) } },
+                  rawBody: { r, slice in for _ in slice { try raw.putValue(Int64(r.next() % keys), payload) } })
         try phase("value.get", count: n, writes: false,
-                  weirBody: { r in for _ in 0..<n { try weir.getValue(Int64(r.next() % keys)) } },
-                  rawBody: { r in for _ in 0..<n { try raw.getValue(Int64(r.next() % keys)) } })
+                  weirBody: { r, slice in for _ in slice { try weir.getValue(Int64(r.next() % keys)) } },
+                  rawBody: { r, slice in for _ in slice { try raw.getValue(Int64(r.next() % keys)) } })
         try phase("list.append", count: n, writes: true,
-                  weirBody: { r in for _ in 0..<n { try weir.appendList(Int64(r.next() % keys), payload) } },
-                  rawBody: { r in for _ in 0..<n { try raw.appendList(Int64(r.next() % keys), payload) } })
+                  weirBody: { r, slice in for _ in slice { try weir.appendList(Int64(r.next() % keys), payload) } },
+                  rawBody: { r, slice in for _ in slice { try raw.appendList(Int64(r.next() % keys), payload) } })
         try phase("list.get", count: n, writes: false,
-                  weirBody: { r in for _ in 0..<n { try weir.getList(Int64(r.next() % keys)) } },
-                  rawBody: { r in for _ in 0..<n { try raw.getList(Int64(r.next() % keys)) } })
+                  weirBody: { r, slice in for _ in slice { try weir.getList(Int64(r.next() % keys)) } },
+                  rawBody: { r, slice in for _ in slice { try raw.getList(Int64(r.next() % keys)) } })
         let mapSpace = UInt64(mapKeys)
         let fan = UInt64(Self.mapFanOut)
         try phase("map.put", count: n, writes: true,
-                  weirBody: { r in
-                      for _ in 0..<n { let x = r.next(); try weir.putMap(Int64(x % mapSpace), Int32((x >> 40) % fan), payload) } },
-                  rawBody: { r in
-                      for _ in 0..<n { let x = r.next(); try raw.putMap(Int64(x % mapSpace), Int32((x >> 40) % fan), payload) } })
+                  weirBody: { r, slice in
+                      for _ in slice { let x = r.next(); try weir.putMap(Int64(x % mapSpace), Int32((x >> 40) % fan), payload) } },
+                  rawBody: { r, slice in
+                      for _ in slice { let x = r.next(); try raw.putMap(Int64(x % mapSpace), Int32((x >> 40) % fan), payload) } })
         try phase("map.get", count: n, writes: false,
-                  weirBody: { r in
-                      for _ in 0..<n { let x = r.next(); try weir.getMap(Int64(x % mapSpace), Int32((x >> 40) % fan)) } },
-                  rawBody: { r in
-                      for _ in 0..<n { let x = r.next(); try raw.getMap(Int64(x % mapSpace), Int32((x >> 40) % fan)) } })
+                  weirBody: { r, slice in
+                      for _ in slice { let x = r.next(); try weir.getMap(Int64(x % mapSpace), Int32((x >> 40) % fan)) } },
+                  rawBody: { r, slice in
+                      for _ in slice { let x = r.next(); try raw.getMap(Int64(x % mapSpace), Int32((x >> 40) % fan)) } })
         let iterations = max(n / Self.mapFanOut, 1)
         try phase("map.iterate", count: iterations, writes: false,
-                  weirBody: { r in for _ in 0..<iterations { try weir.iterateMap(Int64(r.next() % mapSpace)) } },
-                  rawBody: { r in for _ in 0..<iterations { try raw.iterateMap(Int64(r.next() % mapSpace)) } })
+                  weirBody: { r, slice in for _ in slice { try weir.iterateMap(Int64(r.next() % mapSpace)) } },
+                  rawBody: { r, slice in for _ in slice { try raw.iterateMap(Int64(r.next() % mapSpace)) } })
         precondition(weir.checksum > 0 && raw.checksum > 0, "the benchmark read nothing")
     }
 
@@ -156,8 +174,8 @@ private final class WeirSide {
     }
 }
 
-/// The raw side: the same operations as direct RocksDB C calls on a database with identical options. Keys are
-/// `2-byte group ‖ 8-byte big-endian key` (‖ 4-byte map key), values the payload (list elements framed with a
+/// The raw side: the same operations as direct RocksDB C calls on a database with identical options and the same
+/// key layout: `2-byte key group ‖ 8-byte big-endian key` (‖ 4-byte map key), values the payload (list elements framed with a
 /// varint length, as the concatenation merge operator expects).
 private final class RawSide {
     let database: RocksDatabase
@@ -165,6 +183,7 @@ private final class RawSide {
     private let list: RocksDatabase.RawHandles
     private let map: RocksDatabase.RawHandles
     private var key = [UInt8](repeating: 0, count: 14)
+    private var keyBytes = [UInt8](repeating: 0, count: 8)
     private var upper = [UInt8](repeating: 0, count: 10)
     private var readBuffer = [UInt8](repeating: 0, count: 1 << 20)
     private var frame: [UInt8] = []
@@ -184,11 +203,13 @@ private final class RawSide {
     }
 
     @inline(__always) private func setKey(_ k: Int64, _ userKey: Int32? = nil) -> Int {
-        let group = UInt64(bitPattern: k) % 128
+        // The same layout as Weir's: the key group is MurmurHash3 of the 8 key bytes modulo 128.
+        var big = UInt64(bitPattern: k).bigEndian
+        withUnsafeBytes(of: &big) { bytes in for i in 0..<8 { self.keyBytes[i] = bytes[i] } }
+        let group = StableHash.murmur3(self.keyBytes) % 128
         self.key[0] = UInt8(group >> 8)
         self.key[1] = UInt8(truncatingIfNeeded: group)
-        var big = UInt64(bitPattern: k).bigEndian
-        withUnsafeBytes(of: &big) { bytes in for i in 0..<8 { self.key[2 + i] = bytes[i] } }
+        for i in 0..<8 { self.key[2 + i] = self.keyBytes[i] }
         guard let userKey else { return 10 }
         var user = UInt32(bitPattern: userKey).bigEndian
         withUnsafeBytes(of: &user) { bytes in for i in 0..<4 { self.key[10 + i] = bytes[i] } }

@@ -1,10 +1,15 @@
 import CRocksDB
 import StateCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension RocksDatabase {
     /// Writes `value` under `key`.
     /// - Throws: `RocksError` (e.g. `.noSpace`); a failed write has no effect.
-    @inlinable
     public func put(_ family: ColumnFamily, key: [UInt8], value: [UInt8]) throws(RocksError) {
         try withBytes(key) { k throws(RocksError) in
             try withBytes(value) { v throws(RocksError) in
@@ -76,7 +81,6 @@ extension RocksDatabase {
     ///   - body: Reads the value; the reader is valid only during the call.
     /// - Returns: What `body` returns.
     /// - Throws: `RocksError`, or what `body` throws (as `E`).
-    @inlinable
     public func withValue<R, E: Error>(
         _ family: ColumnFamily,
         key: [UInt8],
@@ -102,7 +106,6 @@ extension RocksDatabase {
         return slice.withReader { reader in reader.map { var r = $0; return r.readRemainingBytes() } }
     }
 
-    @usableFromInline
     func pinnedValue(_ family: ColumnFamily, key: [UInt8]) throws(RocksError) -> OpaquePointer? {
         try withBytes(key) { key throws(RocksError) in
             try withRocksError(operation: "get from '\(family.name)'", path: self.path) { error in
@@ -134,6 +137,24 @@ extension RocksDatabase {
         defer { rocksdb_compactoptions_destroy(options) }
         rocksdb_compactoptions_set_bottommost_level_compaction(options, 2)  // kForce: rewrite even a single file
         rocksdb_compact_range_cf_opt(self.handle, family.handle, options, nil, 0, nil, 0)
+    }
+
+    /// Blocks until no flush or compaction is running or pending (the 7.8.3 C API has no `WaitForCompact`, so
+    /// this polls RocksDB's properties every 10 ms), for at most `timeout`.
+    /// - Returns: Whether the database went quiet before the timeout.
+    @discardableResult
+    public func waitForBackgroundWork(timeout: Duration = .seconds(600)) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        let busy = ["rocksdb.num-running-compactions", "rocksdb.num-running-flushes", "rocksdb.compaction-pending",
+                    "rocksdb.mem-table-flush-pending"]
+        while ContinuousClock.now < deadline {
+            let active = self.openFamilies.contains { family in
+                busy.contains { (self.integerProperty($0, family: family) ?? 0) > 0 }
+            }
+            if !active { return true }
+            usleep(10_000)
+        }
+        return false
     }
 
     /// A RocksDB property (e.g. `rocksdb.estimate-num-keys`, `rocksdb.total-blob-file-size`), or `nil`.
@@ -187,16 +208,13 @@ public enum RocksKitOrBodyError<Body: Error>: Error {
 }
 
 /// Owns one `rocksdb_pinnableslice_t`: a value RocksDB keeps pinned until this is destroyed.
-@usableFromInline
 struct PinnedValue: ~Copyable {
-    @usableFromInline let handle: OpaquePointer?
+    let handle: OpaquePointer?
 
-    @usableFromInline
     init(handle: OpaquePointer?) { self.handle = handle }
 
     deinit { if let handle { rocksdb_pinnableslice_destroy(handle) } }
 
-    @inlinable
     func withReader<R, E: Error>(_ body: (inout ByteReader?) throws(E) -> R) throws(E) -> R {
         guard let handle = self.handle else {
             var none: ByteReader? = nil
@@ -210,7 +228,7 @@ struct PinnedValue: ~Copyable {
 }
 
 /// `Array.withUnsafeBytes` with a typed error.
-@inlinable
+@inline(__always)
 func withBytes<R, E: Error>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
     let result: Result<R, E> = bytes.withUnsafeBytes { raw in
         do throws(E) { return .success(try body(raw)) } catch { return .failure(error) }
