@@ -35,7 +35,7 @@ struct StateBenchmark: ParsableCommand {
     @Option(help: "Values of at least this many bytes go to blob files when separation is on.")
     var minBlobSize: Int = 1_024
 
-    @Option(help: "Scratch directory (removed afterwards). Default: $TMPDIR/weir-bench-state.")
+    @Option(help: "Scratch directory (removed afterwards). Default: $TMPDIR/weir-bench-state-<pid>.")
     var directory: String?
 
     @Flag(help: "Print one JSON object per case instead of a table.")
@@ -51,7 +51,8 @@ struct StateBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        let base = self.directory ?? (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-bench-state"
+        let base = self.directory
+            ?? (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-bench-state-\(getpid())"
         try? FileManager.default.removeItem(atPath: base)
         defer { try? FileManager.default.removeItem(atPath: base) }
         var results: [StateBenchmarkResult] = []

@@ -7,6 +7,9 @@ import StateCore
 /// 1. `hasCurrentKey` implies `currentPrefix` is `keyGroup (2 bytes, big-endian) ‖ serialized key` and
 ///    `keyGroupRange.contains(currentKeyGroup)`.
 /// 2. `columns[name]` exists for every registered state, with the metadata it was registered with.
+///
+/// The hot fields skip Swift's dynamic exclusivity checks (`@exclusivity(unchecked)`): they are touched only by
+/// the owner thread and never across a call that could reenter (each access completes before the store is called).
 final class BackendCore {
     let store: any StateStore
     let keyGroupRange: KeyGroupRange
@@ -14,18 +17,18 @@ final class BackendCore {
     let clock: any StateClock
     let keySchema: SerializerSchema
 
-    var hasCurrentKey = false
-    var currentKeyGroup = -1
-    var currentPrefix: [UInt8] = []
-    var closed = false
+    @exclusivity(unchecked) var hasCurrentKey = false
+    @exclusivity(unchecked) var currentKeyGroup = -1
+    @exclusivity(unchecked) var currentPrefix: [UInt8] = []
+    @exclusivity(unchecked) var closed = false
     var registrations: [String: (metadata: StateMetadata, column: Int)] = [:]
 
     /// Scratch for the composite key of the access in progress.
-    var keyScratch = ByteWriter(capacity: 256)
+    @exclusivity(unchecked) var keyScratch = ByteWriter(capacity: 256)
     /// Scratch for the value of the access in progress.
-    var valueScratch = ByteWriter(capacity: 4_096)
+    @exclusivity(unchecked) var valueScratch = ByteWriter(capacity: 4_096)
     /// Scratch for one list element before it is framed.
-    var elementScratch = ByteWriter(capacity: 256)
+    @exclusivity(unchecked) var elementScratch = ByteWriter(capacity: 256)
 
     init(
         store: any StateStore, keyGroupRange: KeyGroupRange, maxParallelism: Int, clock: any StateClock,

@@ -30,7 +30,7 @@ public final class KeyedStateBackend<Key> {
     public let keySerializer: any StateSerializer<Key>
     /// The storage engine.
     public let engine: Engine
-    private var keyWriter = ByteWriter(capacity: 64)
+    @exclusivity(unchecked) private var keyWriter = ByteWriter(capacity: 64)
     /// The current key, or `nil` before the first `setCurrentKey`.
     public private(set) var currentKey: Key?
 

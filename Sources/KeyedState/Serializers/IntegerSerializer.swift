@@ -13,10 +13,16 @@ public struct IntegerSerializer<Value: FixedWidthInteger & Sendable>: StateSeria
 
     /// Writes `bitWidth / 8` bytes.
     @inlinable
+    @_specialize(exported: true, where Value == Int64)
+    @_specialize(exported: true, where Value == Int32)
+    @_specialize(exported: true, where Value == UInt64)
     public func serialize(_ value: Value, into writer: inout ByteWriter) { writer.writeInteger(value) }
 
     /// Reads `bitWidth / 8` bytes.
     @inlinable
+    @_specialize(exported: true, where Value == Int64)
+    @_specialize(exported: true, where Value == Int32)
+    @_specialize(exported: true, where Value == UInt64)
     public func deserialize(from reader: inout ByteReader) throws(SerializationError) -> Value {
         do { return try reader.readInteger(as: Value.self) } catch { throw SerializationError(schema: self.schema, error) }
     }

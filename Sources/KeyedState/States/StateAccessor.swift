@@ -9,7 +9,7 @@ final class StateAccessor<Namespace> {
     let ttl: StateTTL?
     let namespaceSerializer: any StateSerializer<Namespace>
     private(set) var namespace: Namespace
-    private var namespaceBytes: [UInt8]
+    @exclusivity(unchecked) private var namespaceBytes: [UInt8]
 
     init(
         core: BackendCore, name: String, column: Int, ttl: StateTTL?,
