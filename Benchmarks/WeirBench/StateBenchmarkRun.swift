@@ -59,9 +59,12 @@ struct StateBenchmarkRun {
             var weirAmplification: Double?
             var rawAmplification: Double?
             if writes {
-                // Count the memtable's bytes too: flush (untimed) before reading the statistics.
+                // Count the memtable's bytes and the compactions this phase triggered: flush and wait for
+                // background work (untimed) before reading the statistics.
                 try weir.backend.rocksDatabase?.flush()
                 try raw.database.flush()
+                weir.backend.rocksDatabase?.waitForBackgroundWork()
+                raw.database.waitForBackgroundWork()
                 weirAmplification = weir.backend.rocksStatistics().map { $0.subtracting(weirStats ?? $0).writeAmplification }
                 rawAmplification = raw.database.statistics().subtracting(rawStats).writeAmplification
             }
