@@ -30,19 +30,19 @@ struct StateBenchmarkRun {
             try? raw.database.close()
         }
         // Incompressible bytes, so LZ4 cannot hide the cost of rewriting large values in compaction.
-        var bytes = SplitMix(seed: self.seed ^ 0x5EED)
+        var bytes = SeededGenerator(seed: self.seed ^ 0x5EED)
         let payload = (0..<self.valueSize).map { _ in UInt8(truncatingIfNeeded: bytes.next()) }
         let mapKeys = max(self.keys / Self.mapFanOut, 1)
 
         /// Runs a phase on both sides in `rounds` alternating slices (A B, B A, …) so that drift of this shared
         /// machine and background work land on both sides alike; each slice starts with both databases quiet.
         func phase(_ operation: String, count: Int, writes: Bool,
-                   weirBody: (inout SplitMix, Range<Int>) throws -> Void,
-                   rawBody: (inout SplitMix, Range<Int>) throws -> Void) throws {
+                   weirBody: (inout SeededGenerator, Range<Int>) throws -> Void,
+                   rawBody: (inout SeededGenerator, Range<Int>) throws -> Void) throws {
             let weirStats = weir.backend.rocksStatistics()
             let rawStats = raw.database.statistics()
-            var weirRandom = SplitMix(seed: self.seed)
-            var rawRandom = SplitMix(seed: self.seed)
+            var weirRandom = SeededGenerator(seed: self.seed)
+            var rawRandom = SeededGenerator(seed: self.seed)
             var weirSeconds = 0.0
             var rawSeconds = 0.0
             let rounds = Self.rounds
@@ -340,18 +340,5 @@ private final class RawSide {
                 try self.check(error)
             }
         }
-    }
-}
-
-/// The benchmark's deterministic key generator (SplitMix64).
-struct SplitMix {
-    private var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    @inline(__always) mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

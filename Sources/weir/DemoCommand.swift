@@ -44,7 +44,7 @@ struct DemoCommand: ParsableCommand {
 
         let backend = try KeyedStateBackend.rocksDB(directory: path, keySerializer: .int64)
         let states = try DemoStates(backend)
-        var random = SplitMix(seed: 42)
+        var random = SeededGenerator(seed: 42)
         let profile = [UInt8](repeating: 0x5F, count: 4_096)
         let started = ContinuousClock.now
         for event in 0..<self.events {
@@ -112,18 +112,5 @@ private struct DemoStates {
         self.profile = try backend.valueState(
             ValueStateDescriptor("profile", serializer: .bytes,
                                  options: StateOptions(valueSeparation: ValueSeparation(minBlobSize: 1_024))))
-    }
-}
-
-/// A tiny deterministic generator for the demo's synthetic events.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

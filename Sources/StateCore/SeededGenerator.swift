@@ -1,4 +1,5 @@
-/// A deterministic random number generator (SplitMix64) so a failing seed replays exactly.
+/// A deterministic random number generator (SplitMix64): model tests replay a failing seed exactly, and the demo
+/// and benchmarks draw the same keys on every run.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
