@@ -27,7 +27,11 @@ let package = Package(
         .target(name: "RocksKit", dependencies: ["CRocksDB", "StateCore"], swiftSettings: strictSettings),
         .target(name: "StateCore", swiftSettings: strictSettings),
         .target(name: "KeyedState", dependencies: ["StateCore", "RocksKit"], swiftSettings: strictSettings),
-        .target(name: "Weir", dependencies: ["KeyedState", "RocksKit", "StateCore"], swiftSettings: strictSettings),
+        .target(
+            name: "Checkpointing", dependencies: ["KeyedState", "RocksKit", "StateCore"], swiftSettings: strictSettings),
+        .target(
+            name: "Weir", dependencies: ["Checkpointing", "KeyedState", "RocksKit", "StateCore"],
+            swiftSettings: strictSettings),
         .target(name: "StateTestSupport", dependencies: ["StateCore", "KeyedState"], swiftSettings: strictSettings),
         .executableTarget(
             name: "weir",

@@ -11,7 +11,10 @@ import StateCore
 /// The hot fields skip Swift's dynamic exclusivity checks (`@exclusivity(unchecked)`): they are touched only by
 /// the owner thread and never across a call that could reenter (each access completes before the store is called).
 final class BackendCore {
-    let store: any StateStore
+    /// The store; wrapped in a `ChangeLoggingStore` once a changelog is attached.
+    private(set) var store: any StateStore
+    /// The store without the changelog: restore and replay write here, so they are not logged again.
+    private(set) var baseStore: any StateStore
     let keyGroupRange: KeyGroupRange
     let maxParallelism: Int
     let clock: any StateClock
@@ -22,6 +25,9 @@ final class BackendCore {
     @exclusivity(unchecked) var currentPrefix: [UInt8] = []
     @exclusivity(unchecked) var closed = false
     var registrations: [String: (metadata: StateMetadata, column: Int)] = [:]
+    /// States opened by a restore that the job has not registered yet: their first registration may change the
+    /// value separation (a storage setting) and supplies the serializers.
+    var restoredOnly: Set<String> = []
 
     /// Scratch for the composite key of the access in progress.
     @exclusivity(unchecked) var keyScratch = ByteWriter(capacity: 256)
@@ -37,6 +43,7 @@ final class BackendCore {
         precondition(maxParallelism > 0 && maxParallelism <= Limits.maxParallelismMax, "maxParallelism out of range")
         precondition(keyGroupRange.end <= maxParallelism, "key-group range \(keyGroupRange) exceeds maxParallelism")
         self.store = store
+        self.baseStore = store
         self.keyGroupRange = keyGroupRange
         self.maxParallelism = maxParallelism
         self.clock = clock
@@ -62,6 +69,11 @@ final class BackendCore {
         self.hasCurrentKey = true
     }
 
+    /// Routes every later change through `sink` as well.
+    func attach(_ sink: any StateChangeSink) {
+        self.store = ChangeLoggingStore(inner: self.baseStore, sink: sink)
+    }
+
     func checkOpen() throws(StateError) {
         if self.closed { throw StateError(code: .closed, message: "the keyed state backend was used after close()") }
     }
@@ -70,7 +82,9 @@ final class BackendCore {
     func register(_ metadata: StateMetadata) throws(StateError) -> Int {
         try self.checkOpen()
         if let existing = self.registrations[metadata.name] {
-            let differences = metadata.differences(from: existing.metadata)
+            var recorded = existing.metadata
+            if self.restoredOnly.contains(metadata.name) { recorded.valueSeparation = metadata.valueSeparation }
+            let differences = metadata.differences(from: recorded)
             guard differences.isEmpty else {
                 throw StateError(
                     code: .incompatibleRegistration,
@@ -78,6 +92,9 @@ final class BackendCore {
                         + differences.joined(separator: ", ") + " (registered vs now). "
                         + "Give the new state another name, or register it as it was.",
                     stateName: metadata.name)
+            }
+            if self.restoredOnly.remove(metadata.name) != nil {
+                self.registrations[metadata.name] = (metadata, existing.column)
             }
             return existing.column
         }

@@ -2,8 +2,12 @@ import StateCore
 
 /// Keeps state in memory: per column, a dictionary from primary key (`keyGroup ‖ key ‖ namespace`) to the
 /// entries under it (one entry with an empty secondary key, or a map's entries by map key).
+///
+/// A map entry restored from raw bytes (a savepoint written by RocksDB, which does not know where the map key
+/// starts) waits in `unsplit` until the state is registered and `resolvePrimaryLengths` splits it.
 final class HeapStateStore: StateStore {
     private var columns: [[[UInt8]: [[UInt8]: [UInt8]]]] = []
+    private var unsplit: [Int: [(key: [UInt8], value: [UInt8])]] = [:]
     private var metadata: [String: StateMetadata] = [:]
     private var closed = false
 
@@ -27,6 +31,10 @@ final class HeapStateStore: StateStore {
 
     func put(_ column: Int, key: [UInt8], primaryLength: Int, value: [UInt8]) throws(StateError) {
         try self.checkOpen()
+        if primaryLength < 0 {
+            self.unsplit[column, default: []].append((key, value))
+            return
+        }
         let (primary, secondary) = Self.split(key, primaryLength)
         self.columns[column][primary, default: [:]][secondary] = value
     }
@@ -62,6 +70,12 @@ final class HeapStateStore: StateStore {
         _ column: Int, prefix: [UInt8], _ body: (ByteReader, ByteReader) throws(StateError) -> Bool
     ) throws(StateError) {
         try self.checkOpen()
+        for entry in self.unsplit[column] ?? [] where entry.key.starts(with: prefix) {
+            let proceed = try ByteReader.withReader(over: entry.key) { key throws(StateError) in
+                try ByteReader.withReader(over: entry.value) { value throws(StateError) in try body(key, value) }
+            }
+            if !proceed { return }
+        }
         let primaries: [[UInt8]]
         if self.columns[column][prefix] != nil {
             primaries = [prefix]
@@ -82,6 +96,7 @@ final class HeapStateStore: StateStore {
 
     func deletePrefix(_ column: Int, prefix: [UInt8]) throws(StateError) {
         try self.checkOpen()
+        self.unsplit[column]?.removeAll { $0.key.starts(with: prefix) }
         if self.columns[column].removeValue(forKey: prefix) != nil { return }
         for primary in self.columns[column].keys where primary.starts(with: prefix) {
             self.columns[column][primary] = nil
@@ -91,5 +106,20 @@ final class HeapStateStore: StateStore {
     func close() throws(StateError) {
         self.closed = true
         self.columns = []
+        self.unsplit = [:]
+    }
+
+    func resolvePrimaryLengths(_ column: Int, _ resolver: ([UInt8]) -> Int?) throws(StateError) {
+        guard let entries = self.unsplit.removeValue(forKey: column) else { return }
+        for entry in entries {
+            guard let primaryLength = resolver(entry.key), primaryLength <= entry.key.count else {
+                throw StateError(
+                    code: .corruptValue,
+                    message: "a restored map entry of column \(column) does not start with a key and namespace the "
+                        + "registered serializers read (\(entry.key.count) bytes); the savepoint does not match the "
+                        + "state's serializers")
+            }
+            try self.put(column, key: entry.key, primaryLength: primaryLength, value: entry.value)
+        }
     }
 }

@@ -15,6 +15,18 @@ extension KeyedStateBackend {
         _ metadata: StateMetadata, _ namespaceSerializer: any StateSerializer<Namespace>, _ namespace: Namespace
     ) throws(StateError) -> StateAccessor<Namespace> {
         let column = try self.core.register(metadata)
+        if metadata.kind == .map {
+            let keySerializer = self.keySerializer
+            try self.core.store.resolvePrimaryLengths(column) { key in
+                try? ByteReader.withReader(over: key) { reader throws(SerializationError) -> Int in
+                    guard reader.remaining >= 2 else { throw SerializationError(schema: metadata.keySchema, message: "no key group") }
+                    try? reader.skip(2)
+                    _ = try keySerializer.deserialize(from: &reader)
+                    _ = try namespaceSerializer.deserialize(from: &reader)
+                    return reader.offset
+                }
+            }
+        }
         return StateAccessor(
             core: self.core, name: metadata.name, column: column, ttl: metadata.ttl,
             namespaceSerializer: namespaceSerializer, namespace: namespace)

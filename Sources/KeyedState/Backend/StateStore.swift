@@ -28,6 +28,13 @@ protocol StateStore: AnyObject {
     func deletePrefix(_ column: Int, prefix: [UInt8]) throws(StateError)
     /// Releases the storage (flushing what must survive).
     func close() throws(StateError)
+    /// Gives the store the function that finds where a map key starts in a full map-state key, for entries
+    /// restored as raw bytes without that position (only the heap store needs it).
+    func resolvePrimaryLengths(_ column: Int, _ resolver: ([UInt8]) -> Int?) throws(StateError)
+}
+
+extension StateStore {
+    func resolvePrimaryLengths(_ column: Int, _ resolver: ([UInt8]) -> Int?) throws(StateError) {}
 }
 
 extension [UInt8] {

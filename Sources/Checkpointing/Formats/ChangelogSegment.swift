@@ -1,0 +1,137 @@
+import KeyedState
+import StateCore
+
+/// A changelog segment file: the changes of one or more backends, each backend's in its own section.
+///
+/// Layout (`docs/FORMATS.md`, all integers big-endian): envelope (magic `WEIRCLOG`, version, flags), section
+/// count (`UInt32`), CRC-32C of the 16 bytes before it; then each section: backend-id length (`UInt16`), backend
+/// id (UTF-8), first SQN (`UInt64`), record count (`UInt32`), payload length (`UInt32`), payload CRC-32C, CRC-32C of
+/// this section header so far, then the payload: records, each `kind (UInt8) ‖ column ‖ primary length ‖ key
+/// length ‖ key ‖ value length ‖ value` with varint numbers. Record `i` of a section has SQN `firstSQN + i`.
+enum ChangelogSegment {
+    /// One backend's sealed batch of records, ready to be written.
+    struct Section: Sendable {
+        var backendID: String
+        var firstSQN: UInt64
+        var count: Int
+        var payload: [UInt8]
+    }
+
+    /// One decoded record.
+    struct Record: Sendable, Equatable {
+        var sqn: UInt64
+        var kind: StateChangeKind
+        var column: Int
+        var primaryLength: Int
+        var key: [UInt8]
+        var value: [UInt8]
+    }
+
+    /// Appends one record to a section payload.
+    @inline(__always)
+    static func appendRecord(
+        _ kind: UInt8, column: Int, key: [UInt8], primaryLength: Int, value: [UInt8], to writer: inout ByteWriter
+    ) {
+        writer.writeUInt8(kind)
+        writer.writeVarint(UInt64(column))
+        writer.writeVarint(UInt64(primaryLength))
+        writer.writeVarint(UInt64(key.count))
+        writer.writeBytes(key)
+        writer.writeVarint(UInt64(value.count))
+        writer.writeBytes(value)
+    }
+
+    /// The file's bytes and where each section landed (offset, length).
+    static func encode(_ sections: [Section]) -> (bytes: [UInt8], ranges: [(offset: Int, length: Int)]) {
+        var writer = ByteWriter(capacity: sections.reduce(64) { $0 + $1.payload.count + 64 })
+        FormatEnvelope.changelogSegment.writeHeader(into: &writer)
+        writer.writeInteger(UInt32(sections.count))
+        writer.writeInteger(CRC32C.checksum(writer.bytes))
+        var ranges: [(Int, Int)] = []
+        for section in sections {
+            let start = writer.count
+            let id = Array(section.backendID.utf8)
+            writer.writeInteger(UInt16(id.count))
+            writer.writeBytes(id)
+            writer.writeInteger(section.firstSQN)
+            writer.writeInteger(UInt32(section.count))
+            writer.writeInteger(UInt32(section.payload.count))
+            writer.writeInteger(CRC32C.checksum(section.payload))
+            writer.writeInteger(CRC32C.checksum(writer.bytes[start...]))
+            writer.writeBytes(section.payload)
+            ranges.append((start, writer.count - start))
+        }
+        return (writer.bytes, ranges)
+    }
+
+    /// Decodes the records of the section `handle` names, checking it belongs to `backendID`.
+    /// - Parameters:
+    ///   - bytes: The section's bytes (`handle.offset ..< handle.offset + handle.length` of the file).
+    ///   - path: The file's path, for messages.
+    /// - Throws: `CheckpointError` `.corrupt` naming file, offset and SQN range.
+    static func records(
+        ofSection bytes: [UInt8], handle: ChangelogSectionHandle, backendID: String, path: String,
+        _ body: (Record) throws(CheckpointError) -> Void
+    ) throws(CheckpointError) {
+        let base = handle.offset
+        let sqnRange = "SQN \(handle.firstSQN)..<\(handle.endSQN)"
+        try ByteReader.withReader(over: bytes) { reader throws(CheckpointError) in
+            let idLength = Int(try reader.readField(UInt16.self, path: path, what: "section backend-id length"))
+            let id = String(decoding: try reader.readBytesField(count: idLength, path: path, what: "backend id"), as: UTF8.self)
+            let firstSQN = try reader.readField(UInt64.self, path: path, what: "section first SQN")
+            let count = Int(try reader.readField(UInt32.self, path: path, what: "section record count"))
+            let payloadLength = Int(try reader.readField(UInt32.self, path: path, what: "section payload length"))
+            let payloadCRC = try reader.readField(UInt32.self, path: path, what: "section payload checksum")
+            let headerEnd = reader.offset
+            let headerCRC = try reader.readField(UInt32.self, path: path, what: "section header checksum")
+            guard headerCRC == CRC32C.checksum(bytes[0..<headerEnd]) else {
+                throw CheckpointError(
+                    code: .corrupt,
+                    message: "\(path): changelog section header at offset \(base) (\(sqnRange)) fails its checksum; "
+                        + "the segment is damaged", path: path, offset: base, sqn: handle.firstSQN)
+            }
+            guard id == backendID, firstSQN == handle.firstSQN, count == handle.count,
+                payloadLength == reader.remaining
+            else {
+                throw CheckpointError(
+                    code: .corrupt,
+                    message: "\(path): the section at offset \(base) holds backend '\(id)' SQN \(firstSQN) x\(count) "
+                        + "(\(payloadLength) bytes); the checkpoint expects '\(backendID)' \(sqnRange) "
+                        + "(\(handle.length) bytes). The checkpoint metadata and the segment disagree.",
+                    path: path, offset: base, sqn: handle.firstSQN)
+            }
+            let payloadStart = reader.offset
+            guard payloadCRC == CRC32C.checksum(bytes[payloadStart...]) else {
+                throw CheckpointError(
+                    code: .corrupt,
+                    message: "\(path): changelog records at offset \(base + payloadStart) (\(sqnRange)) fail their "
+                        + "checksum; the segment is damaged", path: path, offset: base + payloadStart,
+                    sqn: handle.firstSQN)
+            }
+            for index in 0..<count {
+                let sqn = firstSQN + UInt64(index)
+                let at = base + reader.offset
+                func field(_ what: String) throws(CheckpointError) -> Int {
+                    do { return Int(try reader.readVarint()) } catch {
+                        throw CheckpointError(
+                            code: .corrupt, message: "\(path): record SQN \(sqn) at offset \(at): \(what) is invalid",
+                            path: path, offset: at, sqn: sqn)
+                    }
+                }
+                let kindByte = (try? reader.readUInt8()) ?? 0
+                guard let kind = StateChangeKind(rawValue: kindByte) else {
+                    throw CheckpointError(
+                        code: .corrupt, message: "\(path): record SQN \(sqn) at offset \(at) has unknown kind \(kindByte)",
+                        path: path, offset: at, sqn: sqn)
+                }
+                let column = try field("column")
+                let primaryLength = try field("primary length")
+                let keyLength = try field("key length")
+                let key = try reader.readBytesField(count: keyLength, path: path, what: "record SQN \(sqn) key")
+                let valueLength = try field("value length")
+                let value = try reader.readBytesField(count: valueLength, path: path, what: "record SQN \(sqn) value")
+                try body(Record(sqn: sqn, kind: kind, column: column, primaryLength: primaryLength, key: key, value: value))
+            }
+        }
+    }
+}

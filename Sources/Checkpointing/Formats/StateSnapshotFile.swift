@@ -1,0 +1,176 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import KeyedState
+import StateCore
+
+/// A state snapshot file: every entry of a backend written out in the canonical layout, readable into either
+/// engine and any strategy. Savepoints, full checkpoints and heap materializations use it.
+///
+/// Layout (`docs/FORMATS.md`, big-endian): envelope (magic `WEIRSNAP`, version, flags), header length (`UInt32`),
+/// header CRC-32C, header (JSON `StateSnapshotFile.Header`); then blocks of entries, each `entry count (UInt32) ‖
+/// payload length (UInt32) ‖ payload CRC-32C ‖ payload`, where an entry is `column ‖ primary length + 1 (0:
+/// unknown) ‖ key length ‖ key ‖ value length ‖ value` (varints); then an end block with count 0 whose payload is
+/// the total entry count (`UInt64`).
+enum StateSnapshotFile {
+    /// What the snapshot holds, written before the entries.
+    struct Header: Sendable, Codable, Equatable {
+        var backendID: String
+        var engine: String
+        var keyGroups: KeyGroupRange
+        var maxParallelism: Int
+        var keySchema: SerializerSchema
+        var states: [StateMetadata]
+        var sqn: UInt64
+    }
+
+    static let blockBytes = 256 << 10
+
+    /// Streams entries into a new file, a block at a time.
+    struct Writer {
+        let fileSystem: any CheckpointFileSystem
+        let path: String
+        private var block = ByteWriter(capacity: StateSnapshotFile.blockBytes + 4_096)
+        private var blockEntries = 0
+        private var total: UInt64 = 0
+        private var size = 0
+        private var crc = CRC32C()
+
+        init(fileSystem: any CheckpointFileSystem, path: String, header: Header) throws(CheckpointError) {
+            self.fileSystem = fileSystem
+            self.path = path
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let json = (try? encoder.encode(header)).map { [UInt8]($0) } ?? []
+            var writer = ByteWriter(capacity: json.count + 32)
+            FormatEnvelope.stateSnapshot.writeHeader(into: &writer)
+            writer.writeInteger(UInt32(json.count))
+            writer.writeInteger(CRC32C.checksum(json))
+            writer.writeBytes(json)
+            try fileSystem.write(writer.bytes, to: path, sync: false)
+            self.crc.update(writer.bytes)
+            self.size = writer.count
+        }
+
+        /// Adds one entry.
+        mutating func add(column: Int, key: ByteReader, primaryLength: Int?, value: ByteReader) throws(CheckpointError) {
+            var key = key
+            var value = value
+            self.block.writeVarint(UInt64(column))
+            self.block.writeVarint(primaryLength.map { UInt64($0) + 1 } ?? 0)
+            self.block.writeVarint(UInt64(key.remaining))
+            self.block.writeBytes(key.readRemainingBytes())
+            self.block.writeVarint(UInt64(value.remaining))
+            self.block.writeBytes(value.readRemainingBytes())
+            self.blockEntries += 1
+            self.total += 1
+            if self.block.count >= StateSnapshotFile.blockBytes { try self.flushBlock() }
+        }
+
+        private mutating func flushBlock() throws(CheckpointError) {
+            guard self.blockEntries > 0 else { return }
+            try self.emit(count: UInt32(self.blockEntries), payload: self.block.bytes)
+            self.block.removeAll()
+            self.blockEntries = 0
+        }
+
+        private mutating func emit(count: UInt32, payload: [UInt8]) throws(CheckpointError) {
+            var framed = ByteWriter(capacity: payload.count + 12)
+            framed.writeInteger(count)
+            framed.writeInteger(UInt32(payload.count))
+            framed.writeInteger(CRC32C.checksum(payload))
+            framed.writeBytes(payload)
+            try self.fileSystem.append(framed.bytes, to: self.path)
+            self.crc.update(framed.bytes)
+            self.size += framed.count
+        }
+
+        /// Writes the end block, fsyncs, and returns the file's size, checksum and entry count.
+        mutating func finish() throws(CheckpointError) -> (size: Int, crc32c: UInt32, entries: UInt64) {
+            try self.flushBlock()
+            var end = ByteWriter(capacity: 8)
+            end.writeInteger(self.total)
+            try self.emit(count: 0, payload: end.bytes)
+            try self.fileSystem.sync(self.path)
+            return (self.size, self.crc.value, self.total)
+        }
+    }
+
+    /// Reads a snapshot file's header and every entry.
+    /// - Throws: `CheckpointError` `.corrupt` / `.unsupportedVersion` naming the path and offset.
+    static func read(
+        _ bytes: [UInt8], path: String,
+        _ body: (Header) throws(CheckpointError) -> Void,
+        entry: (_ column: Int, _ key: [UInt8], _ primaryLength: Int?, _ value: [UInt8]) throws(CheckpointError) -> Void
+    ) throws(CheckpointError) {
+        try ByteReader.withReader(over: bytes) { reader throws(CheckpointError) in
+            _ = try FormatEnvelope.stateSnapshot.readHeader(&reader, path: path)
+            let length = Int(try reader.readField(UInt32.self, path: path, what: "header length"))
+            let headerCRC = try reader.readField(UInt32.self, path: path, what: "header checksum")
+            let json = try reader.readBytesField(count: length, path: path, what: "header")
+            guard CRC32C.checksum(json) == headerCRC else {
+                throw CheckpointError(
+                    code: .corrupt, message: "\(path): the snapshot header at offset 20 fails its checksum",
+                    path: path, offset: 20)
+            }
+            let header: Header
+            do { header = try JSONDecoder().decode(Header.self, from: Data(json)) } catch {
+                throw CheckpointError(
+                    code: .corrupt, message: "\(path): the snapshot header does not decode (\(error))", path: path,
+                    offset: 20)
+            }
+            try body(header)
+            var seen: UInt64 = 0
+            while true {
+                let blockOffset = reader.offset
+                let count = try reader.readField(UInt32.self, path: path, what: "block entry count")
+                let payloadLength = Int(try reader.readField(UInt32.self, path: path, what: "block length"))
+                let crc = try reader.readField(UInt32.self, path: path, what: "block checksum")
+                let payload = try reader.readBytesField(count: payloadLength, path: path, what: "block")
+                guard CRC32C.checksum(payload) == crc else {
+                    throw CheckpointError(
+                        code: .corrupt,
+                        message: "\(path): the block at offset \(blockOffset) fails its checksum (after \(seen) good "
+                            + "entries); the snapshot is damaged", path: path, offset: blockOffset)
+                }
+                if count == 0 {
+                    let total = payload.count == 8 ? payload.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } : nil
+                    guard total == seen, reader.isAtEnd else {
+                        throw CheckpointError(
+                            code: .corrupt,
+                            message: "\(path): the end block at offset \(blockOffset) counts \(total.map(String.init) ?? "?") "
+                                + "entries, the file holds \(seen)\(reader.isAtEnd ? "" : " and bytes follow it")",
+                            path: path, offset: blockOffset)
+                    }
+                    return
+                }
+                try ByteReader.withReader(over: payload) { block throws(CheckpointError) in
+                    for _ in 0..<count {
+                        let at = blockOffset + 12 + block.offset
+                        func number() throws(CheckpointError) -> Int {
+                            do { return Int(try block.readVarint()) } catch {
+                                throw CheckpointError(
+                                    code: .corrupt, message: "\(path): entry at offset \(at) is invalid", path: path,
+                                    offset: at)
+                            }
+                        }
+                        let column = try number()
+                        let primary = try number()
+                        let key = try block.readBytesField(count: try number(), path: path, what: "entry key")
+                        let value = try block.readBytesField(count: try number(), path: path, what: "entry value")
+                        guard column < header.states.count else {
+                            throw CheckpointError(
+                                code: .corrupt,
+                                message: "\(path): entry at offset \(at) names column \(column); the header lists "
+                                    + "\(header.states.count) states", path: path, offset: at)
+                        }
+                        try entry(column, key, primary == 0 ? nil : primary - 1, value)
+                        seen += 1
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+/// How a checkpointed backend snapshots its state.
+///
+/// - `changelog` (the default): every change also goes to a durable changelog; a checkpoint persists only the
+///   changelog tail, and a periodic background materialization snapshots the state and uploads only new files.
+///   Checkpoint cost does not grow with the state.
+/// - `incremental`: every checkpoint is a RocksDB checkpoint whose new SST and blob files are uploaded; old ones
+///   are referenced (RocksDB only).
+/// - `full`: every checkpoint writes all state to one state snapshot file.
+public struct SnapshotStrategy: Sendable, Hashable {
+    /// The strategy's name, recorded in each handle.
+    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Changelog + periodic materialization.
+        case changelog
+        /// RocksDB native incremental checkpoints.
+        case incremental
+        /// Full snapshots.
+        case full
+        /// A savepoint (canonical format, self-contained).
+        case savepoint
+    }
+
+    /// The strategy.
+    public var kind: Kind
+    /// How often materialization starts (changelog only). Default 30 s, as in Flink.
+    public var materializationInterval: Duration
+    /// The changelog buffer size at which it is persisted before the next checkpoint (changelog only). Default
+    /// 1 MiB: a checkpoint then writes at most about that much.
+    public var persistThreshold: Int
+
+    /// Changelog + periodic materialization.
+    public static func changelog(
+        materializationInterval: Duration = .seconds(30), persistThreshold: Int = 1 << 20
+    ) -> SnapshotStrategy {
+        SnapshotStrategy(kind: .changelog, materializationInterval: materializationInterval, persistThreshold: persistThreshold)
+    }
+
+    /// RocksDB native incremental checkpoints.
+    public static let incremental = SnapshotStrategy(
+        kind: .incremental, materializationInterval: .zero, persistThreshold: 0)
+
+    /// A full snapshot at every checkpoint.
+    public static let full = SnapshotStrategy(kind: .full, materializationInterval: .zero, persistThreshold: 0)
+}

@@ -1,0 +1,38 @@
+/// The file operations checkpointing performs, as a seam: `LocalFileSystem` is the real one (a local directory
+/// or a mounted shared file system); tests wrap it to inject faults such as a full disk.
+///
+/// Paths are absolute. Every method throws `CheckpointError` whose message names the path.
+public protocol CheckpointFileSystem: Sendable {
+    /// Creates a directory and its missing parents.
+    func createDirectory(_ path: String) throws(CheckpointError)
+    /// Writes `bytes` to a new (or truncated) file and, when `sync` is set, fsyncs it.
+    func write(_ bytes: [UInt8], to path: String, sync: Bool) throws(CheckpointError)
+    /// Appends `bytes` to a file, creating it when missing.
+    func append(_ bytes: [UInt8], to path: String) throws(CheckpointError)
+    /// Fsyncs a file.
+    func sync(_ path: String) throws(CheckpointError)
+    /// Copies a file, fsyncs the copy, and returns its size and CRC-32C.
+    func copy(from source: String, to destination: String) throws(CheckpointError) -> (size: Int, crc32c: UInt32)
+    /// Reads a whole file.
+    func read(_ path: String) throws(CheckpointError) -> [UInt8]
+    /// Reads `count` bytes at `offset`.
+    func read(_ path: String, offset: Int, count: Int) throws(CheckpointError) -> [UInt8]
+    /// Atomically renames a file (replacing the destination).
+    func rename(_ source: String, to destination: String) throws(CheckpointError)
+    /// Fsyncs a directory, making renames and creations in it durable.
+    func syncDirectory(_ path: String) throws(CheckpointError)
+    /// Removes a file, or a directory with everything in it. Missing paths are fine.
+    func remove(_ path: String) throws(CheckpointError)
+    /// The names in a directory (without `.` and `..`); empty when it does not exist.
+    func list(_ path: String) throws(CheckpointError) -> [String]
+    /// Whether anything exists at `path` (without following a final symlink).
+    func exists(_ path: String) -> Bool
+    /// Whether `path` is a directory.
+    func isDirectory(_ path: String) -> Bool
+    /// The size of a regular file, or `nil`.
+    func size(_ path: String) -> Int?
+    /// Creates a hard link (or, across devices, a copy).
+    func link(_ source: String, to destination: String) throws(CheckpointError)
+    /// The canonical absolute path (symlinks resolved), or `nil` when it does not exist.
+    func realPath(_ path: String) -> String?
+}

@@ -1,0 +1,55 @@
+import RocksKit
+import StateCore
+
+/// What checkpointing needs from a backend: its states in column order, raw access to the stored entries, and a
+/// changelog hook. Raw keys and values are the stored layout (`docs/FORMATS.md`), identical on both engines.
+extension KeyedStateBackend {
+    /// Sends every later change to `sink` after it was applied (the changelog).
+    package func attachChangeSink(_ sink: any StateChangeSink) {
+        self.core.attach(sink)
+    }
+
+    /// Every opened state's metadata, by column index (the index changelog records and snapshots use).
+    package var stateColumns: [StateMetadata] {
+        self.core.registrations.values.sorted { $0.column < $1.column }.map(\.metadata)
+    }
+
+    /// Opens the states of a restored snapshot in its column order, before the job registers them.
+    /// - Throws: `StateError` when a state is incompatible with what the store holds, or if states were
+    ///   registered already (restore must come first).
+    package func openRestoredColumns(_ states: [StateMetadata]) throws(StateError) {
+        guard self.core.registrations.isEmpty else {
+            throw StateError(
+                code: .invalidArgument,
+                message: "restore must open the snapshot's states before any state is registered")
+        }
+        for (index, var metadata) in states.enumerated() {
+            if self.engine == .heap { metadata.valueSeparation = nil }
+            let column = try self.core.register(metadata)
+            precondition(column == index, "restored column \(metadata.name) opened at \(column), expected \(index)")
+            self.core.restoredOnly.insert(metadata.name)
+        }
+    }
+
+    /// Applies one change without logging it (restore and changelog replay). `primaryLength` may be `nil` for
+    /// a map entry whose split is unknown (the heap store then waits for the state's registration).
+    package func applyRaw(
+        _ kind: StateChangeKind, column: Int, key: [UInt8], primaryLength: Int?, value: [UInt8]
+    ) throws(StateError) {
+        let store = self.core.baseStore
+        switch kind {
+        case .put: try store.put(column, key: key, primaryLength: primaryLength ?? -1, value: value)
+        case .append: try store.append(column, key: key, operand: value)
+        case .delete: try store.delete(column, key: key, primaryLength: primaryLength ?? key.count)
+        case .deletePrefix: try store.deletePrefix(column, prefix: key)
+        }
+    }
+
+    /// Visits every stored entry of `column` in key order (the heap: in primary-key order) until `body` returns
+    /// false.
+    package func forEachRawEntry(
+        column: Int, _ body: (ByteReader, ByteReader) throws(StateError) -> Bool
+    ) throws(StateError) {
+        try self.core.baseStore.scan(column, prefix: [], body)
+    }
+}
