@@ -10,6 +10,8 @@ final class HeapStateStore: StateStore {
     private var unsplit: [Int: [(key: [UInt8], value: [UInt8])]] = [:]
     private var metadata: [String: StateMetadata] = [:]
     private var closed = false
+    var columnsForImage: [[[UInt8]: [[UInt8]: [UInt8]]]] { self.columns }
+    var unsplitForImage: [Int: [(key: [UInt8], value: [UInt8])]] { self.unsplit }
 
     func persistedMetadata(named name: String) -> StateMetadata? { self.metadata[name] }
 
@@ -122,4 +124,30 @@ final class HeapStateStore: StateStore {
             try self.put(column, key: entry.key, primaryLength: primaryLength, value: entry.value)
         }
     }
+}
+
+/// A point-in-time copy of a heap store's entries (copy-on-write: taking it copies nothing), to write out on
+/// another thread while the owner goes on changing the store.
+package struct HeapStateImage: Sendable {
+    let columns: [[[UInt8]: [[UInt8]: [UInt8]]]]
+    let unsplit: [Int: [(key: [UInt8], value: [UInt8])]]
+
+    /// The number of columns.
+    package var columnCount: Int { self.columns.count }
+
+    /// Visits every entry of `column`: full key, primary length (`nil` when unknown) and value.
+    package func forEach<E: Error>(
+        column: Int, _ body: (_ key: [UInt8], _ primaryLength: Int?, _ value: [UInt8]) throws(E) -> Void
+    ) throws(E) {
+        for entry in self.unsplit[column] ?? [] { try body(entry.key, nil, entry.value) }
+        guard column < self.columns.count else { return }
+        for (primary, entries) in self.columns[column] {
+            for (secondary, value) in entries { try body(primary + secondary, primary.count, value) }
+        }
+    }
+}
+
+extension HeapStateStore {
+    /// The current entries, without copying them.
+    func image() -> HeapStateImage { HeapStateImage(columns: self.columnsForImage, unsplit: self.unsplitForImage) }
 }

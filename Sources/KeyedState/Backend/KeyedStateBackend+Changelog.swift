@@ -52,4 +52,9 @@ extension KeyedStateBackend {
     ) throws(StateError) {
         try self.core.baseStore.scan(column, prefix: [], body)
     }
+
+    /// A copy-on-write image of a heap backend's entries (`nil` for RocksDB).
+    package func heapImage() -> HeapStateImage? {
+        (self.core.baseStore as? HeapStateStore)?.image()
+    }
 }

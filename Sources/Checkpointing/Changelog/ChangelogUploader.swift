@@ -1,0 +1,70 @@
+import Foundation
+import StateCore
+
+/// Writes changelog sections to segment files in `shared/`, on its own thread, grouping every section queued
+/// while the previous file was written into one file: several backends of a process share segment files, and a
+/// busy process writes fewer, larger files.
+final class ChangelogUploader: @unchecked Sendable {
+    typealias Ticket = Promise<Result<ChangelogSectionHandle, CheckpointError>>
+
+    private unowned let storage: CheckpointStorage
+    private let worker = BackgroundWorker(name: "weir-changelog-upload")
+    private let lock = NSLockBox()
+    private var queue: [(ChangelogSegment.Section, Ticket)] = []
+
+    init(storage: CheckpointStorage) { self.storage = storage }
+
+    /// Queues a section; the ticket resolves once its file is durable.
+    func upload(_ section: ChangelogSegment.Section) -> Ticket {
+        let ticket = Ticket()
+        let first = self.lock.withLock { () -> Bool in
+            self.queue.append((section, ticket))
+            return self.queue.count == 1
+        }
+        if first { self.worker.submit { [self] in self.writeQueued() } }
+        return ticket
+    }
+
+    private func writeQueued() {
+        let batch = self.lock.withLock { () -> [(ChangelogSegment.Section, Ticket)] in
+            defer { self.queue.removeAll() }
+            return self.queue
+        }
+        guard !batch.isEmpty else { return }
+        let (bytes, ranges) = ChangelogSegment.encode(batch.map(\.0))
+        let (relative, absolute) = self.storage.newSharedFile(suffix: "changelog.wcl")
+        let fileSystem = self.storage.fileSystem
+        do throws(CheckpointError) {
+            self.storage.created(relative)
+            if CrashPoint.isArmed(.midSegmentWrite) {
+                try fileSystem.write(Array(bytes.prefix(bytes.count / 2)), to: absolute, sync: true)
+                CrashPoint.hit(.midSegmentWrite)
+            }
+            try fileSystem.write(bytes, to: absolute, sync: true)
+            try fileSystem.syncDirectory(self.storage.root + "/shared")
+            let file = FileHandle(path: relative, size: bytes.count, crc32c: CRC32C.checksum(bytes))
+            for ((section, ticket), range) in zip(batch, ranges) {
+                ticket.fulfill(.success(ChangelogSectionHandle(
+                    file: file, offset: range.offset, length: range.length, firstSQN: section.firstSQN,
+                    count: section.count)))
+            }
+            CrashPoint.hit(.afterSegmentBeforeMetadata)
+        } catch {
+            try? fileSystem.remove(absolute)
+            for (_, ticket) in batch { ticket.fulfill(.failure(error)) }
+        }
+    }
+
+    /// Waits for queued writes and ends the thread.
+    func stop() { self.worker.stop() }
+}
+
+/// A mutex for plain class state (Foundation's lock, usable from Swift 6 code without `sending` puzzles).
+final class NSLockBox: @unchecked Sendable {
+    private let lock = NSLock()
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return try body()
+    }
+}

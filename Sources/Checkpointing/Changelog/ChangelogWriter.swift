@@ -1,0 +1,104 @@
+import KeyedState
+import StateCore
+
+/// One backend's changelog: numbers each applied change with the next SQN, buffers the records, hands full
+/// buffers to the uploader ahead of time, and at a checkpoint persists the tail and lists the sections covering
+/// `[materialization SQN, next SQN)`.
+///
+/// Used on the backend's owner thread only. A section whose upload failed (a full disk) is kept and uploaded
+/// again at the next `persist`, so no change is ever missing from the log.
+final class ChangelogWriter: StateChangeSink {
+    let backendID: String
+    private let uploader: ChangelogUploader
+    private let threshold: Int
+    /// The SQN the next change gets.
+    private(set) var nextSQN: UInt64
+    private var buffer = ByteWriter(capacity: 64 << 10)
+    private var bufferFirstSQN: UInt64
+    private var bufferCount = 0
+    private var inFlight: [(section: ChangelogSegment.Section, ticket: ChangelogUploader.Ticket)] = []
+    /// Durable sections not below the current materialization, in SQN order.
+    private(set) var sections: [ChangelogSectionHandle] = []
+    /// Called every `checkInterval` changes (materialization polling).
+    var onTick: (() -> Void)?
+    private var sinceTick = 0
+    private static let checkInterval = 1_024
+
+    init(backendID: String, uploader: ChangelogUploader, threshold: Int, nextSQN: UInt64,
+         sections: [ChangelogSectionHandle]) {
+        self.backendID = backendID
+        self.uploader = uploader
+        self.threshold = max(threshold, 1)
+        self.nextSQN = nextSQN
+        self.bufferFirstSQN = nextSQN
+        self.sections = sections
+    }
+
+    func stateChanged(_ kind: StateChangeKind, column: Int, key: [UInt8], primaryLength: Int, value: [UInt8]) {
+        ChangelogSegment.appendRecord(
+            kind.rawValue, column: column, key: key, primaryLength: primaryLength, value: value, to: &self.buffer)
+        self.nextSQN += 1
+        self.bufferCount += 1
+        if self.buffer.count >= self.threshold { self.seal() }
+        self.sinceTick += 1
+        if self.sinceTick >= Self.checkInterval {
+            self.sinceTick = 0
+            self.onTick?()
+        }
+    }
+
+    /// Hands the buffered records to the uploader as one section.
+    private func seal() {
+        guard self.bufferCount > 0 else { return }
+        let section = ChangelogSegment.Section(
+            backendID: self.backendID, firstSQN: self.bufferFirstSQN, count: self.bufferCount,
+            payload: self.buffer.bytes)
+        self.inFlight.append((section, self.uploader.upload(section)))
+        self.buffer.removeAll()
+        self.bufferFirstSQN = self.nextSQN
+        self.bufferCount = 0
+    }
+
+    /// Collects sections whose upload finished (without waiting); returns true when none is left in flight.
+    @discardableResult
+    func collectFinished() -> Bool {
+        while let first = self.inFlight.first, let result = first.ticket.current {
+            guard case .success(let handle) = result else { break }
+            self.sections.append(handle)
+            self.inFlight.removeFirst()
+        }
+        return self.inFlight.isEmpty
+    }
+
+    /// Persists the tail and waits for every section in flight; returns the sections covering
+    /// `[from, nextSQN)`.
+    /// - Throws: the upload failure (the failed sections stay queued for the next call).
+    func persist(from sqn: UInt64) throws(CheckpointError) -> [ChangelogSectionHandle] {
+        self.seal()
+        var failure: CheckpointError?
+        for index in self.inFlight.indices {
+            switch self.inFlight[index].ticket.wait() {
+            case .success: break
+            case .failure(let error):
+                failure = failure ?? error
+                self.inFlight[index].ticket = self.uploader.upload(self.inFlight[index].section)
+            }
+        }
+        if let failure {
+            throw CheckpointError(
+                code: failure.code,
+                message: "persisting the changelog of '\(self.backendID)' failed: \(failure.message)",
+                path: failure.path, sqn: self.inFlight.first?.section.firstSQN, cause: failure)
+        }
+        self.collectFinished()
+        return self.sections.filter { $0.endSQN > sqn }
+    }
+
+    /// Forgets sections wholly below `sqn` (a materialization at `sqn` covers them).
+    func truncate(below sqn: UInt64) {
+        self.sections.removeAll { $0.endSQN <= sqn }
+    }
+
+    /// The files of the sections still needed.
+    var livePaths: Set<String> { Set(self.sections.map(\.file.path)) }
+}

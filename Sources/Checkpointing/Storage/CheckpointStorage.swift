@@ -1,0 +1,310 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import StateCore
+import Synchronization
+
+/// A job's checkpoint root on a file system: `chk-<id>/_metadata` per completed checkpoint (plus files only that
+/// checkpoint owns), `shared/` for files several checkpoints reference (materialized SST/blob files, changelog
+/// segments), and a `_lock` file held while a job writes here.
+///
+/// Publishing is atomic (staging name, fsync, rename, fsync directory): a folder without a valid `_metadata` is
+/// not a checkpoint. The newest `retained` completed checkpoints are kept; a new one subsumes older ones, and a
+/// shared file is deleted exactly when no retained checkpoint references it and no running backend needs it.
+/// Opening the storage collects what a crash left: aborted checkpoint folders and unreferenced shared files.
+///
+/// Thread-safe: backends on several threads upload and publish through one storage.
+public final class CheckpointStorage: Sendable {
+    /// The root directory (absolute).
+    public let root: String
+    /// The file system under the root.
+    public let fileSystem: any CheckpointFileSystem
+    /// How many completed checkpoints are kept (at least 1).
+    public let retained: Int
+    /// What opening the storage found and cleaned up.
+    public let startup: StartupReport
+
+    private struct State: Sendable {
+        var registry = SharedFileRegistry()
+        var completed: [Int64: CheckpointMetadata] = [:]
+        var lockDescriptor: Int32 = -1
+    }
+
+    private let state: Mutex<State>
+    private let uploaderSlot = Mutex<ChangelogUploader?>(nil)
+
+    /// What `init` found in the root.
+    public struct StartupReport: Sendable {
+        /// Completed checkpoints found, oldest first.
+        public var completed: [Int64] = []
+        /// Checkpoint folders without `_metadata` (aborted or crashed mid-publish) that were removed.
+        public var removedAborted: [String] = []
+        /// Completed checkpoints beyond `retained` that a crash left behind, removed.
+        public var removedSubsumed: [Int64] = []
+        /// Shared files no retained checkpoint references, removed.
+        public var removedOrphans: [String] = []
+        /// Checkpoint folders whose `_metadata` does not verify: kept untouched, with the reason. While any exist,
+        /// no shared file is collected (they might reference it).
+        public var damaged: [(folder: String, error: CheckpointError)] = []
+    }
+
+    /// Opens (creating) a checkpoint root, takes its lock, and collects what a crash left behind.
+    /// - Parameters:
+    ///   - root: The root directory; created with its parents.
+    ///   - retained: How many completed checkpoints to keep. Default 1.
+    ///   - fileSystem: The file system. Default: the local one.
+    /// - Throws: `CheckpointError` `.locked` when another process writes to this root, `.io`/`.noSpace`.
+    public init(root: String, retained: Int = 1, fileSystem: any CheckpointFileSystem = LocalFileSystem())
+        throws(CheckpointError)
+    {
+        guard retained >= 1 else {
+            throw CheckpointError(code: .invalidArgument, message: "retained checkpoints must be at least 1, not \(retained)")
+        }
+        try fileSystem.createDirectory(root + "/shared")
+        self.root = fileSystem.realPath(root) ?? root
+        self.fileSystem = fileSystem
+        self.retained = retained
+        let lock = try Self.takeLock(self.root + "/_lock")
+        var state = State()
+        state.lockDescriptor = lock
+        var report = StartupReport()
+        do {
+            try Self.recover(root: self.root, fileSystem: fileSystem, retained: retained, state: &state, report: &report)
+        } catch {
+            Glibc.close(lock)
+            throw error
+        }
+        self.startup = report
+        self.state = Mutex(state)
+    }
+
+    deinit { self.close() }
+
+    /// Finishes queued changelog writes and releases the root's lock. Idempotent; the storage is unusable after.
+    public func close() {
+        self.uploaderSlot.withLock { $0?.stop() }
+        self.state.withLock {
+            if $0.lockDescriptor >= 0 { Glibc.close($0.lockDescriptor) }
+            $0.lockDescriptor = -1
+        }
+    }
+
+    /// The process's changelog uploader for this root (one, so that backends share segment files).
+    var changelogUploader: ChangelogUploader {
+        self.uploaderSlot.withLock { slot in
+            if let uploader = slot { return uploader }
+            let uploader = ChangelogUploader(storage: self)
+            slot = uploader
+            return uploader
+        }
+    }
+
+    private static func takeLock(_ path: String) throws(CheckpointError) -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LocalFileSystem.failure("open lock file", path) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            Glibc.close(fd)
+            throw CheckpointError(
+                code: .locked,
+                message: "the checkpoint root \(path.dropLast(6)) is in use by another process (it holds \(path)). "
+                    + "Stop that job, or give this one its own root.", path: path)
+        }
+        return fd
+    }
+
+    /// The folder of checkpoint `id`.
+    public func checkpointDirectory(_ id: Int64) -> String { "\(self.root)/chk-\(id)" }
+
+    /// The relative path of checkpoint `id`'s folder.
+    static func checkpointFolder(_ id: Int64) -> String { "chk-\(id)" }
+
+    /// The IDs of the retained completed checkpoints, oldest first.
+    public var completedCheckpoints: [Int64] { self.state.withLock { $0.completed.keys.sorted() } }
+
+    /// The newest completed checkpoint's metadata.
+    public var latest: CheckpointMetadata? {
+        self.state.withLock { state in state.completed.keys.max().flatMap { state.completed[$0] } }
+    }
+
+    /// The metadata of a retained completed checkpoint.
+    /// - Throws: `.missing` naming the retained ones.
+    public func metadata(_ id: Int64) throws(CheckpointError) -> CheckpointMetadata {
+        if let found = self.state.withLock({ $0.completed[id] }) { return found }
+        throw CheckpointError(
+            code: .missing,
+            message: "checkpoint \(id) is not a retained completed checkpoint of \(self.root); retained: "
+                + "\(self.completedCheckpoints.map(String.init).joined(separator: ", "))", checkpointID: id)
+    }
+
+    /// A new, unique path under `shared/` ending in `suffix` (relative and absolute).
+    func newSharedFile(suffix: String) -> (relative: String, absolute: String) {
+        let relative = "shared/\(Self.uniqueToken())-\(suffix)"
+        return (relative, "\(self.root)/\(relative)")
+    }
+
+    private static func uniqueToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next() as UInt64, radix: 16)
+    }
+
+    /// Records a file written under the root (so it is collected once nothing needs it).
+    func created(_ relative: String) { self.state.withLock { $0.registry.created(relative) } }
+
+    /// Replaces the set of files the backend `owner` still needs (its materialization and changelog since).
+    func setLive(owner: String, paths: Set<String>) {
+        self.state.withLock { $0.registry.setLive(owner: owner, paths: paths) }
+    }
+
+    /// Publishes a checkpoint: writes its `_metadata` atomically, then subsumes older checkpoints beyond
+    /// `retained` and deletes the files nothing needs any more.
+    /// - Throws: `CheckpointError` if the metadata could not be made durable (the checkpoint is then not complete
+    ///   and the previous one is intact). Cleanup failures are not thrown: the files are retried at the next start.
+    public func publish(_ metadata: CheckpointMetadata) throws(CheckpointError) {
+        let id = metadata.checkpointID
+        for path in metadata.referencedPaths { _ = try self.resolve(path, checkpoint: id) }
+        let folder = self.checkpointDirectory(id)
+        do throws(CheckpointError) {
+            try self.fileSystem.createDirectory(folder)
+            let staging = folder + "/_metadata.inprogress"
+            try self.fileSystem.write(metadata.encoded(), to: staging, sync: true)
+            CrashPoint.hit(.midMetadataPublish)
+            try self.fileSystem.rename(staging, to: folder + "/_metadata")
+            try self.fileSystem.syncDirectory(folder)
+            try self.fileSystem.syncDirectory(self.root)
+        } catch {
+            try? self.fileSystem.remove(folder + "/_metadata.inprogress")
+            throw error.inCheckpoint(id)
+        }
+        let (subsumed, deletable) = self.state.withLock { state -> ([Int64], [String]) in
+            state.completed[id] = metadata
+            state.registry.retain(checkpoint: id, paths: metadata.referencedPaths)
+            var subsumed: [Int64] = []
+            while state.completed.count > self.retained, let oldest = state.completed.keys.min() {
+                state.completed[oldest] = nil
+                state.registry.release(checkpoint: oldest)
+                subsumed.append(oldest)
+            }
+            return (subsumed, state.registry.takeDeletable())
+        }
+        self.removeCheckpointFolders(subsumed)
+        self.delete(deletable)
+    }
+
+    /// Deletes files nothing needs any more (after a backend's materialization moved on).
+    func collect() {
+        self.delete(self.state.withLock { $0.registry.takeDeletable() })
+    }
+
+    /// Removes the folder of a checkpoint that will not complete (files written only for it go too).
+    public func abort(_ id: Int64) {
+        guard self.state.withLock({ $0.completed[id] == nil }) else { return }
+        try? self.fileSystem.remove(self.checkpointDirectory(id))
+        self.collect()
+    }
+
+    private func removeCheckpointFolders(_ ids: [Int64]) {
+        for id in ids {
+            let folder = self.checkpointDirectory(id)
+            // The metadata first: from then on the folder is no longer a checkpoint, whatever happens next.
+            try? self.fileSystem.remove(folder + "/_metadata")
+            try? self.fileSystem.syncDirectory(folder)
+            try? self.fileSystem.remove(folder)
+        }
+    }
+
+    private func delete(_ relatives: [String]) {
+        for (index, relative) in relatives.enumerated() {
+            guard let absolute = try? self.resolve(relative, checkpoint: nil) else { continue }
+            try? self.fileSystem.remove(absolute)
+            if index == 0 && relatives.count > 1 { CrashPoint.hit(.midCleanup) }
+        }
+    }
+
+    /// The absolute path of a path recorded in metadata, refusing any that leaves the root.
+    /// - Throws: `.unsafePath` for absolute paths, `..` or empty components, or a symlink out of the root.
+    public func resolve(_ relative: String, checkpoint: Int64?) throws(CheckpointError) -> String {
+        try Self.resolve(relative, root: self.root, fileSystem: self.fileSystem, checkpoint: checkpoint)
+    }
+
+    /// The absolute path of `relative` under `root`, refusing any path that leaves it.
+    static func resolve(
+        _ relative: String, root: String, fileSystem: any CheckpointFileSystem, checkpoint: Int64?
+    ) throws(CheckpointError) -> String {
+        let components = relative.split(separator: "/", omittingEmptySubsequences: false)
+        let bad = relative.hasPrefix("/") || relative.isEmpty
+            || components.contains { $0.isEmpty || $0 == "." || $0 == ".." || $0.contains("\0") }
+        let absolute = "\(root)/\(relative)"
+        var escapes = bad
+        if !bad, let real = fileSystem.realPath(absolute) {
+            let realRoot = fileSystem.realPath(root) ?? root
+            escapes = !real.hasPrefix(realRoot + "/")
+        }
+        guard !escapes else {
+            throw CheckpointError(
+                code: .unsafePath,
+                message: "\(checkpoint.map { "checkpoint \($0) " } ?? "")references '\(relative)', which leaves the "
+                    + "checkpoint root \(root) (absolute, '..', or a symlink out); refusing to read or delete it. "
+                    + "The metadata is damaged or was edited: restore an older checkpoint.",
+                path: relative, checkpointID: checkpoint)
+        }
+        return absolute
+    }
+
+    /// Reads and verifies every `chk-*` folder, removes aborted ones and subsumed leftovers, and collects orphans.
+    private static func recover(
+        root: String, fileSystem: any CheckpointFileSystem, retained: Int, state: inout State,
+        report: inout StartupReport
+    ) throws(CheckpointError) {
+        var completed: [Int64: CheckpointMetadata] = [:]
+        for name in try fileSystem.list(root) where name.hasPrefix("chk-") {
+            guard let id = Int64(name.dropFirst(4)), fileSystem.isDirectory("\(root)/\(name)") else { continue }
+            let path = "\(root)/\(name)/_metadata"
+            guard fileSystem.exists(path) else {
+                try? fileSystem.remove("\(root)/\(name)")
+                report.removedAborted.append(name)
+                continue
+            }
+            do throws(CheckpointError) {
+                let metadata = try CheckpointMetadata.decode(try fileSystem.read(path), path: path)
+                guard metadata.checkpointID == id else {
+                    throw CheckpointError(
+                        code: .corrupt,
+                        message: "\(path) describes checkpoint \(metadata.checkpointID), not \(id)", path: path)
+                }
+                completed[id] = metadata
+            } catch {
+                report.damaged.append((name, error.inCheckpoint(id)))
+            }
+        }
+        let ordered = completed.keys.sorted()
+        for id in ordered.dropLast(retained) {
+            let folder = "\(root)/\(Self.checkpointFolder(id))"
+            try? fileSystem.remove(folder + "/_metadata")
+            try? fileSystem.remove(folder)
+            completed[id] = nil
+            report.removedSubsumed.append(id)
+        }
+        for (id, metadata) in completed { state.registry.retain(checkpoint: id, paths: metadata.referencedPaths) }
+        state.completed = completed
+        report.completed = completed.keys.sorted()
+        guard report.damaged.isEmpty else { return }
+        for name in try fileSystem.list(root + "/shared") {
+            let relative = "shared/\(name)"
+            if !state.registry.isNeeded(relative) {
+                try? fileSystem.remove("\(root)/\(relative)")
+                report.removedOrphans.append(relative)
+            }
+        }
+        for (_, metadata) in completed {
+            let folder = Self.checkpointFolder(metadata.checkpointID)
+            for name in try fileSystem.list("\(root)/\(folder)") where name != "_metadata" {
+                if !state.registry.isNeeded("\(folder)/\(name)") {
+                    try? fileSystem.remove("\(root)/\(folder)/\(name)")
+                    report.removedOrphans.append("\(folder)/\(name)")
+                }
+            }
+        }
+    }
+}

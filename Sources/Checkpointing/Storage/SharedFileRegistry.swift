@@ -1,0 +1,59 @@
+/// Which checkpoint files may be deleted: for each file, the number of retained completed checkpoints that
+/// reference it, plus the files that running backends still need for their next checkpoint ("live").
+///
+/// A file is deletable exactly when it is known (created here or referenced by a loaded checkpoint), no retained
+/// checkpoint references it, and no backend holds it live. A pure state machine: `CheckpointStorage` owns one
+/// under its lock and performs the deletions it returns.
+///
+/// Invariants: 1. `references[path]` equals the number of entries of `checkpoints` containing `path`, and is
+/// absent when zero. 2. Every referenced or live path is in `known` until `takeDeletable` returns it.
+struct SharedFileRegistry: Sendable {
+    private(set) var references: [String: Int] = [:]
+    private var checkpoints: [Int64: Set<String>] = [:]
+    private var live: [String: Set<String>] = [:]
+    private(set) var known: Set<String> = []
+
+    /// Records a file just written (it is deletable once nothing references it or holds it live).
+    mutating func created(_ path: String) { self.known.insert(path) }
+
+    /// Counts a completed, retained checkpoint's references.
+    mutating func retain(checkpoint id: Int64, paths: Set<String>) {
+        guard self.checkpoints[id] == nil else { return }
+        self.checkpoints[id] = paths
+        for path in paths {
+            self.references[path, default: 0] += 1
+            self.known.insert(path)
+        }
+    }
+
+    /// Drops a subsumed checkpoint's references.
+    mutating func release(checkpoint id: Int64) {
+        guard let paths = self.checkpoints.removeValue(forKey: id) else { return }
+        for path in paths {
+            let count = (self.references[path] ?? 1) - 1
+            self.references[path] = count > 0 ? count : nil
+        }
+    }
+
+    /// Replaces the set of files `owner` (a backend) still needs.
+    mutating func setLive(owner: String, paths: Set<String>) {
+        self.live[owner] = paths.isEmpty ? nil : paths
+        self.known.formUnion(paths)
+    }
+
+    /// Whether a retained checkpoint or a live backend needs `path`.
+    func isNeeded(_ path: String) -> Bool {
+        self.references[path] != nil || self.live.values.contains { $0.contains(path) }
+    }
+
+    /// The retained checkpoints, oldest first.
+    var retainedCheckpoints: [Int64] { self.checkpoints.keys.sorted() }
+
+    /// The known files that nothing needs any more, forgotten as they are returned (the caller deletes them).
+    mutating func takeDeletable() -> [String] {
+        let liveUnion = self.live.values.reduce(into: Set<String>()) { $0.formUnion($1) }
+        let deletable = self.known.filter { self.references[$0] == nil && !liveUnion.contains($0) }
+        self.known.subtract(deletable)
+        return deletable.sorted()
+    }
+}
