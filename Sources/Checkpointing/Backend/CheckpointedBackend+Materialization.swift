@@ -1,0 +1,196 @@
+import KeyedState
+import StateCore
+
+/// Figures of one materialization.
+public struct MaterializationStats: Sendable {
+    /// The materialization's number.
+    public var id: Int64
+    /// The SQN it reflects.
+    public var sqn: UInt64
+    /// Time on the owner thread (RocksDB checkpoint: flush + hard links; heap: nothing).
+    public var synchronous: Duration
+    /// Time from start to the last file uploaded.
+    public var total: Duration
+    /// Bytes uploaded (new files only).
+    public var uploadedBytes: Int
+    /// Bytes of files reused from earlier uploads.
+    public var reusedBytes: Int
+    /// Bytes of the whole image.
+    public var totalBytes: Int
+}
+
+/// A finished upload of a materialized image.
+struct MaterializationResult: Sendable {
+    var handle: MaterializationHandle
+    var newUploads: [String: FileHandle]
+    var stats: MaterializationStats
+}
+
+extension CheckpointedBackend {
+    /// Adopts a finished materialization and starts the next one when the interval has passed (owner thread).
+    func pollMaterialization() {
+        guard self.strategy.kind == .changelog, !self.strategy.materializationInterval.isZeroOrLess else { return }
+        if let running = self.materializing {
+            guard let result = running.current else { return }
+            self.materializing = nil
+            switch result {
+            case .success(let result):
+                self.adopt(result, keepLocal: result.handle.id)
+                self.lastMaterializationError = nil
+            case .failure(let error):
+                self.lastMaterializationError = error
+            }
+        }
+        if ContinuousClock.now - self.lastMaterializationStart >= self.strategy.materializationInterval {
+            do { try self.startMaterialization() } catch { self.lastMaterializationError = error }
+        }
+    }
+
+    /// Materializes now and waits for the upload (tests, benchmarks, and after a restore from another strategy).
+    /// - Throws: the materialization's failure.
+    public func materializeNow() throws(CheckpointError) {
+        try self.checkOpen()
+        if let running = self.materializing { _ = running.wait() }
+        self.pollMaterializationResult()
+        try self.startMaterialization()
+        if let running = self.materializing { _ = running.wait() }
+        if case .failure(let error)? = self.materializing?.current {
+            self.materializing = nil
+            throw error
+        }
+        self.pollMaterializationResult()
+    }
+
+    private func pollMaterializationResult() {
+        guard let running = self.materializing, let result = running.current else { return }
+        self.materializing = nil
+        if case .success(let result) = result { self.adopt(result, keepLocal: result.handle.id) }
+    }
+
+    /// Takes the synchronous part of a materialization on the owner thread and hands the upload to the
+    /// materializer thread.
+    func startMaterialization() throws(CheckpointError) {
+        guard self.materializing == nil, let writer = self.writer else { return }
+        let id = self.nextMaterializationID
+        self.nextMaterializationID += 1
+        self.lastMaterializationStart = .now
+        let started = ContinuousClock.now
+        let sqn = writer.nextSQN
+        let storage = self.storage
+        let promise = Promise<Result<MaterializationResult, CheckpointError>>()
+        if let database = self.state.rocksDatabase {
+            let local = self.localMaterializationDirectory(id)
+            try self.fileSystem.remove(local)
+            try self.fileSystem.createDirectory(self.workingDirectory + "/local")
+            do { try database.createCheckpoint(at: local) } catch {
+                throw CheckpointError(
+                    code: error.code == .noSpace ? .noSpace : .io,
+                    message: "materialization \(id) of '\(self.backendID)': \(error.description)", path: local)
+            }
+            let synchronous = ContinuousClock.now - started
+            let known = self.uploaded
+            self.materializer.submit {
+                do throws(CheckpointError) {
+                    var result = try Self.upload(
+                        directory: local, storage: storage, known: known, id: id, sqn: sqn, started: started)
+                    result.stats.synchronous = synchronous
+                    promise.fulfill(.success(result))
+                } catch {
+                    promise.fulfill(.failure(error))
+                }
+            }
+        } else if let image = self.state.heapImage() {
+            let header = StateSnapshotFile.Header(
+                backendID: self.backendID, engine: self.state.engine.rawValue, keyGroups: self.state.keyGroupRange,
+                maxParallelism: self.state.maxParallelism, keySchema: self.state.keySerializer.schema,
+                states: self.state.stateColumns, sqn: sqn)
+            let synchronous = ContinuousClock.now - started
+            let token = self.fileToken
+            self.materializer.submit {
+                let (relative, absolute) = storage.newSharedFile(suffix: "\(token).wsnap")
+                storage.created(relative)
+                do throws(CheckpointError) {
+                    var writer = try StateSnapshotFile.Writer(
+                        fileSystem: storage.fileSystem, path: absolute, header: header)
+                    for column in header.states.indices {
+                        try image.forEach(column: column) { key, primaryLength, value throws(CheckpointError) in
+                            try ByteReader.withReader(over: key) { key throws(CheckpointError) in
+                                try ByteReader.withReader(over: value) { value throws(CheckpointError) in
+                                    try writer.add(column: column, key: key, primaryLength: primaryLength, value: value)
+                                }
+                            }
+                        }
+                    }
+                    let (size, crc, _) = try writer.finish()
+                    let file = FileHandle(path: relative, size: size, crc32c: crc)
+                    let handle = MaterializationHandle(id: id, sqn: sqn, format: .stateSnapshot, files: [file])
+                    let stats = MaterializationStats(
+                        id: id, sqn: sqn, synchronous: synchronous, total: ContinuousClock.now - started,
+                        uploadedBytes: size, reusedBytes: 0, totalBytes: size)
+                    promise.fulfill(.success(MaterializationResult(handle: handle, newUploads: [:], stats: stats)))
+                } catch {
+                    try? storage.fileSystem.remove(absolute)
+                    promise.fulfill(.failure(error))
+                }
+            }
+        }
+        self.materializing = promise
+    }
+
+    /// Uploads a RocksDB checkpoint directory: SST and blob files already uploaded (same name and size) are
+    /// referenced, everything else is copied to `shared/`.
+    static func upload(
+        directory: String, storage: CheckpointStorage, known: [String: FileHandle], id: Int64, sqn: UInt64,
+        started: ContinuousClock.Instant
+    ) throws(CheckpointError) -> MaterializationResult {
+        let fileSystem = storage.fileSystem
+        var files: [FileHandle] = []
+        var newUploads: [String: FileHandle] = [:]
+        var uploadedBytes = 0
+        var reusedBytes = 0
+        for name in try fileSystem.list(directory) {
+            let source = "\(directory)/\(name)"
+            guard let size = fileSystem.size(source) else { continue }
+            let immutable = name.hasSuffix(".sst") || name.hasSuffix(".blob")
+            let key = "\(name):\(size)"
+            if immutable, let existing = known[key] {
+                files.append(existing)
+                reusedBytes += size
+                continue
+            }
+            let (relative, absolute) = storage.newSharedFile(suffix: name)
+            storage.created(relative)
+            let (copied, crc) = try fileSystem.copy(from: source, to: absolute)
+            let handle = FileHandle(path: relative, size: copied, crc32c: crc, localName: name)
+            files.append(handle)
+            if immutable { newUploads[key] = handle }
+            uploadedBytes += copied
+            CrashPoint.hit(.midMaterializationUpload)
+        }
+        try fileSystem.syncDirectory(storage.root + "/shared")
+        let handle = MaterializationHandle(id: id, sqn: sqn, format: .rocksDB, files: files)
+        let stats = MaterializationStats(
+            id: id, sqn: sqn, synchronous: .zero, total: ContinuousClock.now - started, uploadedBytes: uploadedBytes,
+            reusedBytes: reusedBytes, totalBytes: uploadedBytes + reusedBytes)
+        return MaterializationResult(handle: handle, newUploads: newUploads, stats: stats)
+    }
+
+    /// Makes a finished materialization current: later checkpoints reference it and the changelog from its SQN.
+    func adopt(_ result: MaterializationResult, keepLocal id: Int64) {
+        self.materialization = result.handle
+        self.uploaded.merge(result.newUploads) { _, new in new }
+        self.lastMaterialization = result.stats
+        self.writer?.truncate(below: result.handle.sqn)
+        self.publishLiveFiles()
+        self.storage.collect()
+        // The newest local copy stays for local recovery; older ones go.
+        for name in (try? self.fileSystem.list(self.workingDirectory + "/local")) ?? []
+        where name.hasPrefix("mat-") && name != "mat-\(id)" {
+            try? self.fileSystem.remove("\(self.workingDirectory)/local/\(name)")
+        }
+    }
+}
+
+extension Duration {
+    var isZeroOrLess: Bool { self <= .zero }
+}

@@ -1,0 +1,317 @@
+import KeyedState
+import RocksKit
+import StateCore
+
+extension CheckpointedBackend {
+    /// Opens a checkpointed backend, restoring its state first when `restore` names a checkpoint or savepoint.
+    /// - Parameters:
+    ///   - backendID: The backend's identity in checkpoints (`<operator>/<subtask>`); restore finds its handle.
+    ///   - storage: The checkpoint root.
+    ///   - workingDirectory: Local directory for RocksDB and local copies of materializations (local recovery).
+    ///   - engine: RocksDB or heap.
+    ///   - keySerializer, keyGroupRange, maxParallelism, clock: As for `KeyedStateBackend`.
+    ///   - strategy: How checkpoints are taken. Default `.changelog()`.
+    ///   - restore: Where the state comes from. Default `.empty`.
+    /// - Throws: `CheckpointError`: `.missing`/`.corrupt`/`.unsupportedVersion` for damaged checkpoints (naming the
+    ///   file, offset, checkpoint and SQN), `.incompatible` when the snapshot does not fit, `.unsafePath`.
+    public static func open(
+        backendID: String,
+        storage: CheckpointStorage,
+        workingDirectory: String,
+        engine: Engine = .rocksDB(),
+        keySerializer: any StateSerializer<Key>,
+        keyGroupRange: KeyGroupRange? = nil,
+        maxParallelism: Int = Limits.maxParallelismDefault,
+        strategy: SnapshotStrategy = .changelog(),
+        restore: RestoreSource = .empty,
+        clock: any StateClock = SystemStateClock()
+    ) throws(CheckpointError) -> CheckpointedBackend<Key> {
+        let fileSystem = storage.fileSystem
+        try fileSystem.createDirectory(workingDirectory)
+        let range = keyGroupRange ?? .all(maxParallelism: maxParallelism)
+        let found = try Self.findHandle(backendID: backendID, storage: storage, source: restore)
+        let databaseDirectory = workingDirectory + "/db"
+        func makeState(reopen: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
+            do {
+                switch engine {
+                case .heap:
+                    return .heap(keySerializer: keySerializer, keyGroupRange: range, maxParallelism: maxParallelism, clock: clock)
+                case .rocksDB(let options):
+                    return try .rocksDB(
+                        directory: databaseDirectory, keySerializer: keySerializer, keyGroupRange: range,
+                        maxParallelism: maxParallelism, options: options, reopen: reopen, clock: clock)
+                }
+            } catch {
+                throw CheckpointError.state(error, "opening the state of '\(backendID)' in \(databaseDirectory)")
+            }
+        }
+        guard let (metadata, handle, root) = found else {
+            try fileSystem.remove(databaseDirectory)
+            let backend = CheckpointedBackend(
+                state: try makeState(reopen: false), backendID: backendID, strategy: strategy, storage: storage,
+                workingDirectory: workingDirectory, engine: engine)
+            backend.startChangelog(sqn: 0, sections: [])
+            return backend
+        }
+        var report = RestoreReport(checkpointID: metadata.checkpointID, strategy: handle.strategy)
+        let state: KeyedStateBackend<Key>
+        do throws(CheckpointError) {
+            try Self.checkCompatible(handle, keySerializer: keySerializer, range: range, maxParallelism: maxParallelism, engine: engine)
+            state = try Self.restoreImage(
+                handle, root: root, storage: storage, workingDirectory: workingDirectory, report: &report,
+                makeState: makeState)
+            try Self.replay(handle, into: state, root: root, storage: storage, report: &report)
+        } catch {
+            throw error.inCheckpoint(metadata.checkpointID)
+        }
+        report.nextSQN = handle.sqn
+        let backend = CheckpointedBackend(
+            state: state, backendID: backendID, strategy: strategy, storage: storage,
+            workingDirectory: workingDirectory, engine: engine)
+        backend.restoreReport = report
+        let continuesChangelog = handle.strategy == .changelog && metadata.kind == .checkpoint
+        let reusesImage = continuesChangelog && (handle.materialization?.format == .rocksDB) == (state.engine == .rocksDB)
+        if reusesImage || (continuesChangelog && handle.materialization == nil) {
+            backend.materialization = handle.materialization
+            backend.nextMaterializationID = (handle.materialization?.id ?? 0) + 1
+            for file in handle.materialization?.files ?? [] where file.localName != nil {
+                backend.uploaded["\(file.localName!):\(file.size)"] = file
+            }
+            backend.startChangelog(sqn: handle.sqn, sections: handle.changelog)
+        } else {
+            backend.startChangelog(sqn: handle.sqn, sections: [])
+            // The restored state is in no changelog: materialize it before the first checkpoint can need it.
+            if strategy.kind == .changelog { try backend.materializeNow() }
+        }
+        backend.publishLiveFiles()
+        return backend
+    }
+
+    func startChangelog(sqn: UInt64, sections: [ChangelogSectionHandle]) {
+        guard self.strategy.kind == .changelog else { return }
+        let writer = ChangelogWriter(
+            backendID: self.backendID, uploader: self.storage.changelogUploader,
+            threshold: self.strategy.persistThreshold, nextSQN: sqn, sections: sections)
+        writer.onTick = { [unowned self] in self.pollMaterialization() }
+        self.writer = writer
+        self.state.attachChangeSink(writer)
+        self.lastMaterializationStart = .now
+    }
+
+    /// The metadata, this backend's handle, and the root its paths are relative to.
+    private static func findHandle(backendID: String, storage: CheckpointStorage, source: RestoreSource)
+        throws(CheckpointError) -> (CheckpointMetadata, BackendStateHandle, String)?
+    {
+        let metadata: CheckpointMetadata
+        var root = storage.root
+        switch source {
+        case .empty:
+            return nil
+        case .latest:
+            let latest = storage.latest
+            if let damaged = storage.startup.damaged.first(where: { ($0.error.checkpointID ?? 0) > (latest?.checkpointID ?? 0) }) {
+                let fallback = latest.map { "the newest older checkpoint that verifies is \($0.checkpointID): restore it with .checkpoint(\($0.checkpointID))" }
+                    ?? "no older checkpoint verifies: restore from a savepoint"
+                throw CheckpointError(
+                    code: damaged.error.code,
+                    message: "the latest checkpoint (\(damaged.folder)) is damaged: \(damaged.error.message). \(fallback).",
+                    path: damaged.error.path, offset: damaged.error.offset, checkpointID: damaged.error.checkpointID)
+            }
+            guard let latest else { return nil }
+            metadata = latest
+        case .checkpoint(let id):
+            metadata = try storage.metadata(id)
+        case .savepoint(let directory):
+            root = storage.fileSystem.realPath(directory) ?? directory
+            let path = directory + "/_metadata"
+            metadata = try CheckpointMetadata.decode(try storage.fileSystem.read(path), path: path)
+        }
+        guard let handle = metadata.backend(backendID) else {
+            throw CheckpointError(
+                code: .missing,
+                message: "checkpoint \(metadata.checkpointID) has no state for backend '\(backendID)'; it holds "
+                    + metadata.backends.map { "'\($0.backendID)'" }.joined(separator: ", ")
+                    + ". Check the operator id and subtask index.", checkpointID: metadata.checkpointID)
+        }
+        return (metadata, handle, root)
+    }
+
+    private static func checkCompatible(
+        _ handle: BackendStateHandle, keySerializer: any StateSerializer<Key>, range: KeyGroupRange,
+        maxParallelism: Int, engine: Engine
+    ) throws(CheckpointError) {
+        var problems: [String] = []
+        if handle.keySchema != keySerializer.schema {
+            problems.append("key serializer \(handle.keySchema) in the snapshot vs \(keySerializer.schema) now")
+        }
+        if handle.maxParallelism != maxParallelism {
+            problems.append("maxParallelism \(handle.maxParallelism) in the snapshot vs \(maxParallelism) now")
+        }
+        if handle.materialization?.format == .rocksDB {
+            if case .heap = engine {
+                problems.append("the snapshot holds RocksDB files and this backend is on the heap (take a savepoint to switch engines)")
+            }
+            if handle.keyGroups != range {
+                problems.append("key groups \(handle.keyGroups) in the snapshot vs \(range) now (take a savepoint to rescale)")
+            }
+        }
+        guard problems.isEmpty else {
+            throw CheckpointError(
+                code: .incompatible,
+                message: "cannot restore '\(handle.backendID)': " + problems.joined(separator: "; ")
+                    + ". Nothing was changed.")
+        }
+    }
+
+    /// Fetches and opens the materialized image (or an empty backend when there is none).
+    private static func restoreImage(
+        _ handle: BackendStateHandle, root: String, storage: CheckpointStorage, workingDirectory: String,
+        report: inout RestoreReport, makeState: (Bool) throws(CheckpointError) -> KeyedStateBackend<Key>
+    ) throws(CheckpointError) -> KeyedStateBackend<Key> {
+        let fileSystem = storage.fileSystem
+        let databaseDirectory = workingDirectory + "/db"
+        let fetchStart = ContinuousClock.now
+        try fileSystem.remove(databaseDirectory)
+        guard let materialization = handle.materialization else {
+            let state = try makeState(false)
+            try Self.openColumns(handle, state)
+            return state
+        }
+        switch materialization.format {
+        case .rocksDB:
+            try fileSystem.createDirectory(databaseDirectory)
+            let local = "\(workingDirectory)/local/mat-\(materialization.id)"
+            for file in materialization.files {
+                guard let name = file.localName, !name.contains("/"), name != ".", name != ".." else {
+                    throw CheckpointError(
+                        code: .corrupt, message: "a materialized file \(file.path) has no valid local name", path: file.path)
+                }
+                let target = "\(databaseDirectory)/\(name)"
+                let immutable = name.hasSuffix(".sst") || name.hasSuffix(".blob")
+                if fileSystem.size("\(local)/\(name)") == file.size {
+                    if immutable { try fileSystem.link("\(local)/\(name)", to: target) }
+                    else { _ = try fileSystem.copy(from: "\(local)/\(name)", to: target) }
+                    report.localBytes += file.size
+                    continue
+                }
+                let source = try Self.resolve(file.path, root: root, storage: storage)
+                let (size, crc) = try fileSystem.copy(from: source, to: target)
+                guard size == file.size, crc == file.crc32c else {
+                    throw CheckpointError(
+                        code: .corrupt,
+                        message: "\(source) does not match the checkpoint: \(size) bytes with CRC-32C "
+                            + "\(String(crc, radix: 16)), expected \(file.size) bytes with \(String(file.crc32c, radix: 16)); "
+                            + "the file is damaged", path: source)
+                }
+                report.fetchedBytes += size
+            }
+            report.fetch = ContinuousClock.now - fetchStart
+            let openStart = ContinuousClock.now
+            let state = try makeState(true)
+            try Self.openColumns(handle, state)
+            report.open = ContinuousClock.now - openStart
+            return state
+        case .stateSnapshot:
+            guard let file = materialization.files.first else {
+                throw CheckpointError(code: .corrupt, message: "a snapshot materialization lists no file")
+            }
+            let source = try Self.resolve(file.path, root: root, storage: storage)
+            let bytes = try fileSystem.read(source)
+            guard bytes.count == file.size, CRC32C.checksum(bytes) == file.crc32c else {
+                throw CheckpointError(
+                    code: .corrupt,
+                    message: "\(source) does not match the checkpoint (\(bytes.count) bytes, expected \(file.size), "
+                        + "or its CRC-32C differs); the file is damaged", path: source)
+            }
+            report.fetchedBytes += bytes.count
+            report.fetch = ContinuousClock.now - fetchStart
+            let openStart = ContinuousClock.now
+            let state = try makeState(false)
+            try Self.openColumns(handle, state)
+            let range = state.keyGroupRange
+            try StateSnapshotFile.read(bytes, path: source) { header throws(CheckpointError) in
+                guard header.states == handle.states else {
+                    throw CheckpointError(
+                        code: .corrupt, message: "\(source): its header lists other states than the checkpoint",
+                        path: source)
+                }
+            } entry: { column, key, primaryLength, value throws(CheckpointError) in
+                guard range.contains(Self.keyGroup(of: key)) else { return }
+                do throws(StateError) { try state.applyRaw(.put, column: column, key: key, primaryLength: primaryLength, value: value) } catch {
+                    throw CheckpointError.state(error, "loading \(source)")
+                }
+            }
+            report.open = ContinuousClock.now - openStart
+            return state
+        }
+    }
+
+    private static func openColumns(_ handle: BackendStateHandle, _ state: KeyedStateBackend<Key>) throws(CheckpointError) {
+        do { try state.openRestoredColumns(handle.states) } catch {
+            throw CheckpointError.state(error, "opening the states of '\(handle.backendID)'")
+        }
+    }
+
+    /// Replays the changelog from the materialization's SQN up to the handle's.
+    private static func replay(
+        _ handle: BackendStateHandle, into state: KeyedStateBackend<Key>, root: String, storage: CheckpointStorage,
+        report: inout RestoreReport
+    ) throws(CheckpointError) {
+        let start = ContinuousClock.now
+        var expected = handle.materialization?.sqn ?? 0
+        let range = state.keyGroupRange
+        for section in handle.changelog.sorted(by: { $0.firstSQN < $1.firstSQN }) {
+            guard section.firstSQN <= expected else {
+                throw CheckpointError(
+                    code: .corrupt,
+                    message: "the changelog of '\(handle.backendID)' has a gap: SQN \(expected)..<\(section.firstSQN) "
+                        + "is in no section", sqn: expected)
+            }
+            let path = try Self.resolve(section.file.path, root: root, storage: storage)
+            let bytes = try storage.fileSystem.read(path, offset: section.offset, count: section.length)
+            report.replayedBytes += bytes.count
+            try ChangelogSegment.records(ofSection: bytes, handle: section, backendID: handle.backendID, path: path) {
+                record throws(CheckpointError) in
+                guard record.sqn >= expected, record.sqn < handle.sqn else { return }
+                expected = record.sqn + 1
+                guard record.kind == .deletePrefix && record.key.count < 2 || range.contains(Self.keyGroup(of: record.key))
+                else { return }
+                guard record.column < handle.states.count else {
+                    throw CheckpointError(
+                        code: .corrupt, message: "\(path): record SQN \(record.sqn) names column \(record.column) of "
+                            + "\(handle.states.count)", path: path, sqn: record.sqn)
+                }
+                do throws(StateError) {
+                    try state.applyRaw(
+                        record.kind, column: record.column, key: record.key, primaryLength: record.primaryLength,
+                        value: record.value)
+                } catch {
+                    throw CheckpointError.state(error, "replaying SQN \(record.sqn) from \(path)")
+                }
+                report.replayedRecords += 1
+            }
+        }
+        guard expected >= handle.sqn else {
+            throw CheckpointError(
+                code: .corrupt,
+                message: "the changelog of '\(handle.backendID)' ends at SQN \(expected); the checkpoint covers up to "
+                    + "\(handle.sqn)", sqn: expected)
+        }
+        report.replay = ContinuousClock.now - start
+    }
+
+    private static func resolve(_ relative: String, root: String, storage: CheckpointStorage) throws(CheckpointError) -> String {
+        let path = try CheckpointStorage.resolve(relative, root: root, fileSystem: storage.fileSystem, checkpoint: nil)
+        guard storage.fileSystem.exists(path) else {
+            throw CheckpointError(
+                code: .missing,
+                message: "\(path) is referenced by the checkpoint but missing; the checkpoint root was damaged "
+                    + "(restore an older checkpoint or a savepoint)", path: path)
+        }
+        return path
+    }
+
+    static func keyGroup(of key: [UInt8]) -> Int {
+        key.count < 2 ? -1 : Int(key[0]) << 8 | Int(key[1])
+    }
+}

@@ -1,0 +1,237 @@
+import KeyedState
+import RocksKit
+import StateCore
+
+/// A keyed state backend whose state is checkpointed to a `CheckpointStorage` with a chosen strategy, and
+/// restored from a checkpoint or savepoint when it opens.
+///
+/// With the default `changelog` strategy every change also goes to a durable changelog; `checkpoint(_:)` persists
+/// only the changelog tail, and a background materialization (every `materializationInterval`) snapshots the
+/// state and uploads only files not uploaded before. Use `state` exactly like any `KeyedStateBackend`, on one
+/// thread.
+///
+/// ```swift
+/// let storage = try CheckpointStorage(root: "/data/checkpoints/job-1")
+/// let backend = try CheckpointedBackend.open(
+///     backendID: "count/0", storage: storage, workingDirectory: "/tmp/weir/count-0",
+///     engine: .rocksDB(), keySerializer: .int64, restore: .latest)
+/// let count = try backend.state.valueState(ValueStateDescriptor("count", serializer: .int64))
+/// try backend.state.setCurrentKey(42)
+/// try count.update((try count.value() ?? 0) + 1)
+/// _ = try backend.checkpoint(1)
+/// ```
+public final class CheckpointedBackend<Key> {
+    /// Which engine holds the working state.
+    public enum Engine: Sendable {
+        /// RocksDB in `<workingDirectory>/db`.
+        case rocksDB(RocksOptions = RocksOptions())
+        /// Memory.
+        case heap
+    }
+
+    /// The keyed state: register states and read/write them here.
+    public let state: KeyedStateBackend<Key>
+    /// This backend's identity in checkpoints (`<operator>/<subtask>`).
+    public let backendID: String
+    /// How checkpoints are taken.
+    public let strategy: SnapshotStrategy
+    /// Where checkpoints go.
+    public let storage: CheckpointStorage
+    /// Local working directory (RocksDB files and local copies of materializations).
+    public let workingDirectory: String
+    /// What the restore at open did (`nil` when the backend started empty).
+    public internal(set) var restoreReport: RestoreReport?
+    /// Figures of the last completed materialization.
+    public internal(set) var lastMaterialization: MaterializationStats?
+    /// The last materialization failure, if the latest attempt failed (it is retried at the next interval).
+    public internal(set) var lastMaterializationError: CheckpointError?
+
+    let engine: Engine
+    var writer: ChangelogWriter?
+    var materialization: MaterializationHandle?
+    /// Files already in the root, by `name:size` in the RocksDB directory: reused instead of uploaded again.
+    var uploaded: [String: FileHandle] = [:]
+    var materializing: Promise<Result<MaterializationResult, CheckpointError>>?
+    var nextMaterializationID: Int64 = 1
+    var lastMaterializationStart = ContinuousClock.now
+    lazy var materializer = BackgroundWorker(name: "weir-materialize")
+    private var closed = false
+
+    init(
+        state: KeyedStateBackend<Key>, backendID: String, strategy: SnapshotStrategy, storage: CheckpointStorage,
+        workingDirectory: String, engine: Engine
+    ) {
+        self.state = state
+        self.backendID = backendID
+        self.strategy = strategy
+        self.storage = storage
+        self.workingDirectory = workingDirectory
+        self.engine = engine
+    }
+
+    var fileSystem: any CheckpointFileSystem { self.storage.fileSystem }
+    var databaseDirectory: String { self.workingDirectory + "/db" }
+    func localMaterializationDirectory(_ id: Int64) -> String { "\(self.workingDirectory)/local/mat-\(id)" }
+    /// The backend id as a file-name part.
+    var fileToken: String {
+        String(self.backendID.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" })
+    }
+
+    /// The SQN the next change gets (changelog strategy; 0 otherwise).
+    public var nextSQN: UInt64 { self.writer?.nextSQN ?? 0 }
+
+    /// Takes this backend's part of checkpoint `id` and returns its handle (to publish with the other backends'
+    /// handles through `storage.publish`). Blocks for the changelog tail's write (changelog), the upload of new
+    /// RocksDB files (incremental), or the whole snapshot (full).
+    /// - Throws: `CheckpointError`; the checkpoint then fails and earlier ones stay intact.
+    public func snapshot(checkpointID id: Int64) throws(CheckpointError) -> BackendStateHandle {
+        try self.checkOpen()
+        do throws(CheckpointError) {
+            switch self.strategy.kind {
+            case .changelog: return try self.changelogSnapshot()
+            case .incremental: return try self.incrementalSnapshot(id)
+            case .full, .savepoint: return try self.fullSnapshot(id)
+            }
+        } catch {
+            throw error.inCheckpoint(id)
+        }
+    }
+
+    /// Takes checkpoint `id` of this backend alone and publishes it (single-backend jobs, tests, benchmarks).
+    /// - Throws: `CheckpointError`; the checkpoint's folder is then removed and earlier ones stay intact.
+    @discardableResult
+    public func checkpoint(_ id: Int64, timestampMilliseconds: Int64 = 0) throws(CheckpointError) -> BackendStateHandle {
+        do throws(CheckpointError) {
+            let handle = try self.snapshot(checkpointID: id)
+            try self.storage.publish(
+                CheckpointMetadata(checkpointID: id, timestampMilliseconds: timestampMilliseconds, backends: [handle]))
+            return handle
+        } catch {
+            self.storage.abort(id)
+            throw error
+        }
+    }
+
+    func handle(materialization: MaterializationHandle?, changelog: [ChangelogSectionHandle], sqn: UInt64)
+        -> BackendStateHandle
+    {
+        BackendStateHandle(
+            backendID: self.backendID, strategy: self.strategy.kind, engine: self.state.engine.rawValue,
+            keyGroups: self.state.keyGroupRange, maxParallelism: self.state.maxParallelism,
+            keySchema: self.state.keySerializer.schema, states: self.state.stateColumns, sqn: sqn,
+            materialization: materialization, changelog: changelog)
+    }
+
+    private func changelogSnapshot() throws(CheckpointError) -> BackendStateHandle {
+        guard let writer = self.writer else { preconditionFailure("changelog strategy without a writer") }
+        self.pollMaterialization()
+        let from = self.materialization?.sqn ?? 0
+        let sections = try writer.persist(from: from)
+        self.publishLiveFiles()
+        return self.handle(materialization: self.materialization, changelog: sections, sqn: writer.nextSQN)
+    }
+
+    private func incrementalSnapshot(_ id: Int64) throws(CheckpointError) -> BackendStateHandle {
+        guard let database = self.state.rocksDatabase else {
+            throw CheckpointError(
+                code: .invalidArgument,
+                message: "the incremental strategy needs the RocksDB engine; use .changelog or .full with the heap")
+        }
+        let local = self.localMaterializationDirectory(id)
+        try self.fileSystem.remove(local)
+        try self.fileSystem.createDirectory(self.workingDirectory + "/local")
+        do { try database.createCheckpoint(at: local) } catch {
+            throw CheckpointError(code: error.code == .noSpace ? .noSpace : .io, message: error.description, path: local)
+        }
+        let result = try Self.upload(
+            directory: local, storage: self.storage, known: self.uploaded, id: id, sqn: 0, started: .now)
+        self.adopt(result, keepLocal: id)
+        return self.handle(materialization: result.handle, changelog: [], sqn: 0)
+    }
+
+    private func fullSnapshot(_ id: Int64) throws(CheckpointError) -> BackendStateHandle {
+        let folder = CheckpointStorage.checkpointFolder(id)
+        try self.fileSystem.createDirectory("\(self.storage.root)/\(folder)")
+        let relative = "\(folder)/\(self.fileToken).wsnap"
+        self.storage.created(relative)
+        let file = try self.writeSnapshotFile(to: "\(self.storage.root)/\(relative)", relative: relative, sqn: 0)
+        let materialization = MaterializationHandle(id: id, sqn: 0, format: .stateSnapshot, files: [file])
+        return self.handle(materialization: materialization, changelog: [], sqn: 0)
+    }
+
+    /// Writes every entry to a state snapshot file (on this thread).
+    func writeSnapshotFile(to path: String, relative: String, sqn: UInt64) throws(CheckpointError) -> FileHandle {
+        let header = StateSnapshotFile.Header(
+            backendID: self.backendID, engine: self.state.engine.rawValue, keyGroups: self.state.keyGroupRange,
+            maxParallelism: self.state.maxParallelism, keySchema: self.state.keySerializer.schema,
+            states: self.state.stateColumns, sqn: sqn)
+        var writer = try StateSnapshotFile.Writer(fileSystem: self.fileSystem, path: path, header: header)
+        var failure: CheckpointError?
+        for column in header.states.indices {
+            do throws(StateError) {
+                try self.state.forEachRawEntry(column: column) { key, value throws(StateError) -> Bool in
+                    do throws(CheckpointError) {
+                        try writer.add(column: column, key: key, primaryLength: nil, value: value)
+                    } catch {
+                        failure = error
+                        return false
+                    }
+                    return true
+                }
+            } catch {
+                throw CheckpointError.state(error, "reading state for the snapshot \(path)")
+            }
+            if let failure { throw failure }
+        }
+        let (size, crc, _) = try writer.finish()
+        return FileHandle(path: relative, size: size, crc32c: crc)
+    }
+
+    /// Writes a savepoint of this backend alone to `directory` (a state snapshot file and `_metadata`).
+    /// - Returns: The savepoint's metadata.
+    /// - Throws: `CheckpointError`; nothing is left under the final `_metadata` name on failure.
+    @discardableResult
+    public func writeSavepoint(to directory: String, id: Int64, timestampMilliseconds: Int64 = 0)
+        throws(CheckpointError) -> CheckpointMetadata
+    {
+        try self.checkOpen()
+        try self.fileSystem.createDirectory(directory)
+        let relative = "\(self.fileToken).wsnap"
+        let file = try self.writeSnapshotFile(to: "\(directory)/\(relative)", relative: relative, sqn: self.nextSQN)
+        var handle = self.handle(
+            materialization: MaterializationHandle(id: id, sqn: self.nextSQN, format: .stateSnapshot, files: [file]),
+            changelog: [], sqn: self.nextSQN)
+        handle.strategy = .savepoint
+        let metadata = CheckpointMetadata(
+            checkpointID: id, kind: .savepoint, timestampMilliseconds: timestampMilliseconds, backends: [handle])
+        let staging = directory + "/_metadata.inprogress"
+        try self.fileSystem.write(metadata.encoded(), to: staging, sync: true)
+        try self.fileSystem.rename(staging, to: directory + "/_metadata")
+        try self.fileSystem.syncDirectory(directory)
+        return metadata
+    }
+
+    /// Tells the storage which files this backend still needs, and collects the rest.
+    func publishLiveFiles() {
+        var paths = Set(self.materialization?.files.map(\.path) ?? [])
+        paths.formUnion(self.writer?.livePaths ?? [])
+        self.storage.setLive(owner: self.backendID, paths: paths)
+    }
+
+    func checkOpen() throws(CheckpointError) {
+        if self.closed {
+            throw CheckpointError(code: .invalidArgument, message: "backend '\(self.backendID)' was used after close()")
+        }
+    }
+
+    /// Waits for a running materialization, closes the state, and stops background work. Does not checkpoint.
+    public func close() throws(CheckpointError) {
+        guard !self.closed else { return }
+        self.closed = true
+        if let materializing = self.materializing {
+            _ = materializing.wait()
+        }
+        self.materializer.stop()
+        do { try self.state.close() } catch { throw CheckpointError.state(error, "closing '\(self.backendID)'") }
+    }
+}
