@@ -32,7 +32,7 @@ let package = Package(
         .target(
             name: "Weir", dependencies: ["Checkpointing", "KeyedState", "RocksKit", "StateCore"],
             swiftSettings: strictSettings),
-        .target(name: "StateTestSupport", dependencies: ["StateCore", "KeyedState"], swiftSettings: strictSettings),
+        .target(name: "StateTestSupport", dependencies: ["StateCore", "KeyedState", "Checkpointing"], swiftSettings: strictSettings),
         .executableTarget(
             name: "weir",
             dependencies: [
@@ -51,6 +51,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RocksKitTests", dependencies: ["RocksKit"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CheckpointingTests",
+            dependencies: ["Checkpointing", "KeyedState", "StateCore", "StateTestSupport"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "StateCoreTests", dependencies: ["StateCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "KeyedStateTests",

@@ -133,6 +133,8 @@ extension CheckpointedBackend {
                     promise.fulfill(.failure(error))
                 }
             }
+        } else {
+            promise.fulfill(.failure(CheckpointError(code: .invalidArgument, message: "no engine to materialize")))
         }
         self.materializing = promise
     }

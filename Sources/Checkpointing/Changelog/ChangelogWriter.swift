@@ -91,12 +91,19 @@ final class ChangelogWriter: StateChangeSink {
                 path: failure.path, sqn: self.inFlight.first?.section.firstSQN, cause: failure)
         }
         self.collectFinished()
-        return self.sections.filter { $0.endSQN > sqn }
+        self.truncate(below: sqn)
+        return self.sections
     }
 
     /// Forgets sections wholly below `sqn` (a materialization at `sqn` covers them).
     func truncate(below sqn: UInt64) {
         self.sections.removeAll { $0.endSQN <= sqn }
+        if self.bufferCount > 0 && self.nextSQN <= sqn {
+            // Every buffered record is below the materialization: nobody will need it.
+            self.buffer.removeAll()
+            self.bufferFirstSQN = self.nextSQN
+            self.bufferCount = 0
+        }
     }
 
     /// The files of the sections still needed.

@@ -37,6 +37,8 @@ extension KeyedStateBackend {
         _ kind: StateChangeKind, column: Int, key: [UInt8], primaryLength: Int?, value: [UInt8]
     ) throws(StateError) {
         let store = self.core.baseStore
+        var primaryLength = primaryLength
+        if primaryLength == nil, self.core.kind(ofColumn: column) != .map { primaryLength = key.count }
         switch kind {
         case .put: try store.put(column, key: key, primaryLength: primaryLength ?? -1, value: value)
         case .append: try store.append(column, key: key, operand: value)

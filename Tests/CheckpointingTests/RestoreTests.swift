@@ -1,0 +1,170 @@
+import Checkpointing
+import KeyedState
+import StateCore
+import StateTestSupport
+import Testing
+
+/// One strategy on one engine, for parameterized tests.
+struct Setup: CustomTestStringConvertible, Sendable {
+    var strategy: SnapshotStrategy
+    var heap: Bool
+    var testDescription: String { "\(self.strategy.kind.rawValue)/\(self.heap ? "heap" : "rocksDB")" }
+
+    func engine() -> CheckpointedBackend<Int64>.Engine { self.heap ? .heap : .rocksDB() }
+
+    static let all: [Setup] = [
+        Setup(strategy: .changelog(materializationInterval: .zero, persistThreshold: 2_048), heap: false),
+        Setup(strategy: .changelog(materializationInterval: .zero, persistThreshold: 2_048), heap: true),
+        Setup(strategy: .incremental, heap: false),
+        Setup(strategy: .full, heap: false),
+        Setup(strategy: .full, heap: true),
+    ]
+}
+
+/// A checkpoint root and working directory that go away after the test.
+final class Scratch {
+    let directory = TemporaryDirectory(prefix: "weir-ckpt")
+    var root: String { self.directory.appending("root") }
+    var work: String { self.directory.appending("work") }
+    deinit { self.directory.remove() }
+
+    func open(
+        _ setup: Setup, storage: CheckpointStorage, restore: RestoreSource = .empty, work: String? = nil
+    ) throws -> CheckpointedBackend<Int64> {
+        try CheckpointedBackend.open(
+            backendID: "op/0", storage: storage, workingDirectory: work ?? self.work, engine: setup.engine(),
+            keySerializer: .int64, strategy: setup.strategy, restore: restore)
+    }
+}
+
+@Suite struct RestoreTests {
+    /// Random changes, checkpoints at random points (and materializations in between for the changelog): the
+    /// latest checkpoint restores to exactly the model at that checkpoint, and changes after it are gone.
+    @Test(arguments: Setup.all, [UInt64(1), 2])
+    func latestCheckpointRestoresExactly(setup: Setup, seed: UInt64) throws {
+        let scratch = Scratch()
+        var workload = CheckpointWorkload(seed: seed)
+        var atCheckpoint = workload
+        var checkpointID: Int64 = 0
+        do {
+            let storage = try CheckpointStorage(root: scratch.root)
+            defer { storage.close() }
+            let backend = try scratch.open(setup, storage: storage)
+            let states = try CheckpointWorkload.register(backend.state)
+            var generator = SeededGenerator(seed: seed &+ 99)
+            for round in 0..<6 {
+                for _ in 0..<Int.random(in: 50..<400, using: &generator) { try workload.step(states) }
+                if setup.strategy.kind == .changelog && round == 2 { try backend.materializeNow() }
+                checkpointID += 1
+                try backend.checkpoint(checkpointID)
+                atCheckpoint = workload
+            }
+            for _ in 0..<100 { try workload.step(states) }
+            #expect(try workload.read(states) == workload.model)
+            try backend.close()
+        }
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        #expect(storage.completedCheckpoints == [checkpointID])
+        let restored = try scratch.open(setup, storage: storage, restore: .latest)
+        let states = try CheckpointWorkload.register(restored.state)
+        #expect(try workload.read(states) == atCheckpoint.model)
+        #expect(restored.restoreReport?.checkpointID == checkpointID)
+        workload = atCheckpoint
+        // The restored backend goes on checkpointing from where it was.
+        for _ in 0..<50 { try workload.step(states) }
+        try restored.checkpoint(checkpointID + 1)
+        try restored.close()
+        let again = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-2")
+        #expect(try workload.read(try CheckpointWorkload.register(again.state)) == workload.model)
+        try again.close()
+    }
+
+    /// After a materialization, old changelog segments and materialized files are deleted once no retained
+    /// checkpoint needs them, and every file a retained checkpoint references still exists.
+    @Test func changelogIsTruncatedAfterMaterialization() throws {
+        let scratch = Scratch()
+        let setup = Setup.all[0]
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        let backend = try scratch.open(setup, storage: storage)
+        let states = try CheckpointWorkload.register(backend.state)
+        var workload = CheckpointWorkload(seed: 7)
+        var sizes: [Int] = []
+        for id in Int64(1)...12 {
+            for _ in 0..<300 { try workload.step(states) }
+            if id % 3 == 0 { try backend.materializeNow() }
+            let handle = try backend.checkpoint(id)
+            if id % 3 == 0 { #expect(handle.changelog.isEmpty, "a fresh materialization leaves no changelog to keep") }
+            sizes.append(try storage.fileSystem.list(scratch.root + "/shared").count)
+            for path in handle.referencedPaths { #expect(storage.fileSystem.exists(scratch.root + "/" + path)) }
+        }
+        // Shared files stay bounded: what the latest checkpoint references plus nothing else.
+        let referenced = try storage.metadata(12).referencedPaths
+        let shared = Set(try storage.fileSystem.list(scratch.root + "/shared").map { "shared/\($0)" })
+        #expect(shared == referenced)
+        #expect(sizes.last! <= sizes.max()!)
+        try backend.close()
+    }
+
+    /// Restoring on the same machine links the local copy of the materialization instead of downloading it.
+    @Test func localRecoveryReusesTheLocalMaterialization() throws {
+        let scratch = Scratch()
+        let setup = Setup.all[0]
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        var workload = CheckpointWorkload(seed: 3)
+        do {
+            let backend = try scratch.open(setup, storage: storage)
+            let states = try CheckpointWorkload.register(backend.state)
+            for _ in 0..<500 { try workload.step(states) }
+            try backend.materializeNow()
+            for _ in 0..<200 { try workload.step(states) }
+            try backend.checkpoint(1)
+            try backend.close()
+        }
+        let local = try scratch.open(setup, storage: storage, restore: .latest)
+        let report = try #require(local.restoreReport)
+        #expect(report.localBytes > 0)
+        #expect(report.replayedRecords > 0)
+        #expect(try workload.read(try CheckpointWorkload.register(local.state)) == workload.model)
+        try local.close()
+        let remote = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-elsewhere")
+        #expect(remote.restoreReport?.localBytes == 0)
+        #expect((remote.restoreReport?.fetchedBytes ?? 0) > 0)
+        #expect(try workload.read(try CheckpointWorkload.register(remote.state)) == workload.model)
+        try remote.close()
+    }
+
+    /// A savepoint from RocksDB restores into the heap (and back), including map state, and into fewer key groups.
+    @Test func savepointMovesBetweenEnginesAndRescales() throws {
+        let scratch = Scratch()
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        var workload = CheckpointWorkload(seed: 11)
+        let savepoint = scratch.directory.appending("savepoint-1")
+        do {
+            let backend = try scratch.open(Setup.all[0], storage: storage)
+            let states = try CheckpointWorkload.register(backend.state)
+            for _ in 0..<800 { try workload.step(states) }
+            try backend.writeSavepoint(to: savepoint, id: 1)
+            try backend.close()
+        }
+        let heap = try scratch.open(Setup.all[1], storage: storage, restore: .savepoint(savepoint), work: scratch.work + "-heap")
+        #expect(try workload.read(try CheckpointWorkload.register(heap.state)) == workload.model)
+        try heap.close()
+        let incremental = try scratch.open(Setup.all[2], storage: storage, restore: .savepoint(savepoint), work: scratch.work + "-inc")
+        #expect(try workload.read(try CheckpointWorkload.register(incremental.state)) == workload.model)
+        try incremental.close()
+        // Half the key groups: only the keys of that half come back.
+        let half = try CheckpointedBackend<Int64>.open(
+            backendID: "op/0", storage: storage, workingDirectory: scratch.work + "-half", engine: .heap,
+            keySerializer: .int64, keyGroupRange: KeyGroupRange(start: 0, end: 64), restore: .savepoint(savepoint))
+        let halfStates = try CheckpointWorkload.register(half.state)
+        for key in Int64(0)..<64 where half.state.keyGroup(of: key) < 64 {
+            try half.state.setCurrentKey(key)
+            #expect(try halfStates.value.value() == workload.model.values[key])
+        }
+        try half.close()
+    }
+}
