@@ -77,12 +77,11 @@ final class ChangelogWriter: StateChangeSink {
         self.seal()
         var failure: CheckpointError?
         for index in self.inFlight.indices {
-            switch self.inFlight[index].ticket.wait() {
-            case .success: break
-            case .failure(let error):
-                failure = failure ?? error
-                self.inFlight[index].ticket = self.uploader.upload(self.inFlight[index].section)
-            }
+            guard case .failure = self.inFlight[index].ticket.wait() else { continue }
+            // A failed upload (say, a full disk earlier) is tried once more now; if it fails again the
+            // checkpoint fails and the section stays queued.
+            self.inFlight[index].ticket = self.uploader.upload(self.inFlight[index].section)
+            if case .failure(let error) = self.inFlight[index].ticket.wait() { failure = failure ?? error }
         }
         if let failure {
             throw CheckpointError(

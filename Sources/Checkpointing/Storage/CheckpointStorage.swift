@@ -237,9 +237,16 @@ public final class CheckpointStorage: Sendable {
             || components.contains { $0.isEmpty || $0 == "." || $0 == ".." || $0.contains("\0") }
         let absolute = "\(root)/\(relative)"
         var escapes = bad
-        if !bad, let real = fileSystem.realPath(absolute) {
+        if !bad {
+            // The deepest part of the path that exists must resolve (symlinks followed) inside the root.
+            var probe = absolute
+            while fileSystem.realPath(probe) == nil, let slash = probe.lastIndex(of: "/"), probe.count > root.count {
+                probe = String(probe[..<slash])
+            }
             let realRoot = fileSystem.realPath(root) ?? root
-            escapes = !real.hasPrefix(realRoot + "/")
+            if let real = fileSystem.realPath(probe) {
+                escapes = real != realRoot && !real.hasPrefix(realRoot + "/")
+            }
         }
         guard !escapes else {
             throw CheckpointError(

@@ -1,0 +1,247 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import Checkpointing
+import KeyedState
+import StateCore
+import StateTestSupport
+import Synchronization
+import Testing
+
+/// The local file system with a switch that makes every write fail as if the disk were full.
+final class FullDiskFileSystem: CheckpointFileSystem {
+    let base = LocalFileSystem()
+    let full = Mutex(false)
+
+    private func check(_ path: String) throws(CheckpointError) {
+        if self.full.withLock({ $0 }) {
+            throw CheckpointError(code: .noSpace, message: "write \(path): No space left on device", path: path)
+        }
+    }
+
+    func createDirectory(_ path: String) throws(CheckpointError) { try self.base.createDirectory(path) }
+    func write(_ bytes: [UInt8], to path: String, sync: Bool) throws(CheckpointError) {
+        try self.check(path)
+        try self.base.write(bytes, to: path, sync: sync)
+    }
+    func append(_ bytes: [UInt8], to path: String) throws(CheckpointError) {
+        try self.check(path)
+        try self.base.append(bytes, to: path)
+    }
+    func sync(_ path: String) throws(CheckpointError) { try self.base.sync(path) }
+    func copy(from source: String, to destination: String) throws(CheckpointError) -> (size: Int, crc32c: UInt32) {
+        try self.check(destination)
+        return try self.base.copy(from: source, to: destination)
+    }
+    func read(_ path: String) throws(CheckpointError) -> [UInt8] { try self.base.read(path) }
+    func read(_ path: String, offset: Int, count: Int) throws(CheckpointError) -> [UInt8] {
+        try self.base.read(path, offset: offset, count: count)
+    }
+    func rename(_ source: String, to destination: String) throws(CheckpointError) {
+        try self.base.rename(source, to: destination)
+    }
+    func syncDirectory(_ path: String) throws(CheckpointError) { try self.base.syncDirectory(path) }
+    func remove(_ path: String) throws(CheckpointError) { try self.base.remove(path) }
+    func list(_ path: String) throws(CheckpointError) -> [String] { try self.base.list(path) }
+    func exists(_ path: String) -> Bool { self.base.exists(path) }
+    func isDirectory(_ path: String) -> Bool { self.base.isDirectory(path) }
+    func size(_ path: String) -> Int? { self.base.size(path) }
+    func link(_ source: String, to destination: String) throws(CheckpointError) { try self.base.link(source, to: destination) }
+    func realPath(_ path: String) -> String? { self.base.realPath(path) }
+}
+
+@Suite struct FaultTests {
+    /// Writes checkpoint 1 (changelog, RocksDB) of a workload and returns the model at it.
+    private func checkpointOnce(_ scratch: Scratch, steps: Int = 600) throws -> CheckpointWorkload.Model {
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        let backend = try scratch.open(Setup.all[0], storage: storage)
+        let states = try CheckpointWorkload.register(backend.state)
+        var workload = CheckpointWorkload(seed: 5)
+        for _ in 0..<steps { try workload.step(states) }
+        try backend.materializeNow()
+        for _ in 0..<steps { try workload.step(states) }
+        try backend.checkpoint(1)
+        try backend.close()
+        return workload.model
+    }
+
+    private func restoreError(_ scratch: Scratch, _ source: RestoreSource = .latest) throws -> CheckpointError? {
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        do {
+            let backend = try scratch.open(Setup.all[0], storage: storage, restore: source, work: scratch.work + "-r")
+            try backend.close()
+            return nil
+        } catch let error as CheckpointError {
+            return error
+        }
+    }
+
+    private func flip(_ path: String, at offset: Int) throws {
+        var bytes = try LocalFileSystem().read(path)
+        bytes[offset] ^= 0x40
+        try LocalFileSystem().write(bytes, to: path, sync: false)
+    }
+
+    @Test func corruptMetadataIsReportedAndKept() throws {
+        let scratch = Scratch()
+        _ = try self.checkpointOnce(scratch)
+        let path = scratch.root + "/chk-1/_metadata"
+        try self.flip(path, at: 40)
+        let error = try #require(try self.restoreError(scratch))
+        #expect(error.code == .corrupt)
+        #expect(error.message.contains("chk-1") && error.message.contains("checksum"))
+        #expect(error.message.contains("restore from a savepoint"))
+        #expect(LocalFileSystem().exists(path), "a damaged checkpoint is never deleted automatically")
+    }
+
+    @Test func newerMetadataVersionIsRefused() throws {
+        var bytes = CheckpointMetadata(checkpointID: 3, timestampMilliseconds: 0, backends: []).encoded()
+        bytes[9] = 9
+        #expect {
+            _ = try CheckpointMetadata.decode(bytes, path: "x/_metadata")
+        } throws: { error in
+            let error = error as? CheckpointError
+            return error?.code == .unsupportedVersion && error?.message.contains("version 9") == true
+        }
+    }
+
+    @Test func truncatedSegmentNamesFileOffsetAndSQN() throws {
+        let scratch = Scratch()
+        _ = try self.checkpointOnce(scratch)
+        let metadata = try CheckpointMetadata.decode(
+            try LocalFileSystem().read(scratch.root + "/chk-1/_metadata"), path: "_metadata")
+        let section = try #require(metadata.backends.first?.changelog.first)
+        let path = scratch.root + "/" + section.file.path
+        try self.flip(path, at: section.offset + section.length - 3)
+        let error = try #require(try self.restoreError(scratch))
+        #expect(error.code == .corrupt)
+        #expect(error.path == path)
+        #expect(error.sqn == section.firstSQN)
+        #expect(error.checkpointID == 1)
+        #expect(error.message.contains("checksum"))
+        let bytes = try LocalFileSystem().read(path)
+        try LocalFileSystem().write(Array(bytes.prefix(section.offset + 10)), to: path, sync: false)
+        let truncated = try #require(try self.restoreError(scratch))
+        #expect(truncated.code == .corrupt && truncated.message.contains("truncated"))
+    }
+
+    @Test func missingAndDamagedMaterializedFiles() throws {
+        let scratch = Scratch()
+        _ = try self.checkpointOnce(scratch)
+        let metadata = try CheckpointMetadata.decode(
+            try LocalFileSystem().read(scratch.root + "/chk-1/_metadata"), path: "_metadata")
+        let file = try #require(metadata.backends.first?.materialization?.files.first { $0.path.hasSuffix(".sst") })
+        try self.flip(scratch.root + "/" + file.path, at: 100)
+        let damaged = try #require(try self.restoreError(scratch))
+        #expect(damaged.code == .corrupt && damaged.message.contains(file.path))
+        try LocalFileSystem().remove(scratch.root + "/" + file.path)
+        let missing = try #require(try self.restoreError(scratch))
+        #expect(missing.code == .missing && missing.message.contains(file.path))
+    }
+
+    @Test func pathsThatLeaveTheRootAreRefused() throws {
+        let scratch = Scratch()
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        for bad in ["../outside", "/etc/passwd", "shared/../../x", ""] {
+            #expect(throws: CheckpointError.self) { _ = try storage.resolve(bad, checkpoint: 1) }
+        }
+        try LocalFileSystem().createDirectory(scratch.directory.appending("elsewhere"))
+        #expect(symlink(scratch.directory.appending("elsewhere"), scratch.root + "/shared/link") == 0)
+        #expect {
+            _ = try storage.resolve("shared/link/file", checkpoint: 1)
+        } throws: { ($0 as? CheckpointError)?.code == .unsafePath }
+        #expect(try storage.resolve("shared/fine.sst", checkpoint: 1) == scratch.root + "/shared/fine.sst")
+    }
+
+    /// A full disk fails the checkpoint with `.noSpace`; the previous checkpoint stays restorable, and once space
+    /// is back the next checkpoint holds every change, including those whose upload failed.
+    @Test(arguments: [false, true]) func diskFullFailsOnlyThatCheckpoint(heap: Bool) throws {
+        let scratch = Scratch()
+        let fileSystem = FullDiskFileSystem()
+        let setup = Setup(strategy: .changelog(materializationInterval: .zero, persistThreshold: 1_024), heap: heap)
+        var workload = CheckpointWorkload(seed: 9)
+        do {
+            let storage = try CheckpointStorage(root: scratch.root, fileSystem: fileSystem)
+            defer { storage.close() }
+            let backend = try scratch.open(setup, storage: storage)
+            let states = try CheckpointWorkload.register(backend.state)
+            for _ in 0..<300 { try workload.step(states) }
+            try backend.checkpoint(1)
+            let atOne = workload.model
+            fileSystem.full.withLock { $0 = true }
+            for _ in 0..<300 { try workload.step(states) }
+            #expect {
+                try backend.checkpoint(2)
+            } throws: { ($0 as? CheckpointError)?.code == .noSpace && ($0 as? CheckpointError)?.checkpointID == 2 }
+            #expect(storage.completedCheckpoints == [1])
+            let intact = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-1")
+            #expect(try workload.read(try CheckpointWorkload.register(intact.state)) == atOne)
+            try intact.close()
+            fileSystem.full.withLock { $0 = false }
+            for _ in 0..<100 { try workload.step(states) }
+            try backend.checkpoint(3)
+            try backend.close()
+        }
+        let storage = try CheckpointStorage(root: scratch.root, fileSystem: fileSystem)
+        defer { storage.close() }
+        let restored = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-3")
+        #expect(try workload.read(try CheckpointWorkload.register(restored.state)) == workload.model)
+        try restored.close()
+    }
+
+    @Test func abortedAndOrphanedFilesAreCollectedAtStart() throws {
+        let scratch = Scratch()
+        _ = try self.checkpointOnce(scratch)
+        let fs = LocalFileSystem()
+        try fs.createDirectory(scratch.root + "/chk-2")
+        try fs.write([1, 2, 3], to: scratch.root + "/chk-2/_metadata.inprogress", sync: false)
+        try fs.write([1], to: scratch.root + "/shared/deadbeef-000099.sst", sync: false)
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        #expect(storage.startup.removedAborted == ["chk-2"])
+        #expect(storage.startup.removedOrphans == ["shared/deadbeef-000099.sst"])
+        #expect(!fs.exists(scratch.root + "/chk-2"))
+        #expect(storage.completedCheckpoints == [1])
+        #expect {
+            _ = try CheckpointStorage(root: scratch.root)
+        } throws: { ($0 as? CheckpointError)?.code == .locked }
+    }
+}
+
+@Suite struct SharedFileRegistryTests {
+    @Test func deletesExactlyWhenNoRetainedCheckpointOrLiveBackendNeedsAFile() {
+        var registry = SharedFileRegistry()
+        registry.created("shared/a")
+        registry.created("shared/b")
+        registry.setLive(owner: "op/0", paths: ["shared/a", "shared/b"])
+        registry.retain(checkpoint: 1, paths: ["shared/a", "shared/b"])
+        #expect(registry.takeDeletable().isEmpty)
+        registry.created("shared/c")
+        registry.setLive(owner: "op/0", paths: ["shared/b", "shared/c"])
+        registry.retain(checkpoint: 2, paths: ["shared/b", "shared/c"])
+        #expect(registry.takeDeletable().isEmpty, "checkpoint 1 still references a")
+        registry.release(checkpoint: 1)
+        #expect(registry.takeDeletable() == ["shared/a"])
+        #expect(registry.references["shared/b"] == 1)
+        registry.created("shared/orphan")
+        #expect(registry.takeDeletable() == ["shared/orphan"])
+        registry.setLive(owner: "op/0", paths: [])
+        #expect(registry.takeDeletable().isEmpty, "checkpoint 2 references b and c")
+        registry.release(checkpoint: 2)
+        #expect(registry.takeDeletable() == ["shared/b", "shared/c"])
+        #expect(registry.known.isEmpty)
+    }
+
+    @Test func crc32cCheckValue() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([UInt8]()) == 0)
+        let long = (0..<1_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        var split = CRC32C()
+        split.update(long[0..<333])
+        split.update(long[333...])
+        #expect(split.value == CRC32C.checksum(long))
+    }
+}
