@@ -51,9 +51,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RocksKitTests", dependencies: ["RocksKit"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "weir-crash-child",
+            dependencies: ["Checkpointing", "KeyedState", "StateTestSupport"],
+            path: "Tests/CrashChild",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "CheckpointingTests",
-            dependencies: ["Checkpointing", "KeyedState", "StateCore", "StateTestSupport"],
+            dependencies: ["Checkpointing", "KeyedState", "StateCore", "StateTestSupport", "weir-crash-child"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StateCoreTests", dependencies: ["StateCore"], swiftSettings: strictSettings),

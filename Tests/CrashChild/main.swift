@@ -1,0 +1,36 @@
+// The child process of the crash tests: runs a seeded workload with a checkpoint every `steps` changes, prints
+// "completed <id>" once each checkpoint is published, and arms a crash point (SIGKILL) at checkpoint `crashAt`.
+//
+// Usage: weir-crash-child <root> <work> <crash-point> <seed> <checkpoints> <steps> <crashAt>
+@testable import Checkpointing
+import Foundation
+import KeyedState
+import StateTestSupport
+
+let arguments = CommandLine.arguments
+guard arguments.count == 8, let point = CrashPoint(rawValue: arguments[3]), let seed = UInt64(arguments[4]),
+    let checkpoints = Int64(arguments[5]), let steps = Int(arguments[6]), let crashAt = Int64(arguments[7])
+else {
+    FileHandle.standardError.write(Data("usage: weir-crash-child root work point seed checkpoints steps crashAt\n".utf8))
+    exit(2)
+}
+do {
+    let storage = try CheckpointStorage(root: arguments[1])
+    let backend = try CheckpointedBackend<Int64>.open(
+        backendID: "op/0", storage: storage, workingDirectory: arguments[2], engine: .rocksDB(), keySerializer: .int64,
+        strategy: .changelog(materializationInterval: .zero, persistThreshold: 2_048))
+    let states = try CheckpointWorkload.register(backend.state)
+    var workload = CheckpointWorkload(seed: seed)
+    for id in Int64(1)...checkpoints {
+        if id == crashAt { CrashPoint.arm(point) }
+        for _ in 0..<steps { try workload.step(states) }
+        if id % 2 == 0 { try backend.materializeNow() }
+        try backend.checkpoint(id)
+        FileHandle.standardOutput.write(Data("completed \(id)\n".utf8))
+    }
+    try backend.close()
+    storage.close()
+} catch {
+    FileHandle.standardError.write(Data("child failed: \(error)\n".utf8))
+    exit(1)
+}
