@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "WeirBench",
             dependencies: [
-                "KeyedState", "StateCore", "RocksKit", "CRocksDB",
+                "Checkpointing", "KeyedState", "StateCore", "RocksKit", "CRocksDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/WeirBench",

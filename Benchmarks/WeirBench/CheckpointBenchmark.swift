@@ -1,0 +1,206 @@
+import ArgumentParser
+import Checkpointing
+import Foundation
+import KeyedState
+import StateCore
+
+/// `weir-bench checkpoint`: checkpoint duration, size and restore time per snapshot strategy, for a backend under
+/// a steady update load.
+struct CheckpointBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint",
+        abstract: "Checkpoint duration/size and restore time per strategy (changelog, incremental, full).",
+        discussion: """
+            For each state size and strategy: loads `keys` values of `value-bytes` bytes into a RocksDB backend \
+            (changelog: then materializes), then updates random keys at `rate` per second for `duration` seconds \
+            with a checkpoint every `interval`, and finally restores the latest checkpoint with local recovery. \
+            Prints checkpoint duration p50/p99/max, bytes uploaded per checkpoint, checkpoint-root size, \
+            materialization figures, and restore time split into fetch/open/replay.
+
+            Example:
+              swift run -c release weir-bench checkpoint --keys 100000 1000000 --json
+            """
+    )
+
+    @Option(parsing: .upToNextOption, help: "State sizes (distinct keys).")
+    var keys: [Int] = [100_000, 1_000_000, 10_000_000]
+
+    @Option(parsing: .upToNextOption, help: "Strategies: changelog, incremental, full.")
+    var strategies: [SnapshotStrategy.Kind] = [.changelog, .incremental, .full]
+
+    @Option(help: "Updates per second during the measured phase.")
+    var rate: Int = 50_000
+
+    @Option(help: "Value size in bytes.")
+    var valueBytes: Int = 100
+
+    @Option(help: "Seconds of the measured phase.")
+    var duration: Double = 32
+
+    @Option(help: "Seconds between checkpoints.")
+    var interval: Double = 1
+
+    @Option(help: "Seconds between materializations (changelog strategy).")
+    var materializationInterval: Double = 30
+
+    @Option(help: "Scratch directory (removed afterwards). Default: $TMPDIR/weir-bench-checkpoint-<pid>.")
+    var directory: String?
+
+    @Flag(help: "Print one JSON object per case instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard self.keys.allSatisfy({ $0 >= 16 }) else { throw ValidationError("--keys must be at least 16") }
+        guard self.rate > 0, self.duration > 0, self.interval > 0 else {
+            throw ValidationError("--rate, --duration and --interval must be positive")
+        }
+        guard !self.strategies.contains(.savepoint) else { throw ValidationError("savepoint is not a checkpoint strategy") }
+    }
+
+    func run() throws {
+        let base = self.directory
+            ?? (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-bench-checkpoint-\(getpid())"
+        try? FileManager.default.removeItem(atPath: base)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        if !self.json {
+            print("weir-bench checkpoint: \(self.rate) updates/s of \(self.valueBytes) B for \(self.duration) s, "
+                  + "checkpoint every \(self.interval) s, materialization every \(self.materializationInterval) s")
+            print(CheckpointBenchmarkResult.tableHeader)
+        }
+        var results: [CheckpointBenchmarkResult] = []
+        for keys in self.keys {
+            for kind in self.strategies {
+                let directory = "\(base)/\(keys)-\(kind.rawValue)"
+                let result = try self.measure(keys: keys, kind: kind, directory: directory)
+                try? FileManager.default.removeItem(atPath: directory)
+                results.append(result)
+                print(self.json ? result.jsonLine : result.tableRow)
+                fflush(nil)
+            }
+        }
+        if !self.json { print(CheckpointBenchmarkResult.targets(results)) }
+    }
+
+    private func strategy(_ kind: SnapshotStrategy.Kind) -> SnapshotStrategy {
+        switch kind {
+        case .changelog: .changelog(materializationInterval: .milliseconds(Int(self.materializationInterval * 1_000)))
+        case .incremental: .incremental
+        default: .full
+        }
+    }
+
+    private func measure(keys: Int, kind: SnapshotStrategy.Kind, directory: String) throws -> CheckpointBenchmarkResult {
+        let root = directory + "/root"
+        let work = directory + "/work"
+        let storage = try CheckpointStorage(root: root)
+        defer { storage.close() }
+        let backend = try CheckpointedBackend<Int64>.open(
+            backendID: "bench/0", storage: storage, workingDirectory: work, keySerializer: .int64,
+            strategy: self.strategy(kind))
+        let state = try backend.state.valueState(ValueStateDescriptor("value", serializer: .bytes))
+        var generator = SeededGenerator(seed: 7)
+        var payload = (0..<self.valueBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let loadStart = ContinuousClock.now
+        for key in 0..<Int64(keys) {
+            try backend.state.setCurrentKey(key)
+            payload[0] = UInt8(truncatingIfNeeded: key)
+            try state.update(payload)
+        }
+        if kind == .changelog { try backend.materializeNow() }
+        let loadSeconds = (ContinuousClock.now - loadStart).seconds
+
+        var durations: [Double] = []
+        var uploaded: [Int] = []
+        var previous: [String: Int] = [:]
+        var materializationMs: [Double] = []
+        var lastMaterializationID = backend.lastMaterialization?.id
+        let perTick = max(1, self.rate / 1_000)
+        let start = ContinuousClock.now
+        var nextCheckpoint = start + .milliseconds(Int(self.interval * 1_000))
+        var tick = start
+        var checkpointID: Int64 = 0
+        var updates = 0
+        while ContinuousClock.now - start < .milliseconds(Int(self.duration * 1_000)) {
+            for _ in 0..<perTick {
+                let key = Int64.random(in: 0..<Int64(keys), using: &generator)
+                try backend.state.setCurrentKey(key)
+                payload[1] = UInt8(truncatingIfNeeded: updates)
+                try state.update(payload)
+                updates += 1
+            }
+            tick += .milliseconds(1)
+            let now = ContinuousClock.now
+            if now >= nextCheckpoint {
+                checkpointID += 1
+                let began = ContinuousClock.now
+                let handle = try backend.checkpoint(checkpointID)
+                durations.append((ContinuousClock.now - began).milliseconds)
+                let files = Self.fileSizes(handle)
+                uploaded.append(files.filter { previous[$0.key] == nil }.reduce(0) { $0 + $1.value })
+                previous = files
+                nextCheckpoint += .milliseconds(Int(self.interval * 1_000))
+                if let stats = backend.lastMaterialization, stats.id != lastMaterializationID {
+                    materializationMs.append(stats.total.milliseconds)
+                    lastMaterializationID = stats.id
+                }
+            }
+            if tick > ContinuousClock.now { Thread.sleep(forTimeInterval: (tick - ContinuousClock.now).seconds) }
+        }
+        let achievedRate = Double(updates) / (ContinuousClock.now - start).seconds
+        try backend.close()
+        let rootBytes = Self.directoryBytes(root)
+
+        let restoreStart = ContinuousClock.now
+        let restored = try CheckpointedBackend<Int64>.open(
+            backendID: "bench/0", storage: storage, workingDirectory: work, keySerializer: .int64,
+            strategy: self.strategy(kind), restore: .latest)
+        let restoreMs = (ContinuousClock.now - restoreStart).milliseconds
+        let report = restored.restoreReport
+        try restored.close()
+
+        let sorted = durations.sorted()
+        let uploadedSorted = uploaded.sorted()
+        return CheckpointBenchmarkResult(
+            strategy: kind.rawValue, keys: keys, checkpoints: durations.count, updatesPerSec: achievedRate,
+            loadSeconds: loadSeconds,
+            checkpointP50Ms: Self.percentile(sorted, 0.5), checkpointP99Ms: Self.percentile(sorted, 0.99),
+            checkpointMaxMs: sorted.last ?? 0,
+            uploadedBytesP50: uploadedSorted.isEmpty ? 0 : uploadedSorted[uploadedSorted.count / 2],
+            uploadedBytesMax: uploadedSorted.last ?? 0, rootBytes: rootBytes,
+            materializations: materializationMs.count, materializationMs: materializationMs.max() ?? 0,
+            restoreMs: restoreMs, restoreFetchMs: report?.fetch.milliseconds ?? 0,
+            restoreOpenMs: report?.open.milliseconds ?? 0, restoreReplayMs: report?.replay.milliseconds ?? 0,
+            restoreReplayedRecords: report?.replayedRecords ?? 0, restoreLocalBytes: report?.localBytes ?? 0,
+            restoreFetchedBytes: report?.fetchedBytes ?? 0)
+    }
+
+    /// Every file the handle references with its size (a changelog segment counts the sections referenced).
+    static func fileSizes(_ handle: BackendStateHandle) -> [String: Int] {
+        var sizes: [String: Int] = [:]
+        for file in handle.materialization?.files ?? [] { sizes[file.path] = file.size }
+        for section in handle.changelog { sizes["\(section.file.path)@\(section.offset)"] = section.length }
+        return sizes
+    }
+
+    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
+    }
+
+    static func directoryBytes(_ path: String) -> Int {
+        guard let enumerator = FileManager.default.enumerator(atPath: path) else { return 0 }
+        var total = 0
+        while let name = enumerator.nextObject() as? String {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: "\(path)/\(name)")
+            if attributes?[.type] as? FileAttributeType == .typeRegular { total += (attributes?[.size] as? Int) ?? 0 }
+        }
+        return total
+    }
+}
+
+extension SnapshotStrategy.Kind: ExpressibleByArgument {}
+
+extension Duration {
+    var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
+    var milliseconds: Double { self.seconds * 1_000 }
+}
