@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := librocksdb-dev rocksdb-tools pkg-config
 
-.PHONY: setup build run test bench-state clean
+.PHONY: setup build run test bench-state bench-checkpoint clean
 
 ## Install RocksDB (Debian packages) when it is missing.
 setup:
@@ -26,6 +26,10 @@ test: setup
 ## The state benchmark (release build): Weir vs the raw RocksDB C API.
 bench-state: setup
 	$(SWIFT) run -c release weir-bench state
+
+## The checkpoint benchmark (release build): checkpoint duration, size and restore time per strategy.
+bench-checkpoint: setup
+	$(SWIFT) run -c release weir-bench checkpoint
 
 clean:
 	rm -rf .build

@@ -34,8 +34,12 @@ struct CheckpointBenchmark: ParsableCommand {
     @Option(help: "Value size in bytes.")
     var valueBytes: Int = 100
 
-    @Option(help: "Seconds of the measured phase.")
-    var duration: Double = 32
+    @Option(help: """
+        Seconds of the measured phase. Default: two materialization intervals minus one second, so one \
+        materialization runs during the phase and the last checkpoint carries almost a full interval of changelog \
+        (the worst case for restore).
+        """)
+    var duration: Double?
 
     @Option(help: "Seconds between checkpoints.")
     var interval: Double = 1
@@ -51,7 +55,7 @@ struct CheckpointBenchmark: ParsableCommand {
 
     func validate() throws {
         guard self.keys.allSatisfy({ $0 >= 16 }) else { throw ValidationError("--keys must be at least 16") }
-        guard self.rate > 0, self.duration > 0, self.interval > 0 else {
+        guard self.rate > 0, (self.duration ?? 1) > 0, self.interval > 0, self.materializationInterval > 1 else {
             throw ValidationError("--rate, --duration and --interval must be positive")
         }
         guard !self.strategies.contains(.savepoint) else { throw ValidationError("savepoint is not a checkpoint strategy") }
@@ -63,7 +67,7 @@ struct CheckpointBenchmark: ParsableCommand {
         try? FileManager.default.removeItem(atPath: base)
         defer { try? FileManager.default.removeItem(atPath: base) }
         if !self.json {
-            print("weir-bench checkpoint: \(self.rate) updates/s of \(self.valueBytes) B for \(self.duration) s, "
+            print("weir-bench checkpoint: \(self.rate) updates/s of \(self.valueBytes) B for \(self.phaseSeconds) s, "
                   + "checkpoint every \(self.interval) s, materialization every \(self.materializationInterval) s")
             print(CheckpointBenchmarkResult.tableHeader)
         }
@@ -80,6 +84,8 @@ struct CheckpointBenchmark: ParsableCommand {
         }
         if !self.json { print(CheckpointBenchmarkResult.targets(results)) }
     }
+
+    private var phaseSeconds: Double { self.duration ?? (2 * self.materializationInterval - 1) }
 
     private func strategy(_ kind: SnapshotStrategy.Kind) -> SnapshotStrategy {
         switch kind {
@@ -103,7 +109,7 @@ struct CheckpointBenchmark: ParsableCommand {
         let loadStart = ContinuousClock.now
         for key in 0..<Int64(keys) {
             try backend.state.setCurrentKey(key)
-            payload[0] = UInt8(truncatingIfNeeded: key)
+            Self.randomize(&payload, using: &generator)
             try state.update(payload)
         }
         if kind == .changelog { try backend.materializeNow() }
@@ -120,11 +126,11 @@ struct CheckpointBenchmark: ParsableCommand {
         var tick = start
         var checkpointID: Int64 = 0
         var updates = 0
-        while ContinuousClock.now - start < .milliseconds(Int(self.duration * 1_000)) {
+        while ContinuousClock.now - start < .milliseconds(Int(self.phaseSeconds * 1_000)) {
             for _ in 0..<perTick {
                 let key = Int64.random(in: 0..<Int64(keys), using: &generator)
                 try backend.state.setCurrentKey(key)
-                payload[1] = UInt8(truncatingIfNeeded: updates)
+                Self.randomize(&payload, using: &generator)
                 try state.update(payload)
                 updates += 1
             }
@@ -172,6 +178,21 @@ struct CheckpointBenchmark: ParsableCommand {
             restoreOpenMs: report?.open.milliseconds ?? 0, restoreReplayMs: report?.replay.milliseconds ?? 0,
             restoreReplayedRecords: report?.replayedRecords ?? 0, restoreLocalBytes: report?.localBytes ?? 0,
             restoreFetchedBytes: report?.fetchedBytes ?? 0)
+    }
+
+    /// Fresh incompressible bytes (as real payloads are; a repeated payload would let LZ4 hide the SST sizes).
+    static func randomize(_ payload: inout [UInt8], using generator: inout SeededGenerator) {
+        payload.withUnsafeMutableBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let word = generator.next()
+                withUnsafeBytes(of: word) { bytes in
+                    let count = min(8, raw.count - offset)
+                    raw.baseAddress!.advanced(by: offset).copyMemory(from: bytes.baseAddress!, byteCount: count)
+                }
+                offset += 8
+            }
+        }
     }
 
     /// Every file the handle references with its size (a changelog segment counts the sections referenced).

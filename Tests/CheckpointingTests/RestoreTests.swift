@@ -96,6 +96,7 @@ final class Scratch {
             if id % 3 == 0 { try backend.materializeNow() }
             let handle = try backend.checkpoint(id)
             if id % 3 == 0 { #expect(handle.changelog.isEmpty, "a fresh materialization leaves no changelog to keep") }
+            storage.waitForCleanup()
             sizes.append(try storage.fileSystem.list(scratch.root + "/shared").count)
             for path in handle.referencedPaths { #expect(storage.fileSystem.exists(scratch.root + "/" + path)) }
         }

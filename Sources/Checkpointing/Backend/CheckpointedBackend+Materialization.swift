@@ -30,19 +30,25 @@ extension CheckpointedBackend {
     /// Adopts a finished materialization and starts the next one when the interval has passed (owner thread).
     func pollMaterialization() {
         guard self.strategy.kind == .changelog, !self.strategy.materializationInterval.isZeroOrLess else { return }
-        if let running = self.materializing {
-            guard let result = running.current else { return }
-            self.materializing = nil
-            switch result {
-            case .success(let result):
-                self.adopt(result, keepLocal: result.handle.id)
-                self.lastMaterializationError = nil
-            case .failure(let error):
-                self.lastMaterializationError = error
-            }
+        if self.materializing != nil {
+            self.adoptFinishedMaterialization()
+            if self.materializing != nil { return }
         }
         if ContinuousClock.now - self.lastMaterializationStart >= self.strategy.materializationInterval {
             do { try self.startMaterialization() } catch { self.lastMaterializationError = error }
+        }
+    }
+
+    /// Adopts the running materialization if it has finished (or records its failure).
+    func adoptFinishedMaterialization() {
+        guard let running = self.materializing, let result = running.current else { return }
+        self.materializing = nil
+        switch result {
+        case .success(let result):
+            self.adopt(result, keepLocal: result.handle.id)
+            self.lastMaterializationError = nil
+        case .failure(let error):
+            self.lastMaterializationError = error
         }
     }
 
@@ -51,20 +57,14 @@ extension CheckpointedBackend {
     public func materializeNow() throws(CheckpointError) {
         try self.checkOpen()
         if let running = self.materializing { _ = running.wait() }
-        self.pollMaterializationResult()
+        self.adoptFinishedMaterialization()
         try self.startMaterialization()
-        if let running = self.materializing { _ = running.wait() }
-        if case .failure(let error)? = self.materializing?.current {
+        if let running = self.materializing, case .failure(let error) = running.wait() {
             self.materializing = nil
+            self.lastMaterializationError = error
             throw error
         }
-        self.pollMaterializationResult()
-    }
-
-    private func pollMaterializationResult() {
-        guard let running = self.materializing, let result = running.current else { return }
-        self.materializing = nil
-        if case .success(let result) = result { self.adopt(result, keepLocal: result.handle.id) }
+        self.adoptFinishedMaterialization()
     }
 
     /// Takes the synchronous part of a materialization on the owner thread and hands the upload to the

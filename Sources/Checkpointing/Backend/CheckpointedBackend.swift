@@ -124,7 +124,8 @@ public final class CheckpointedBackend<Key> {
 
     private func changelogSnapshot() throws(CheckpointError) -> BackendStateHandle {
         guard let writer = self.writer else { preconditionFailure("changelog strategy without a writer") }
-        self.pollMaterialization()
+        // Adopt a finished materialization; a new one starts from the record path, not inside a checkpoint.
+        self.adoptFinishedMaterialization()
         let from = self.materialization?.sqn ?? 0
         let sections = try writer.persist(from: from)
         self.publishLiveFiles()

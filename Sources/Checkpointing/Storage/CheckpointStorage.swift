@@ -34,6 +34,8 @@ public final class CheckpointStorage: Sendable {
 
     private let state: Mutex<State>
     private let uploaderSlot = Mutex<ChangelogUploader?>(nil)
+    /// Deletes subsumed and unneeded files off the checkpointing path.
+    private let cleaner = BackgroundWorker(name: "weir-cleanup")
 
     /// What `init` found in the root.
     public struct StartupReport: Sendable {
@@ -85,6 +87,7 @@ public final class CheckpointStorage: Sendable {
     /// Finishes queued changelog writes and releases the root's lock. Idempotent; the storage is unusable after.
     public func close() {
         self.uploaderSlot.withLock { $0?.stop() }
+        self.cleaner.stop()
         self.state.withLock {
             if $0.lockDescriptor >= 0 { Glibc.close($0.lockDescriptor) }
             $0.lockDescriptor = -1
@@ -204,7 +207,15 @@ public final class CheckpointStorage: Sendable {
         self.collect()
     }
 
+    /// Blocks until every deletion queued so far is done (tests, tools).
+    public func waitForCleanup() { self.cleaner.drain() }
+
     private func removeCheckpointFolders(_ ids: [Int64]) {
+        guard !ids.isEmpty else { return }
+        self.cleaner.submit { [self] in self.removeCheckpointFoldersNow(ids) }
+    }
+
+    private func removeCheckpointFoldersNow(_ ids: [Int64]) {
         for id in ids {
             let folder = self.checkpointDirectory(id)
             // The metadata first: from then on the folder is no longer a checkpoint, whatever happens next.
@@ -215,6 +226,11 @@ public final class CheckpointStorage: Sendable {
     }
 
     private func delete(_ relatives: [String]) {
+        guard !relatives.isEmpty else { return }
+        self.cleaner.submit { [self] in self.deleteNow(relatives) }
+    }
+
+    private func deleteNow(_ relatives: [String]) {
         for (index, relative) in relatives.enumerated() {
             guard let absolute = try? self.resolve(relative, checkpoint: nil) else { continue }
             try? self.fileSystem.remove(absolute)
