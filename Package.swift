@@ -60,6 +60,7 @@ let package = Package(
         .testTarget(
             name: "CheckpointingTests",
             dependencies: ["Checkpointing", "KeyedState", "StateCore", "StateTestSupport", "weir-crash-child"],
+            exclude: ["Golden"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StateCoreTests", dependencies: ["StateCore"], swiftSettings: strictSettings),

@@ -96,6 +96,31 @@ final class FullDiskFileSystem: CheckpointFileSystem {
         #expect(LocalFileSystem().exists(path), "a damaged checkpoint is never deleted automatically")
     }
 
+    /// Registering a restored state with another serializer fails before any state is read or changed; a wrong
+    /// key serializer fails the restore itself.
+    @Test func serializerMismatchIsRefused() throws {
+        let scratch = Scratch()
+        _ = try self.checkpointOnce(scratch)
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        let backend = try scratch.open(Setup.all[0], storage: storage, restore: .latest, work: scratch.work + "-r")
+        #expect {
+            _ = try backend.state.valueState(ValueStateDescriptor("count", serializer: .string))
+        } throws: { error in
+            let error = error as? StateError
+            return error?.code == .incompatibleRegistration && error?.message.contains("weir.int64") == true
+        }
+        try backend.close()
+        #expect {
+            _ = try CheckpointedBackend<String>.open(
+                backendID: "op/0", storage: storage, workingDirectory: scratch.work + "-s", keySerializer: .string,
+                restore: .latest)
+        } throws: { error in
+            let error = error as? CheckpointError
+            return error?.code == .incompatible && error?.checkpointID == 1 && error?.message.contains("key serializer") == true
+        }
+    }
+
     @Test func newerMetadataVersionIsRefused() throws {
         var bytes = CheckpointMetadata(checkpointID: 3, timestampMilliseconds: 0, backends: []).encoded()
         bytes[9] = 9

@@ -270,6 +270,8 @@ extension CheckpointedBackend {
             let path = try Self.resolve(section.file.path, root: root, storage: storage)
             let bytes = try storage.fileSystem.read(path, offset: section.offset, count: section.length)
             report.replayedBytes += bytes.count
+            var batch: [RawStateChange] = []
+            batch.reserveCapacity(Self.replayBatch)
             try ChangelogSegment.records(ofSection: bytes, handle: section, backendID: handle.backendID, path: path) {
                 record throws(CheckpointError) in
                 guard record.sqn >= expected, record.sqn < handle.sqn else { return }
@@ -281,15 +283,15 @@ extension CheckpointedBackend {
                         code: .corrupt, message: "\(path): record SQN \(record.sqn) names column \(record.column) of "
                             + "\(handle.states.count)", path: path, sqn: record.sqn)
                 }
-                do throws(StateError) {
-                    try state.applyRaw(
-                        record.kind, column: record.column, key: record.key, primaryLength: record.primaryLength,
-                        value: record.value)
-                } catch {
-                    throw CheckpointError.state(error, "replaying SQN \(record.sqn) from \(path)")
+                batch.append(RawStateChange(
+                    kind: record.kind, column: record.column, key: record.key, primaryLength: record.primaryLength,
+                    value: record.value))
+                if batch.count >= Self.replayBatch {
+                    try Self.apply(&batch, to: state, path: path)
                 }
                 report.replayedRecords += 1
             }
+            try Self.apply(&batch, to: state, path: path)
         }
         guard expected >= handle.sqn else {
             throw CheckpointError(
@@ -298,6 +300,19 @@ extension CheckpointedBackend {
                     + "\(handle.sqn)", sqn: expected)
         }
         report.replay = ContinuousClock.now - start
+    }
+
+    /// Records replayed per write batch.
+    static var replayBatch: Int { 4_096 }
+
+    private static func apply(_ batch: inout [RawStateChange], to state: KeyedStateBackend<Key>, path: String)
+        throws(CheckpointError)
+    {
+        guard !batch.isEmpty else { return }
+        do { try state.applyRaw(batch) } catch {
+            throw CheckpointError.state(error, "replaying changelog records from \(path)")
+        }
+        batch.removeAll(keepingCapacity: true)
     }
 
     private static func resolve(_ relative: String, root: String, storage: CheckpointStorage) throws(CheckpointError) -> String {

@@ -47,6 +47,18 @@ extension KeyedStateBackend {
         }
     }
 
+    /// Applies many changes without logging them, batched where the engine can (changelog replay). Entries
+    /// with unknown `primaryLength` (`-1`) are resolved as `applyRaw` does.
+    package func applyRaw(_ changes: [RawStateChange]) throws(StateError) {
+        var changes = changes
+        for index in changes.indices where changes[index].primaryLength < 0 {
+            if self.core.kind(ofColumn: changes[index].column) != .map {
+                changes[index].primaryLength = changes[index].key.count
+            }
+        }
+        try self.core.baseStore.apply(changes)
+    }
+
     /// Visits every stored entry of `column` in key order (the heap: in primary-key order) until `body` returns
     /// false.
     package func forEachRawEntry(

@@ -184,6 +184,33 @@ final class RocksStateStore: StateStore {
         }
     }
 
+    /// Applies changes in one write batch (restore and replay).
+    func apply(_ changes: [RawStateChange]) throws(StateError) {
+        var batch = RocksWriteBatch()
+        var keys: [[UInt8]] = []
+        for change in changes {
+            let family = self.family(change.column)
+            switch change.kind {
+            case .put: batch.put(family, key: change.key, value: change.value)
+            case .append: batch.merge(family, key: change.key, operand: change.value)
+            case .delete: batch.delete(family, key: change.key)
+            case .deletePrefix:
+                if let end = change.key.prefixSuccessor {
+                    batch.deleteRange(family, start: change.key, end: end)
+                } else {
+                    keys.removeAll()
+                    try self.scan(change.column, prefix: change.key) { key, _ in
+                        var key = key
+                        keys.append(key.readRemainingBytes())
+                        return true
+                    }
+                    for key in keys { batch.delete(family, key: key) }
+                }
+            }
+        }
+        do { try self.database.write(batch) } catch { throw StateError.storage(error, state: nil) }
+    }
+
     func close() throws(StateError) {
         do { try self.database.close() } catch { throw StateError.storage(error, state: nil) }
     }

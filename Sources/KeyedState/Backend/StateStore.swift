@@ -31,10 +31,50 @@ protocol StateStore: AnyObject {
     /// Gives the store the function that finds where a map key starts in a full map-state key, for entries
     /// restored as raw bytes without that position (only the heap store needs it).
     func resolvePrimaryLengths(_ column: Int, _ resolver: ([UInt8]) -> Int?) throws(StateError)
+    /// Applies raw changes in order, batched where the engine can (restore and replay).
+    func apply(_ changes: [RawStateChange]) throws(StateError)
+}
+
+/// One raw change for `StateStore.apply(_:)`.
+package struct RawStateChange: Sendable {
+    /// What the change does.
+    package var kind: StateChangeKind
+    /// The state's column.
+    package var column: Int
+    /// The stored key (or key prefix for `deletePrefix`).
+    package var key: [UInt8]
+    /// Where the map key starts; `-1` when unknown.
+    package var primaryLength: Int
+    /// The stored value or list operand.
+    package var value: [UInt8]
+
+    /// Creates a change.
+    package init(kind: StateChangeKind, column: Int, key: [UInt8], primaryLength: Int, value: [UInt8]) {
+        self.kind = kind
+        self.column = column
+        self.key = key
+        self.primaryLength = primaryLength
+        self.value = value
+    }
 }
 
 extension StateStore {
     func resolvePrimaryLengths(_ column: Int, _ resolver: ([UInt8]) -> Int?) throws(StateError) {}
+
+    /// Applies changes in order (stores that can batch override this).
+    func apply(_ changes: [RawStateChange]) throws(StateError) {
+        for change in changes {
+            switch change.kind {
+            case .put: try self.put(change.column, key: change.key, primaryLength: change.primaryLength, value: change.value)
+            case .append: try self.append(change.column, key: change.key, operand: change.value)
+            case .delete:
+                try self.delete(
+                    change.column, key: change.key,
+                    primaryLength: change.primaryLength < 0 ? change.key.count : change.primaryLength)
+            case .deletePrefix: try self.deletePrefix(change.column, prefix: change.key)
+            }
+        }
+    }
 }
 
 extension [UInt8] {
