@@ -23,6 +23,8 @@ public struct MaterializationStats: Sendable {
 struct MaterializationResult: Sendable {
     var handle: MaterializationHandle
     var newUploads: [String: FileHandle]
+    /// Files written (and pinned) for this materialization.
+    var written: [String] = []
     var stats: MaterializationStats
 }
 
@@ -127,9 +129,11 @@ extension CheckpointedBackend {
                     let stats = MaterializationStats(
                         id: id, sqn: sqn, synchronous: synchronous, total: ContinuousClock.now - started,
                         uploadedBytes: size, reusedBytes: 0, totalBytes: size)
-                    promise.fulfill(.success(MaterializationResult(handle: handle, newUploads: [:], stats: stats)))
+                    promise.fulfill(.success(MaterializationResult(
+                        handle: handle, newUploads: [:], written: [relative], stats: stats)))
                 } catch {
                     try? storage.fileSystem.remove(absolute)
+                    storage.settle([relative])
                     promise.fulfill(.failure(error))
                 }
             }
@@ -150,31 +154,39 @@ extension CheckpointedBackend {
         var newUploads: [String: FileHandle] = [:]
         var uploadedBytes = 0
         var reusedBytes = 0
-        for name in try fileSystem.list(directory) {
-            let source = "\(directory)/\(name)"
-            guard let size = fileSystem.size(source) else { continue }
-            let immutable = name.hasSuffix(".sst") || name.hasSuffix(".blob")
-            let key = "\(name):\(size)"
-            if immutable, let existing = known[key] {
-                files.append(existing)
-                reusedBytes += size
-                continue
+        var written: [String] = []
+        do throws(CheckpointError) {
+            for name in try fileSystem.list(directory) {
+                let source = "\(directory)/\(name)"
+                guard let size = fileSystem.size(source) else { continue }
+                let immutable = name.hasSuffix(".sst") || name.hasSuffix(".blob")
+                let key = "\(name):\(size)"
+                if immutable, let existing = known[key] {
+                    files.append(existing)
+                    reusedBytes += size
+                    continue
+                }
+                let (relative, absolute) = storage.newSharedFile(suffix: name)
+                storage.created(relative)
+                written.append(relative)
+                let (copied, crc) = try fileSystem.copy(from: source, to: absolute)
+                let handle = FileHandle(path: relative, size: copied, crc32c: crc, localName: name)
+                files.append(handle)
+                if immutable { newUploads[key] = handle }
+                uploadedBytes += copied
+                CrashPoint.hit(.midMaterializationUpload)
             }
-            let (relative, absolute) = storage.newSharedFile(suffix: name)
-            storage.created(relative)
-            let (copied, crc) = try fileSystem.copy(from: source, to: absolute)
-            let handle = FileHandle(path: relative, size: copied, crc32c: crc, localName: name)
-            files.append(handle)
-            if immutable { newUploads[key] = handle }
-            uploadedBytes += copied
-            CrashPoint.hit(.midMaterializationUpload)
+            try fileSystem.syncDirectory(storage.root + "/shared")
+        } catch {
+            // Written files are garbage now: release them so they are collected.
+            storage.settle(written)
+            throw error
         }
-        try fileSystem.syncDirectory(storage.root + "/shared")
         let handle = MaterializationHandle(id: id, sqn: sqn, format: .rocksDB, files: files)
         let stats = MaterializationStats(
             id: id, sqn: sqn, synchronous: .zero, total: ContinuousClock.now - started, uploadedBytes: uploadedBytes,
             reusedBytes: reusedBytes, totalBytes: uploadedBytes + reusedBytes)
-        return MaterializationResult(handle: handle, newUploads: newUploads, stats: stats)
+        return MaterializationResult(handle: handle, newUploads: newUploads, written: written, stats: stats)
     }
 
     /// Makes a finished materialization current: later checkpoints reference it and the changelog from its SQN.
@@ -183,7 +195,7 @@ extension CheckpointedBackend {
         self.uploaded.merge(result.newUploads) { _, new in new }
         self.lastMaterialization = result.stats
         self.writer?.truncate(below: result.handle.sqn)
-        self.publishLiveFiles()
+        self.publishLiveFiles(settling: result.written)
         self.storage.collect()
         // The newest local copy stays for local recovery; older ones go.
         for name in (try? self.fileSystem.list(self.workingDirectory + "/local")) ?? []

@@ -153,8 +153,8 @@ public final class CheckpointedBackend<Key> {
     private func fullSnapshot(_ id: Int64) throws(CheckpointError) -> BackendStateHandle {
         let folder = CheckpointStorage.checkpointFolder(id)
         try self.fileSystem.createDirectory("\(self.storage.root)/\(folder)")
+        // Not registered before publish: only this checkpoint references it, and abort removes its folder.
         let relative = "\(folder)/\(self.fileToken).wsnap"
-        self.storage.created(relative)
         let file = try self.writeSnapshotFile(to: "\(self.storage.root)/\(relative)", relative: relative, sqn: 0)
         let materialization = MaterializationHandle(id: id, sqn: 0, format: .stateSnapshot, files: [file])
         return self.handle(materialization: materialization, changelog: [], sqn: 0)
@@ -213,10 +213,11 @@ public final class CheckpointedBackend<Key> {
     }
 
     /// Tells the storage which files this backend still needs, and collects the rest.
-    func publishLiveFiles() {
+    func publishLiveFiles(settling: [String] = []) {
         var paths = Set(self.materialization?.files.map(\.path) ?? [])
         paths.formUnion(self.writer?.livePaths ?? [])
-        self.storage.setLive(owner: self.backendID, paths: paths)
+        self.storage.setLive(
+            owner: self.backendID, paths: paths, settling: settling + (self.writer?.takeUnsettled() ?? []))
     }
 
     func checkOpen() throws(CheckpointError) {

@@ -34,8 +34,9 @@ final class ChangelogUploader: @unchecked Sendable {
         let (bytes, ranges) = ChangelogSegment.encode(batch.map(\.0))
         let (relative, absolute) = self.storage.newSharedFile(suffix: "changelog.wcl")
         let fileSystem = self.storage.fileSystem
+        // One pin per section: each backend settles its own when it takes the section over.
+        self.storage.created(relative, pins: batch.count)
         do throws(CheckpointError) {
-            self.storage.created(relative)
             if CrashPoint.isArmed(.midSegmentWrite) {
                 try fileSystem.write(Array(bytes.prefix(bytes.count / 2)), to: absolute, sync: true)
                 CrashPoint.hit(.midSegmentWrite)
@@ -51,6 +52,7 @@ final class ChangelogUploader: @unchecked Sendable {
             CrashPoint.hit(.afterSegmentBeforeMetadata)
         } catch {
             try? fileSystem.remove(absolute)
+            self.storage.settle(Array(repeating: relative, count: batch.count))
             for (_, ticket) in batch { ticket.fulfill(.failure(error)) }
         }
     }

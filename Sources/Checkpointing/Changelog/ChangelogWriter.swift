@@ -19,6 +19,8 @@ final class ChangelogWriter: StateChangeSink {
     private var inFlight: [(section: ChangelogSegment.Section, ticket: ChangelogUploader.Ticket)] = []
     /// Durable sections not below the current materialization, in SQN order.
     private(set) var sections: [ChangelogSectionHandle] = []
+    /// Files of sections taken over since the last `takeUnsettled` (their pins are released with the live set).
+    private var unsettled: [String] = []
     /// Called every `checkInterval` changes (materialization polling).
     var onTick: (() -> Void)?
     private var sinceTick = 0
@@ -65,6 +67,7 @@ final class ChangelogWriter: StateChangeSink {
         while let first = self.inFlight.first, let result = first.ticket.current {
             guard case .success(let handle) = result else { break }
             self.sections.append(handle)
+            self.unsettled.append(handle.file.path)
             self.inFlight.removeFirst()
         }
         return self.inFlight.isEmpty
@@ -103,6 +106,12 @@ final class ChangelogWriter: StateChangeSink {
             self.bufferFirstSQN = self.nextSQN
             self.bufferCount = 0
         }
+    }
+
+    /// The files whose pins the owner must release with its next live set.
+    func takeUnsettled() -> [String] {
+        defer { self.unsettled.removeAll() }
+        return self.unsettled
     }
 
     /// The files of the sections still needed.

@@ -152,12 +152,19 @@ public final class CheckpointStorage: Sendable {
         return String(generator.next() as UInt64, radix: 16)
     }
 
-    /// Records a file written under the root (so it is collected once nothing needs it).
-    func created(_ relative: String) { self.state.withLock { $0.registry.created(relative) } }
+    /// Records a file about to be written under the root, pinned `pins` times: it is not collected before
+    /// `settle` or `setLive(…, settling:)` releases the pins, and is collected once nothing needs it after that.
+    func created(_ relative: String, pins: Int = 1) {
+        self.state.withLock { $0.registry.created(relative, pins: pins) }
+    }
 
-    /// Replaces the set of files the backend `owner` still needs (its materialization and changelog since).
-    func setLive(owner: String, paths: Set<String>) {
-        self.state.withLock { $0.registry.setLive(owner: owner, paths: paths) }
+    /// Releases pins taken by `created` (a write that failed, a file the owner will not use).
+    func settle(_ relatives: [String]) { self.state.withLock { $0.registry.settle(relatives) } }
+
+    /// Replaces the set of files the backend `owner` still needs (its materialization and changelog since), and
+    /// releases the pins of the files it takes over — in one step, so no other thread can collect them between.
+    func setLive(owner: String, paths: Set<String>, settling: [String] = []) {
+        self.state.withLock { $0.registry.setLive(owner: owner, paths: paths, settling: settling) }
     }
 
     /// Publishes a checkpoint: writes its `_metadata` atomically, then subsumes older checkpoints beyond

@@ -2,7 +2,9 @@
 /// reference it, plus the files that running backends still need for their next checkpoint ("live").
 ///
 /// A file is deletable exactly when it is known (created here or referenced by a loaded checkpoint), no retained
-/// checkpoint references it, and no backend holds it live. A pure state machine: `CheckpointStorage` owns one
+/// checkpoint references it, no backend holds it live, and it is not pinned: a file is pinned from its creation
+/// until the backend that wrote it has taken it into its live set (`setLive(…, settling:)`), so a file another
+/// thread just wrote is never collected before its owner knows about it. A pure state machine: `CheckpointStorage` owns one
 /// under its lock and performs the deletions it returns.
 ///
 /// Invariants: 1. `references[path]` equals the number of entries of `checkpoints` containing `path`, and is
@@ -12,9 +14,21 @@ struct SharedFileRegistry: Sendable {
     private var checkpoints: [Int64: Set<String>] = [:]
     private var live: [String: Set<String>] = [:]
     private(set) var known: Set<String> = []
+    private var pinned: [String: Int] = [:]
 
-    /// Records a file just written (it is deletable once nothing references it or holds it live).
-    mutating func created(_ path: String) { self.known.insert(path) }
+    /// Records a file about to be written, pinned `count` times until settled.
+    mutating func created(_ path: String, pins count: Int = 1) {
+        self.known.insert(path)
+        if count > 0 { self.pinned[path, default: 0] += count }
+    }
+
+    /// Releases one pin of each path.
+    mutating func settle(_ paths: [String]) {
+        for path in paths {
+            let count = (self.pinned[path] ?? 1) - 1
+            self.pinned[path] = count > 0 ? count : nil
+        }
+    }
 
     /// Counts a completed, retained checkpoint's references.
     mutating func retain(checkpoint id: Int64, paths: Set<String>) {
@@ -36,14 +50,15 @@ struct SharedFileRegistry: Sendable {
     }
 
     /// Replaces the set of files `owner` (a backend) still needs.
-    mutating func setLive(owner: String, paths: Set<String>) {
+    mutating func setLive(owner: String, paths: Set<String>, settling: [String] = []) {
         self.live[owner] = paths.isEmpty ? nil : paths
         self.known.formUnion(paths)
+        self.settle(settling)
     }
 
     /// Whether a retained checkpoint or a live backend needs `path`.
     func isNeeded(_ path: String) -> Bool {
-        self.references[path] != nil || self.live.values.contains { $0.contains(path) }
+        self.references[path] != nil || self.pinned[path] != nil || self.live.values.contains { $0.contains(path) }
     }
 
     /// The retained checkpoints, oldest first.
@@ -52,7 +67,9 @@ struct SharedFileRegistry: Sendable {
     /// The known files that nothing needs any more, forgotten as they are returned (the caller deletes them).
     mutating func takeDeletable() -> [String] {
         let liveUnion = self.live.values.reduce(into: Set<String>()) { $0.formUnion($1) }
-        let deletable = self.known.filter { self.references[$0] == nil && !liveUnion.contains($0) }
+        let deletable = self.known.filter {
+            self.references[$0] == nil && self.pinned[$0] == nil && !liveUnion.contains($0)
+        }
         self.known.subtract(deletable)
         return deletable.sorted()
     }
