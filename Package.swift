@@ -36,7 +36,7 @@ let package = Package(
         .executableTarget(
             name: "weir",
             dependencies: [
-                "KeyedState", "StateCore",
+                "Checkpointing", "KeyedState", "StateCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

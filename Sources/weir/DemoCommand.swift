@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpointing
 import Foundation
 import KeyedState
 import RocksKit
@@ -16,7 +17,9 @@ struct DemoCommand: ParsableCommand {
         discussion: """
             Processes synthetic click events per user: a count (value state), recent pages (list state), \
             pages per user (map state), total spend (reducing state) and a 4 KiB profile blob kept in RocksDB \
-            blob files (KV separation). Then closes, reopens and reads the state back.
+            blob files (KV separation). Then closes, reopens and reads the state back. Finally runs the same \
+            events with changelog checkpoints (a checkpoint every tenth of the events, one materialization), \
+            drops the changes after the last checkpoint as a crash would, and restores the latest checkpoint.
 
             Example:
               weir demo --events 200000 --users 10000 --directory /tmp/weir-demo
@@ -89,8 +92,60 @@ struct DemoCommand: ParsableCommand {
             print("registering 'count' with another serializer is refused: \(error)")
         }
         try reopened.close()
-        if self.directory == nil { _ = system("rm -rf '\(path)'") }
-        if restored != expected { throw ExitCode.failure }
+        let recovered = try self.runCheckpointed(path: path + "-checkpointed")
+        if self.directory == nil { _ = system("rm -rf '\(path)' '\(path)-checkpointed'") }
+        if restored != expected || !recovered { throw ExitCode.failure }
+    }
+
+    /// Checkpoints with the changelog strategy, "crashes" after the last checkpoint, restores; true when the
+    /// restored count of user 7 is the one at the last checkpoint.
+    private func runCheckpointed(path: String) throws -> Bool {
+        let storage = try CheckpointStorage(root: path + "/checkpoints")
+        defer { storage.close() }
+        let backend = try CheckpointedBackend<Int64>.open(
+            backendID: "clicks/0", storage: storage, workingDirectory: path + "/work", keySerializer: .int64,
+            strategy: .changelog(materializationInterval: .seconds(3_600)))
+        let count = try backend.state.valueState(ValueStateDescriptor("count", serializer: .int64))
+        var random = SeededGenerator(seed: 42)
+        var atCheckpoint: Int64 = 0
+        var checkpointID: Int64 = 0
+        var durations: [Duration] = []
+        let every = max(1, self.events / 10)
+        for event in 0..<self.events {
+            try backend.state.setCurrentKey(Int64(random.next() % UInt64(self.users)))
+            try count.update((try count.value() ?? 0) + 1)
+            if event == self.events / 2 { try backend.materializeNow() }
+            if event % every == every - 1 && event < self.events - every / 2 {
+                checkpointID += 1
+                let started = ContinuousClock.now
+                let handle = try backend.checkpoint(checkpointID)
+                durations.append(started.duration(to: .now))
+                if checkpointID == 1 || checkpointID % 3 == 0 {
+                    print("checkpoint \(checkpointID): \(handle.changelog.count) changelog section(s), "
+                          + "\(handle.changelogBytes) bytes of changelog since SQN \(handle.materialization?.sqn ?? 0), "
+                          + String(format: "took %.1f ms", Double(durations.last!.components.attoseconds) / 1e15
+                              + Double(durations.last!.components.seconds) * 1_000))
+                }
+                try backend.state.setCurrentKey(7)
+                atCheckpoint = try count.value() ?? 0
+            }
+        }
+        try backend.state.setCurrentKey(7)
+        print("after the last checkpoint user 7 counts \(try count.value() ?? 0); \(checkpointID) checkpoints, "
+              + "materialization: \(backend.lastMaterialization.map { "\($0.uploadedBytes) bytes uploaded" } ?? "none")")
+        try backend.close()  // the changes since checkpoint \(checkpointID) are lost, as in a crash
+
+        let restored = try CheckpointedBackend<Int64>.open(
+            backendID: "clicks/0", storage: storage, workingDirectory: path + "/work", keySerializer: .int64,
+            restore: .latest)
+        print(restored.restoreReport?.description ?? "nothing restored")
+        let again = try restored.state.valueState(ValueStateDescriptor("count", serializer: .int64))
+        try restored.state.setCurrentKey(7)
+        let value = try again.value() ?? 0
+        print("restored user 7 count \(value), at checkpoint \(checkpointID) it was \(atCheckpoint) "
+              + "(\(value == atCheckpoint ? "matches" : "DIFFERS"))")
+        try restored.close()
+        return value == atCheckpoint
     }
 }
 
