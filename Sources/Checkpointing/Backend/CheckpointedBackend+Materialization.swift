@@ -102,10 +102,7 @@ extension CheckpointedBackend {
                 }
             }
         } else if let image = self.state.heapImage() {
-            let header = StateSnapshotFile.Header(
-                backendID: self.backendID, engine: self.state.engine.rawValue, keyGroups: self.state.keyGroupRange,
-                maxParallelism: self.state.maxParallelism, keySchema: self.state.keySerializer.schema,
-                states: self.state.stateColumns, sqn: sqn)
+            let header = self.snapshotHeader(sqn: sqn)
             let synchronous = ContinuousClock.now - started
             let token = self.fileToken
             self.materializer.submit {

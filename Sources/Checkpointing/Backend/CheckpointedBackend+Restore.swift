@@ -229,6 +229,8 @@ extension CheckpointedBackend {
             let state = try makeState(false)
             try Self.openColumns(handle, state)
             let range = state.keyGroupRange
+            var batch: [RawStateChange] = []
+            batch.reserveCapacity(Self.replayBatch)
             try StateSnapshotFile.read(bytes, path: source) { header throws(CheckpointError) in
                 guard header.states == handle.states else {
                     throw CheckpointError(
@@ -237,10 +239,11 @@ extension CheckpointedBackend {
                 }
             } entry: { column, key, primaryLength, value throws(CheckpointError) in
                 guard range.contains(Self.keyGroup(of: key)) else { return }
-                do throws(StateError) { try state.applyRaw(.put, column: column, key: key, primaryLength: primaryLength, value: value) } catch {
-                    throw CheckpointError.state(error, "loading \(source)")
-                }
+                batch.append(RawStateChange(
+                    kind: .put, column: column, key: key, primaryLength: primaryLength ?? -1, value: value))
+                if batch.count >= Self.replayBatch { try Self.apply(&batch, to: state, path: source) }
             }
+            try Self.apply(&batch, to: state, path: source)
             report.open = ContinuousClock.now - openStart
             return state
         }
@@ -310,7 +313,7 @@ extension CheckpointedBackend {
     {
         guard !batch.isEmpty else { return }
         do { try state.applyRaw(batch) } catch {
-            throw CheckpointError.state(error, "replaying changelog records from \(path)")
+            throw CheckpointError.state(error, "restoring records from \(path)")
         }
         batch.removeAll(keepingCapacity: true)
     }

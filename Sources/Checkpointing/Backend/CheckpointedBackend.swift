@@ -160,12 +160,17 @@ public final class CheckpointedBackend<Key> {
         return self.handle(materialization: materialization, changelog: [], sqn: 0)
     }
 
-    /// Writes every entry to a state snapshot file (on this thread).
-    func writeSnapshotFile(to path: String, relative: String, sqn: UInt64) throws(CheckpointError) -> FileHandle {
-        let header = StateSnapshotFile.Header(
+    /// The header of a state snapshot of this backend at `sqn`.
+    func snapshotHeader(sqn: UInt64) -> StateSnapshotFile.Header {
+        StateSnapshotFile.Header(
             backendID: self.backendID, engine: self.state.engine.rawValue, keyGroups: self.state.keyGroupRange,
             maxParallelism: self.state.maxParallelism, keySchema: self.state.keySerializer.schema,
             states: self.state.stateColumns, sqn: sqn)
+    }
+
+    /// Writes every entry to a state snapshot file (on this thread).
+    func writeSnapshotFile(to path: String, relative: String, sqn: UInt64) throws(CheckpointError) -> FileHandle {
+        let header = self.snapshotHeader(sqn: sqn)
         var writer = try StateSnapshotFile.Writer(fileSystem: self.fileSystem, path: path, header: header)
         var failure: CheckpointError?
         for column in header.states.indices {

@@ -31,24 +31,9 @@ extension KeyedStateBackend {
         }
     }
 
-    /// Applies one change without logging it (restore and changelog replay). `primaryLength` may be `nil` for
-    /// a map entry whose split is unknown (the heap store then waits for the state's registration).
-    package func applyRaw(
-        _ kind: StateChangeKind, column: Int, key: [UInt8], primaryLength: Int?, value: [UInt8]
-    ) throws(StateError) {
-        let store = self.core.baseStore
-        var primaryLength = primaryLength
-        if primaryLength == nil, self.core.kind(ofColumn: column) != .map { primaryLength = key.count }
-        switch kind {
-        case .put: try store.put(column, key: key, primaryLength: primaryLength ?? -1, value: value)
-        case .append: try store.append(column, key: key, operand: value)
-        case .delete: try store.delete(column, key: key, primaryLength: primaryLength ?? key.count)
-        case .deletePrefix: try store.deletePrefix(column, prefix: key)
-        }
-    }
-
-    /// Applies many changes without logging them, batched where the engine can (changelog replay). Entries
-    /// with unknown `primaryLength` (`-1`) are resolved as `applyRaw` does.
+    /// Applies changes without logging them, batched where the engine can (restore and changelog replay). A
+    /// `primaryLength` of `-1` means unknown: it is the key's length for every state but map state, and a map
+    /// entry on the heap waits for the state's registration to be split.
     package func applyRaw(_ changes: [RawStateChange]) throws(StateError) {
         var changes = changes
         for index in changes.indices where changes[index].primaryLength < 0 {
