@@ -263,6 +263,9 @@ extension CheckpointedBackend {
         let start = ContinuousClock.now
         var expected = handle.materialization?.sqn ?? 0
         let range = state.keyGroupRange
+        var compactor = ReplayCompactor()
+        var written = 0
+        var lastPath = ""
         for section in handle.changelog.sorted(by: { $0.firstSQN < $1.firstSQN }) {
             guard section.firstSQN <= expected else {
                 throw CheckpointError(
@@ -271,10 +274,9 @@ extension CheckpointedBackend {
                         + "is in no section", sqn: expected)
             }
             let path = try Self.resolve(section.file.path, root: root, storage: storage)
+            lastPath = path
             let bytes = try storage.fileSystem.read(path, offset: section.offset, count: section.length)
             report.replayedBytes += bytes.count
-            var batch: [RawStateChange] = []
-            batch.reserveCapacity(Self.replayBatch)
             try ChangelogSegment.records(ofSection: bytes, handle: section, backendID: handle.backendID, path: path) {
                 record throws(CheckpointError) in
                 guard record.sqn >= expected, record.sqn < handle.sqn else { return }
@@ -286,15 +288,25 @@ extension CheckpointedBackend {
                         code: .corrupt, message: "\(path): record SQN \(record.sqn) names column \(record.column) of "
                             + "\(handle.states.count)", path: path, sqn: record.sqn)
                 }
-                batch.append(RawStateChange(
+                compactor.add(RawStateChange(
                     kind: record.kind, column: record.column, key: record.key, primaryLength: record.primaryLength,
                     value: record.value))
-                if batch.count >= Self.replayBatch {
-                    try Self.apply(&batch, to: state, path: path)
+                if compactor.ordered.count >= Self.replayBatch {
+                    var ordered = compactor.takeOrdered()
+                    written += ordered.count
+                    try Self.apply(&ordered, to: state, path: path)
                 }
                 report.replayedRecords += 1
             }
-            try Self.apply(&batch, to: state, path: path)
+        }
+        var ordered = compactor.takeOrdered()
+        written += ordered.count
+        try Self.apply(&ordered, to: state, path: lastPath)
+        let pending = compactor.takePending()
+        report.writtenRecords = written + pending.count
+        for chunk in stride(from: 0, to: pending.count, by: Self.replayBatch) {
+            var batch = Array(pending[chunk..<min(chunk + Self.replayBatch, pending.count)])
+            try Self.apply(&batch, to: state, path: lastPath)
         }
         guard expected >= handle.sqn else {
             throw CheckpointError(

@@ -16,6 +16,8 @@ public struct RestoreReport: Sendable, CustomStringConvertible {
     public var replay: Duration = .zero
     /// Changelog records replayed.
     public var replayedRecords = 0
+    /// Writes the replay made after collapsing repeated writes of the same key.
+    public var writtenRecords = 0
     /// Changelog bytes read.
     public var replayedBytes = 0
     /// The SQN the backend continues at.
