@@ -176,7 +176,7 @@ struct CheckpointBenchmark: ParsableCommand {
             materializations: materializationMs.count, materializationMs: materializationMs.max() ?? 0,
             restoreMs: restoreMs, restoreFetchMs: report?.fetch.milliseconds ?? 0,
             restoreOpenMs: report?.open.milliseconds ?? 0, restoreReplayMs: report?.replay.milliseconds ?? 0,
-            restoreReplayedRecords: report?.replayedRecords ?? 0, restoreLocalBytes: report?.localBytes ?? 0,
+            restoreReplayedRecords: report?.replayedRecords ?? 0, restoreWrittenRecords: report?.writtenRecords ?? 0, restoreLocalBytes: report?.localBytes ?? 0,
             restoreFetchedBytes: report?.fetchedBytes ?? 0)
     }
 

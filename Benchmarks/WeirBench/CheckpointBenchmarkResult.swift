@@ -20,6 +20,7 @@ struct CheckpointBenchmarkResult: Encodable {
     var restoreOpenMs: Double
     var restoreReplayMs: Double
     var restoreReplayedRecords: Int
+    var restoreWrittenRecords: Int
     var restoreLocalBytes: Int
     var restoreFetchedBytes: Int
 
@@ -32,6 +33,7 @@ struct CheckpointBenchmarkResult: Encodable {
         case materializations, materializationMs = "materialization_ms"
         case restoreMs = "restore_ms", restoreFetchMs = "restore_fetch_ms", restoreOpenMs = "restore_open_ms"
         case restoreReplayMs = "restore_replay_ms", restoreReplayedRecords = "restore_replayed_records"
+        case restoreWrittenRecords = "restore_written_records"
         case restoreLocalBytes = "restore_local_bytes", restoreFetchedBytes = "restore_fetched_bytes"
     }
 
