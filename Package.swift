@@ -30,13 +30,16 @@ let package = Package(
         .target(
             name: "Checkpointing", dependencies: ["KeyedState", "RocksKit", "StateCore"], swiftSettings: strictSettings),
         .target(
+            name: "Inspection", dependencies: ["Checkpointing", "KeyedState", "StateCore"],
+            swiftSettings: strictSettings),
+        .target(
             name: "Weir", dependencies: ["Checkpointing", "KeyedState", "RocksKit", "StateCore"],
             swiftSettings: strictSettings),
         .target(name: "StateTestSupport", dependencies: ["StateCore", "KeyedState", "Checkpointing"], swiftSettings: strictSettings),
         .executableTarget(
             name: "weir",
             dependencies: [
-                "Checkpointing", "KeyedState", "StateCore",
+                "Checkpointing", "Inspection", "KeyedState", "StateCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -59,7 +62,9 @@ let package = Package(
         ),
         .testTarget(
             name: "CheckpointingTests",
-            dependencies: ["Checkpointing", "KeyedState", "StateCore", "StateTestSupport", "weir-crash-child"],
+            dependencies: [
+                "Checkpointing", "Inspection", "KeyedState", "StateCore", "StateTestSupport", "weir-crash-child",
+            ],
             exclude: ["Golden"],
             swiftSettings: strictSettings
         ),

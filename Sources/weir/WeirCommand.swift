@@ -1,11 +1,14 @@
 import ArgumentParser
 
-/// The `weir` command line: demos now, checkpoint inspection as it lands.
+/// The `weir` command line: the demo and read-only checkpoint inspection.
 @main
 struct WeirCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "Weir: fault-tolerant stateful stream processing for Swift.",
-        subcommands: [DemoCommand.self]
+        subcommands: [
+            DemoCommand.self, CheckpointsCommand.self, ShowCommand.self, ChangelogCommand.self, VerifyCommand.self,
+            GCCommand.self,
+        ]
     )
 }

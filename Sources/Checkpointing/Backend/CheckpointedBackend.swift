@@ -100,11 +100,15 @@ public final class CheckpointedBackend<Key> {
     /// Takes checkpoint `id` of this backend alone and publishes it (single-backend jobs, tests, benchmarks).
     /// - Throws: `CheckpointError`; the checkpoint's folder is then removed and earlier ones stay intact.
     @discardableResult
-    public func checkpoint(_ id: Int64, timestampMilliseconds: Int64 = 0) throws(CheckpointError) -> BackendStateHandle {
+    public func checkpoint(_ id: Int64, timestampMilliseconds: Int64? = nil) throws(CheckpointError)
+        -> BackendStateHandle
+    {
         do throws(CheckpointError) {
             let handle = try self.snapshot(checkpointID: id)
             try self.storage.publish(
-                CheckpointMetadata(checkpointID: id, timestampMilliseconds: timestampMilliseconds, backends: [handle]))
+                CheckpointMetadata(
+                    checkpointID: id, timestampMilliseconds: timestampMilliseconds ?? SystemStateClock().nowMilliseconds(),
+                    backends: [handle]))
             return handle
         } catch {
             self.storage.abort(id)
@@ -197,7 +201,7 @@ public final class CheckpointedBackend<Key> {
     /// - Returns: The savepoint's metadata.
     /// - Throws: `CheckpointError`; nothing is left under the final `_metadata` name on failure.
     @discardableResult
-    public func writeSavepoint(to directory: String, id: Int64, timestampMilliseconds: Int64 = 0)
+    public func writeSavepoint(to directory: String, id: Int64, timestampMilliseconds: Int64? = nil)
         throws(CheckpointError) -> CheckpointMetadata
     {
         try self.checkOpen()
@@ -209,7 +213,8 @@ public final class CheckpointedBackend<Key> {
             changelog: [], sqn: self.nextSQN)
         handle.strategy = .savepoint
         let metadata = CheckpointMetadata(
-            checkpointID: id, kind: .savepoint, timestampMilliseconds: timestampMilliseconds, backends: [handle])
+            checkpointID: id, kind: .savepoint,
+            timestampMilliseconds: timestampMilliseconds ?? SystemStateClock().nowMilliseconds(), backends: [handle])
         let staging = directory + "/_metadata.inprogress"
         try self.fileSystem.write(metadata.encoded(), to: staging, sync: true)
         try self.fileSystem.rename(staging, to: directory + "/_metadata")

@@ -8,7 +8,7 @@ import StateCore
 /// id (UTF-8), first SQN (`UInt64`), record count (`UInt32`), payload length (`UInt32`), payload CRC-32C, CRC-32C of
 /// this section header so far, then the payload: records, each `kind (UInt8) ‖ column ‖ primary length ‖ key
 /// length ‖ key ‖ value length ‖ value` with varint numbers. Record `i` of a section has SQN `firstSQN + i`.
-enum ChangelogSegment {
+package enum ChangelogSegment {
     /// One backend's sealed batch of records, ready to be written.
     struct Section: Sendable {
         var backendID: String
@@ -18,13 +18,13 @@ enum ChangelogSegment {
     }
 
     /// One decoded record.
-    struct Record: Sendable, Equatable {
-        var sqn: UInt64
-        var kind: StateChangeKind
-        var column: Int
-        var primaryLength: Int
-        var key: [UInt8]
-        var value: [UInt8]
+    package struct Record: Sendable, Equatable {
+        package var sqn: UInt64
+        package var kind: StateChangeKind
+        package var column: Int
+        package var primaryLength: Int
+        package var key: [UInt8]
+        package var value: [UInt8]
     }
 
     /// Appends one record to a section payload.
@@ -69,7 +69,7 @@ enum ChangelogSegment {
     ///   - bytes: The section's bytes (`handle.offset ..< handle.offset + handle.length` of the file).
     ///   - path: The file's path, for messages.
     /// - Throws: `CheckpointError` `.corrupt` naming file, offset and SQN range.
-    static func records(
+    package static func records(
         ofSection bytes: [UInt8], handle: ChangelogSectionHandle, backendID: String, path: String,
         _ body: (Record) throws(CheckpointError) -> Void
     ) throws(CheckpointError) {

@@ -14,16 +14,16 @@ import StateCore
 /// payload length (UInt32) ‖ payload CRC-32C ‖ payload`, where an entry is `column ‖ primary length + 1 (0:
 /// unknown) ‖ key length ‖ key ‖ value length ‖ value` (varints); then an end block with count 0 whose payload is
 /// the total entry count (`UInt64`).
-enum StateSnapshotFile {
+package enum StateSnapshotFile {
     /// What the snapshot holds, written before the entries.
-    struct Header: Sendable, Codable, Equatable {
-        var backendID: String
-        var engine: String
-        var keyGroups: KeyGroupRange
-        var maxParallelism: Int
-        var keySchema: SerializerSchema
-        var states: [StateMetadata]
-        var sqn: UInt64
+    package struct Header: Sendable, Codable, Equatable {
+        package var backendID: String
+        package var engine: String
+        package var keyGroups: KeyGroupRange
+        package var maxParallelism: Int
+        package var keySchema: SerializerSchema
+        package var states: [StateMetadata]
+        package var sqn: UInt64
     }
 
     static let blockBytes = 256 << 10
@@ -100,7 +100,7 @@ enum StateSnapshotFile {
 
     /// Reads a snapshot file's header and every entry.
     /// - Throws: `CheckpointError` `.corrupt` / `.unsupportedVersion` naming the path and offset.
-    static func read(
+    package static func read(
         _ bytes: [UInt8], path: String,
         _ body: (Header) throws(CheckpointError) -> Void,
         entry: (_ column: Int, _ key: [UInt8], _ primaryLength: Int?, _ value: [UInt8]) throws(CheckpointError) -> Void

@@ -252,7 +252,7 @@ public final class CheckpointStorage: Sendable {
     }
 
     /// The absolute path of `relative` under `root`, refusing any path that leaves it.
-    static func resolve(
+    package static func resolve(
         _ relative: String, root: String, fileSystem: any CheckpointFileSystem, checkpoint: Int64?
     ) throws(CheckpointError) -> String {
         let components = relative.split(separator: "/", omittingEmptySubsequences: false)

@@ -1,0 +1,158 @@
+import Checkpointing
+import StateCore
+
+/// What `verify` found.
+public struct VerifyReport: Sendable {
+    /// One thing wrong, with where it is.
+    public struct Problem: Sendable, CustomStringConvertible {
+        /// The checkpoint concerned, if any.
+        public var checkpointID: Int64?
+        /// The file concerned (relative to the root), if any.
+        public var path: String?
+        /// What is wrong and what to do.
+        public var message: String
+
+        /// `checkpoint N: message`.
+        public var description: String { (self.checkpointID.map { "checkpoint \($0): " } ?? "") + self.message }
+    }
+
+    /// Completed checkpoints verified.
+    public var checkpoints: [Int64] = []
+    /// Distinct files checked.
+    public var files = 0
+    /// Bytes read to check them.
+    public var bytesRead = 0
+    /// Everything wrong.
+    public var problems: [Problem] = []
+    /// Files in `shared/` no completed checkpoint references (a running job's newest uploads show up here too).
+    public var orphans: [String] = []
+    /// Checkpoint folders without `_metadata` (aborted, or being written).
+    public var incomplete: [String] = []
+
+    /// True when nothing is wrong.
+    public var isClean: Bool { self.problems.isEmpty }
+}
+
+extension CheckpointInspector {
+    /// Verifies every completed checkpoint under the root (or just `only`): referenced files present, inside the
+    /// root, of the recorded size and CRC-32C; changelog sections and state snapshots decodable; changelog SQNs
+    /// continuous from the materialization to the checkpoint; shared files nothing references listed as orphans.
+    /// Reads every referenced byte once.
+    /// - Throws: `CheckpointError` only when the root cannot be listed; everything else is a problem in the report.
+    public func verify(only: CheckpointMetadata? = nil) throws(CheckpointError) -> VerifyReport {
+        var report = VerifyReport()
+        var checkpoints: [CheckpointMetadata] = []
+        if let only {
+            checkpoints = [only]
+        } else {
+            for entry in try self.entries() {
+                switch entry.status {
+                case .completed: if let metadata = entry.metadata { checkpoints.append(metadata) }
+                case .incomplete: report.incomplete.append(entry.folder)
+                case .damaged(let message):
+                    report.problems.append(.init(checkpointID: entry.id, path: "\(entry.folder)/_metadata", message: message))
+                }
+            }
+        }
+        var checked: [String: Bool] = [:]
+        for metadata in checkpoints {
+            let id = metadata.checkpointID
+            report.checkpoints.append(id)
+            for backend in metadata.backends {
+                var files = backend.materialization?.files ?? []
+                files += backend.changelog.map(\.file)
+                for file in files where checked[file.path] == nil {
+                    checked[file.path] = self.checkFile(file, checkpoint: id, into: &report)
+                }
+                for section in backend.changelog where checked[section.file.path] == true {
+                    do throws(CheckpointError) {
+                        let path = try self.resolve(section.file.path, checkpoint: id)
+                        let bytes = try self.fileSystem.read(path, offset: section.offset, count: section.length)
+                        try ChangelogSegment.records(
+                            ofSection: bytes, handle: section, backendID: backend.backendID, path: section.file.path
+                        ) { _ in }
+                    } catch {
+                        report.problems.append(.init(checkpointID: id, path: section.file.path, message: error.message))
+                    }
+                }
+                if let snapshot = backend.materialization, snapshot.format == .stateSnapshot {
+                    for file in snapshot.files where checked[file.path] == true {
+                        do throws(CheckpointError) {
+                            let bytes = try self.fileSystem.read(try self.resolve(file.path, checkpoint: id))
+                            try StateSnapshotFile.read(bytes, path: file.path) { _ in } entry: { _, _, _, _ in }
+                        } catch {
+                            report.problems.append(.init(checkpointID: id, path: file.path, message: error.message))
+                        }
+                    }
+                }
+                var expected = backend.materialization?.sqn ?? 0
+                for section in backend.changelog.sorted(by: { $0.firstSQN < $1.firstSQN }) {
+                    if section.firstSQN > expected {
+                        report.problems.append(.init(
+                            checkpointID: id, path: section.file.path,
+                            message: "backend '\(backend.backendID)': changelog gap, SQN \(expected)..<\(section.firstSQN) "
+                                + "is in no section"))
+                    }
+                    expected = max(expected, section.endSQN)
+                }
+                if expected < backend.sqn {
+                    report.problems.append(.init(
+                        checkpointID: id, path: nil,
+                        message: "backend '\(backend.backendID)': the changelog ends at SQN \(expected), the checkpoint "
+                            + "covers up to \(backend.sqn)"))
+                }
+            }
+        }
+        report.files = checked.count
+        if only == nil {
+            let referenced = Set(checked.keys)
+            for name in (try? self.fileSystem.list(self.root + "/shared")) ?? [] where !referenced.contains("shared/\(name)") {
+                report.orphans.append("shared/\(name)")
+            }
+        }
+        return report
+    }
+
+    /// Checks one file's presence, size and CRC-32C (streamed); returns true when it is intact.
+    private func checkFile(_ file: FileHandle, checkpoint id: Int64, into report: inout VerifyReport) -> Bool {
+        let path: String
+        do throws(CheckpointError) { path = try self.resolve(file.path, checkpoint: id) } catch {
+            report.problems.append(.init(checkpointID: id, path: file.path, message: error.message))
+            return false
+        }
+        guard let size = self.fileSystem.size(path) else {
+            report.problems.append(.init(
+                checkpointID: id, path: file.path,
+                message: "\(file.path) is referenced but missing; restore an older checkpoint or a savepoint"))
+            return false
+        }
+        guard size == file.size else {
+            report.problems.append(.init(
+                checkpointID: id, path: file.path,
+                message: "\(file.path) has \(size) bytes, the checkpoint recorded \(file.size) (truncated or replaced)"))
+            return false
+        }
+        var crc = CRC32C()
+        var offset = 0
+        let chunk = 4 << 20
+        while offset < size {
+            let count = min(chunk, size - offset)
+            do throws(CheckpointError) {
+                crc.update(try self.fileSystem.read(path, offset: offset, count: count))
+            } catch {
+                report.problems.append(.init(checkpointID: id, path: file.path, message: error.message))
+                return false
+            }
+            offset += count
+        }
+        report.bytesRead += size
+        guard crc.value == file.crc32c else {
+            report.problems.append(.init(
+                checkpointID: id, path: file.path,
+                message: "\(file.path): CRC-32C \(String(crc.value, radix: 16)) differs from the recorded "
+                    + "\(String(file.crc32c, radix: 16)); the file is damaged"))
+            return false
+        }
+        return true
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Checkpointing
+import Foundation
+
+/// What every inspection command shares: one-line errors with the documented exit codes, JSON lines, byte sizes.
+enum InspectionSupport {
+    /// Runs `body`; a `CheckpointError` becomes `error: …` on stderr and exit 1 (damaged or unreadable content),
+    /// 74 (missing file or I/O) or 64 (usage).
+    static func run(_ body: () throws(CheckpointError) -> Int32) throws {
+        let code: Int32
+        do throws(CheckpointError) {
+            code = try body()
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            switch error.code {
+            case .missing, .io, .noSpace, .locked: throw ExitCode(74)
+            case .invalidArgument: throw ExitCode(64)
+            default: throw ExitCode(1)
+            }
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    /// One JSON object on one line (keys sorted).
+    static func jsonLine(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// `1.2 MB`-style sizes.
+    static func bytes(_ count: Int) -> String {
+        switch count {
+        case ..<1_000: "\(count) B"
+        case ..<1_000_000: String(format: "%.1f kB", Double(count) / 1e3)
+        case ..<1_000_000_000: String(format: "%.1f MB", Double(count) / 1e6)
+        default: String(format: "%.2f GB", Double(count) / 1e9)
+        }
+    }
+
+    /// Left-aligned columns.
+    static func table(_ rows: [[String]]) -> String {
+        guard let first = rows.first else { return "" }
+        let widths = first.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    /// Bytes as lowercase hex.
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+}
