@@ -65,14 +65,14 @@ public struct CheckpointError: Error, Sendable, CustomStringConvertible {
     public var description: String { self.message }
 
     /// Wraps a keyed-state failure, keeping its message.
-    static func state(_ error: StateError, _ context: String) -> CheckpointError {
+    package static func state(_ error: StateError, _ context: String) -> CheckpointError {
         CheckpointError(
             code: error.code == .noSpace ? .noSpace : (error.code == .incompatibleSerializer ? .incompatible : .state),
             message: "\(context): \(error.message)", cause: error)
     }
 
     /// The same error with the checkpoint named (if it was not already).
-    func inCheckpoint(_ id: Int64?) -> CheckpointError {
+    package func inCheckpoint(_ id: Int64?) -> CheckpointError {
         var copy = self
         if copy.checkpointID == nil, let id {
             copy.checkpointID = id

@@ -9,7 +9,8 @@ import Testing
 /// The inspection library reads roots without a job, and reports damage as problems, never traps.
 @Suite struct InspectionTests {
     /// A root with checkpoints 1 and 2 (retained 2), a materialization between them, and an aborted folder.
-    private func root(_ scratch: Scratch) throws -> CheckpointWorkload {
+    @discardableResult
+    private func root(_ scratch: Scratch) throws -> (atOne: CheckpointWorkload.Model, atTwo: CheckpointWorkload.Model) {
         let storage = try CheckpointStorage(root: scratch.root, retained: 2)
         defer { storage.close() }
         let backend = try scratch.open(Setup.all[0], storage: storage)
@@ -17,17 +18,46 @@ import Testing
         var workload = CheckpointWorkload(seed: 31)
         for _ in 0..<400 { try workload.step(states) }
         try backend.checkpoint(1)
+        let atOne = workload.model
         try backend.materializeNow()
         for _ in 0..<400 { try workload.step(states) }
         try backend.checkpoint(2)
         try backend.close()
         try LocalFileSystem().createDirectory(scratch.root + "/chk-3")
-        return workload
+        return (atOne, workload.model)
+    }
+
+    /// `dump` decodes every state kind and, with `atSQN`, shows the state as it was at the materialization.
+    @Test func dumpMatchesTheModel() throws {
+        let scratch = Scratch()
+        let (atOne, atTwo) = try self.root(scratch)
+        let inspector = try CheckpointInspector(root: scratch.root)
+        let metadata = try inspector.metadata(2)
+        func dump(_ state: String, at sqn: UInt64? = nil) throws -> [DumpEntry] {
+            var entries: [DumpEntry] = []
+            try inspector.dump(metadata, DumpRequest(state: state, atSQN: sqn, scratchDirectory: scratch.work + "-dump")) {
+                entries.append($0)
+                return true
+            }
+            return entries
+        }
+        let counts = Dictionary(uniqueKeysWithValues: try dump("count").map { (Int64($0.key)!, Int64($0.value)!) })
+        #expect(counts == atTwo.values)
+        let lists = try dump("events").map { "\($0.key)=\($0.value)" }.sorted()
+        #expect(lists == atTwo.lists.map { "\($0.key)=[\($0.value.map(String.init).joined(separator: ","))]" }.sorted())
+        let tags = try dump("tags")
+        #expect(tags.count == atTwo.maps.values.reduce(0) { $0 + $1.count })
+        #expect(tags.allSatisfy { atTwo.maps[Int64($0.key)!]?[Int64($0.userKey!)!].map { "\"\($0)\"" } == $0.value })
+        let materializedSQN = try #require(metadata.backends.first?.materialization?.sqn)
+        let before = Dictionary(uniqueKeysWithValues: try dump("count", at: materializedSQN).map { (Int64($0.key)!, Int64($0.value)!) })
+        #expect(before == atOne.values)
+        #expect(throws: CheckpointError.self) { _ = try dump("missing-state") }
+        #expect(throws: CheckpointError.self) { _ = try dump("count", at: 0) }
     }
 
     @Test func listsVerifiesAndReadsTheChangelog() throws {
         let scratch = Scratch()
-        _ = try self.root(scratch)
+        try self.root(scratch)
         let inspector = try CheckpointInspector(root: scratch.root)
         let entries = try inspector.entries()
         #expect(entries.map(\.id) == [1, 2, 3])
@@ -45,7 +75,7 @@ import Testing
 
     @Test func damageBecomesProblemsNamingTheFile() throws {
         let scratch = Scratch()
-        _ = try self.root(scratch)
+        try self.root(scratch)
         let fs = LocalFileSystem()
         let metadata = try CheckpointInspector(root: scratch.root).metadata(2)
         let handle = try #require(metadata.backends.first)
@@ -71,7 +101,7 @@ import Testing
 
     @Test func truncatedAndMutatedMetadataNeverTraps() throws {
         let scratch = Scratch()
-        _ = try self.root(scratch)
+        try self.root(scratch)
         let path = scratch.root + "/chk-2/_metadata"
         let original = try LocalFileSystem().read(path)
         var generator = SeededGenerator(seed: 5)
@@ -88,7 +118,7 @@ import Testing
 
     @Test func cliExitCodes() throws {
         let scratch = Scratch()
-        _ = try self.root(scratch)
+        try self.root(scratch)
         let weir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/weir"
         func run(_ arguments: [String]) throws -> (Int32, String) {
             let process = Process()

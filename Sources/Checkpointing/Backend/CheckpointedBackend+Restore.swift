@@ -58,9 +58,9 @@ extension CheckpointedBackend {
         do throws(CheckpointError) {
             try Self.checkCompatible(handle, keySerializer: keySerializer, range: range, maxParallelism: maxParallelism, engine: engine)
             state = try Self.restoreImage(
-                handle, root: root, storage: storage, workingDirectory: workingDirectory, report: &report,
+                handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory, report: &report,
                 makeState: makeState)
-            try Self.replay(handle, into: state, root: root, storage: storage, report: &report)
+            try Self.replay(handle, into: state, root: root, fileSystem: fileSystem, report: &report)
         } catch {
             throw error.inCheckpoint(metadata.checkpointID)
         }
@@ -85,6 +85,46 @@ extension CheckpointedBackend {
         }
         backend.publishLiveFiles()
         return backend
+    }
+
+    /// Restores one handle into a fresh backend in `workingDirectory` for reading (inspection): no storage, no
+    /// lock, nothing written under `root`. Replays the changelog only below `sqn` when given.
+    /// - Throws: `CheckpointError`; `.invalidArgument` when `sqn` is below the materialization.
+    package static func restoreForReading(
+        _ handle: BackendStateHandle, checkpointID: Int64, root: String, fileSystem: any CheckpointFileSystem,
+        workingDirectory: String, keySerializer: any StateSerializer<Key>, upTo sqn: UInt64? = nil
+    ) throws(CheckpointError) -> (state: KeyedStateBackend<Key>, report: RestoreReport) {
+        if let sqn, sqn < (handle.materialization?.sqn ?? 0) || sqn > handle.sqn {
+            throw CheckpointError(
+                code: .invalidArgument,
+                message: "checkpoint \(checkpointID) holds the state of '\(handle.backendID)' from SQN "
+                    + "\(handle.materialization?.sqn ?? 0) (its materialization) to \(handle.sqn); \(sqn) is outside",
+                checkpointID: checkpointID, sqn: sqn)
+        }
+        try fileSystem.createDirectory(workingDirectory)
+        var report = RestoreReport(checkpointID: checkpointID, strategy: handle.strategy)
+        let onRocks = handle.materialization?.format == .rocksDB
+        func makeState(reopen: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
+            guard onRocks else {
+                return .heap(keySerializer: keySerializer, keyGroupRange: handle.keyGroups, maxParallelism: handle.maxParallelism)
+            }
+            do {
+                return try .rocksDB(
+                    directory: workingDirectory + "/db", keySerializer: keySerializer, keyGroupRange: handle.keyGroups,
+                    maxParallelism: handle.maxParallelism, reopen: reopen)
+            } catch {
+                throw CheckpointError.state(error, "opening a copy of '\(handle.backendID)' in \(workingDirectory)")
+            }
+        }
+        do throws(CheckpointError) {
+            let state = try Self.restoreImage(
+                handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory, report: &report,
+                makeState: makeState)
+            try Self.replay(handle, into: state, root: root, fileSystem: fileSystem, upTo: sqn, report: &report)
+            return (state, report)
+        } catch {
+            throw error.inCheckpoint(checkpointID)
+        }
     }
 
     func startChangelog(sqn: UInt64, sections: [ChangelogSectionHandle]) {
@@ -165,10 +205,9 @@ extension CheckpointedBackend {
 
     /// Fetches and opens the materialized image (or an empty backend when there is none).
     private static func restoreImage(
-        _ handle: BackendStateHandle, root: String, storage: CheckpointStorage, workingDirectory: String,
+        _ handle: BackendStateHandle, root: String, fileSystem: any CheckpointFileSystem, workingDirectory: String,
         report: inout RestoreReport, makeState: (Bool) throws(CheckpointError) -> KeyedStateBackend<Key>
     ) throws(CheckpointError) -> KeyedStateBackend<Key> {
-        let fileSystem = storage.fileSystem
         let databaseDirectory = workingDirectory + "/db"
         let fetchStart = ContinuousClock.now
         try fileSystem.remove(databaseDirectory)
@@ -194,7 +233,7 @@ extension CheckpointedBackend {
                     report.localBytes += file.size
                     continue
                 }
-                let source = try Self.resolve(file.path, root: root, storage: storage)
+                let source = try Self.resolve(file.path, root: root, fileSystem: fileSystem)
                 let (size, crc) = try fileSystem.copy(from: source, to: target)
                 guard size == file.size, crc == file.crc32c else {
                     throw CheckpointError(
@@ -215,7 +254,7 @@ extension CheckpointedBackend {
             guard let file = materialization.files.first else {
                 throw CheckpointError(code: .corrupt, message: "a snapshot materialization lists no file")
             }
-            let source = try Self.resolve(file.path, root: root, storage: storage)
+            let source = try Self.resolve(file.path, root: root, fileSystem: fileSystem)
             let bytes = try fileSystem.read(source)
             guard bytes.count == file.size, CRC32C.checksum(bytes) == file.crc32c else {
                 throw CheckpointError(
@@ -257,9 +296,10 @@ extension CheckpointedBackend {
 
     /// Replays the changelog from the materialization's SQN up to the handle's.
     private static func replay(
-        _ handle: BackendStateHandle, into state: KeyedStateBackend<Key>, root: String, storage: CheckpointStorage,
-        report: inout RestoreReport
+        _ handle: BackendStateHandle, into state: KeyedStateBackend<Key>, root: String,
+        fileSystem: any CheckpointFileSystem, upTo limit: UInt64? = nil, report: inout RestoreReport
     ) throws(CheckpointError) {
+        let end = min(handle.sqn, limit ?? handle.sqn)
         let start = ContinuousClock.now
         var expected = handle.materialization?.sqn ?? 0
         let range = state.keyGroupRange
@@ -273,13 +313,14 @@ extension CheckpointedBackend {
                     message: "the changelog of '\(handle.backendID)' has a gap: SQN \(expected)..<\(section.firstSQN) "
                         + "is in no section", sqn: expected)
             }
-            let path = try Self.resolve(section.file.path, root: root, storage: storage)
+            guard section.firstSQN < end else { break }
+            let path = try Self.resolve(section.file.path, root: root, fileSystem: fileSystem)
             lastPath = path
-            let bytes = try storage.fileSystem.read(path, offset: section.offset, count: section.length)
+            let bytes = try fileSystem.read(path, offset: section.offset, count: section.length)
             report.replayedBytes += bytes.count
             try ChangelogSegment.records(ofSection: bytes, handle: section, backendID: handle.backendID, path: path) {
                 record throws(CheckpointError) in
-                guard record.sqn >= expected, record.sqn < handle.sqn else { return }
+                guard record.sqn >= expected, record.sqn < end else { return }
                 expected = record.sqn + 1
                 guard record.kind == .deletePrefix && record.key.count < 2 || range.contains(Self.keyGroup(of: record.key))
                 else { return }
@@ -308,7 +349,7 @@ extension CheckpointedBackend {
             var batch = Array(pending[chunk..<min(chunk + Self.replayBatch, pending.count)])
             try Self.apply(&batch, to: state, path: lastPath)
         }
-        guard expected >= handle.sqn else {
+        guard expected >= end else {
             throw CheckpointError(
                 code: .corrupt,
                 message: "the changelog of '\(handle.backendID)' ends at SQN \(expected); the checkpoint covers up to "
@@ -330,9 +371,11 @@ extension CheckpointedBackend {
         batch.removeAll(keepingCapacity: true)
     }
 
-    private static func resolve(_ relative: String, root: String, storage: CheckpointStorage) throws(CheckpointError) -> String {
-        let path = try CheckpointStorage.resolve(relative, root: root, fileSystem: storage.fileSystem, checkpoint: nil)
-        guard storage.fileSystem.exists(path) else {
+    private static func resolve(_ relative: String, root: String, fileSystem: any CheckpointFileSystem)
+        throws(CheckpointError) -> String
+    {
+        let path = try CheckpointStorage.resolve(relative, root: root, fileSystem: fileSystem, checkpoint: nil)
+        guard fileSystem.exists(path) else {
             throw CheckpointError(
                 code: .missing,
                 message: "\(path) is referenced by the checkpoint but missing; the checkpoint root was damaged "
