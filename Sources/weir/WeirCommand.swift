@@ -7,9 +7,8 @@ struct WeirCommand: ParsableCommand {
         commandName: "weir",
         abstract: "Weir: fault-tolerant stateful stream processing for Swift.",
         subcommands: [
-            DemoCommand.self, CheckpointsCommand.self, ShowCommand.self, DumpCommand.self, ChangelogCommand.self,
-            VerifyCommand.self,
-            GCCommand.self,
+            DemoCommand.self, CheckpointsCommand.self, ShowCommand.self, DumpCommand.self, DiffCommand.self,
+            ChangelogCommand.self, VerifyCommand.self, GCCommand.self,
         ]
     )
 }

@@ -134,6 +134,10 @@ import Testing
         }
         try #require(FileManager.default.isExecutableFile(atPath: weir), "swift test builds the weir executable beside the tests")
         #expect(try run(["verify", scratch.root]).0 == 0)
+        let diff = try run(["diff", scratch.root + "/chk-1", scratch.root + "/chk-2", "--json", "--state", "count"])
+        #expect(diff.0 == 0 && diff.1.contains("\"state\":\"count\"") && diff.1.contains("\"changed\":"))
+        let dump = try run(["dump", scratch.root + "/chk-2", "--state", "count", "--limit", "2", "--json"])
+        #expect(dump.0 == 0 && dump.1.split(separator: "\n").count == 2)
         #expect(try run(["show", scratch.root + "/chk-2", "--json"]).1.contains("\"checkpointID\":2"))
         let missing = try run(["show", scratch.root + "/chk-9"])
         #expect(missing.0 == 74 && missing.1.hasPrefix("error: "))
