@@ -62,6 +62,10 @@ final class Scratch {
             for _ in 0..<100 { try workload.step(states) }
             #expect(try workload.read(states) == workload.model)
             try backend.close()
+            // Closing drops what was uploaded after the last checkpoint: only its files remain.
+            storage.waitForCleanup()
+            let shared = Set(try storage.fileSystem.list(scratch.root + "/shared").map { "shared/\($0)" })
+            #expect(shared == (try storage.metadata(checkpointID)).referencedPaths.filter { $0.hasPrefix("shared/") })
         }
         let storage = try CheckpointStorage(root: scratch.root)
         defer { storage.close() }

@@ -244,6 +244,11 @@ public final class CheckpointedBackend<Key> {
             _ = materializing.wait()
         }
         self.materializer.stop()
+        self.adoptFinishedMaterialization()
+        // Files written since the last checkpoint that no retained checkpoint references are garbage now.
+        self.writer?.waitForUploads()
+        self.storage.setLive(owner: self.backendID, paths: [], settling: self.writer?.takeUnsettled() ?? [])
+        self.storage.collect()
         do { try self.state.close() } catch { throw CheckpointError.state(error, "closing '\(self.backendID)'") }
     }
 }

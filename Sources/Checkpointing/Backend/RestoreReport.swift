@@ -31,6 +31,7 @@ public struct RestoreReport: Sendable, CustomStringConvertible {
         "restored checkpoint \(self.checkpointID) (\(self.strategy.rawValue)) in \(Self.ms(self.total)): "
             + "fetch \(Self.ms(self.fetch)) (\(self.fetchedBytes) B copied, \(self.localBytes) B local), "
             + "open \(Self.ms(self.open)), replay \(Self.ms(self.replay)) (\(self.replayedRecords) records, "
+            + "\(self.writtenRecords) writes, "
             + "\(self.replayedBytes) B), next SQN \(self.nextSQN)"
     }
 

@@ -97,6 +97,17 @@ final class ChangelogWriter: StateChangeSink {
         return self.sections
     }
 
+    /// Waits for the uploads in flight (at close): afterwards every file this writer caused is either in
+    /// `sections` or settled through `takeUnsettled`.
+    func waitForUploads() {
+        for (_, ticket) in self.inFlight { _ = ticket.wait() }
+        self.collectFinished()
+        for (_, ticket) in self.inFlight {
+            if case .success(let handle)? = ticket.current { self.unsettled.append(handle.file.path) }
+        }
+        self.inFlight.removeAll()
+    }
+
     /// Forgets sections wholly below `sqn` (a materialization at `sqn` covers them).
     func truncate(below sqn: UInt64) {
         self.sections.removeAll { $0.endSQN <= sqn }
