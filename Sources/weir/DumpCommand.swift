@@ -62,13 +62,15 @@ struct DumpCommand: ParsableCommand {
                 state: self.state, backendID: self.backendID, keyGroup: self.keyGroup, key: self.key,
                 namespace: self.namespace, atSQN: self.atSqn, scratchDirectory: scratch)
             var printed = 0
-            if self.csv { print("backend,key_group,key,namespace,map_key,value,timestamp_ms") }
+            let output = InspectionSupport.Output()
+            if self.csv { output.line("backend,key_group,key,namespace,map_key,value,timestamp_ms") }
             try inspector.dump(metadata, request) { entry throws(CheckpointError) -> Bool in
                 if let limit = self.limit, printed >= limit { return false }
                 printed += 1
-                print(self.line(entry))
+                output.line(self.line(entry))
                 return true
             }
+            output.flush()
             if printed == 0 && !self.json && !self.csv { print("no entries") }
             return 0
         }

@@ -49,6 +49,29 @@ enum InspectionSupport {
         }.joined(separator: "\n")
     }
 
+    /// Lines written to standard output through a 64 KiB buffer (`print` per line costs more than the rendering).
+    final class Output {
+        private var buffer: [UInt8] = []
+
+        init() { self.buffer.reserveCapacity(1 << 16) }
+
+        deinit { self.flush() }
+
+        /// Appends one line.
+        func line(_ text: String) {
+            self.buffer.append(contentsOf: text.utf8)
+            self.buffer.append(0x0A)
+            if self.buffer.count >= 1 << 16 { self.flush() }
+        }
+
+        /// Writes what is buffered.
+        func flush() {
+            guard !self.buffer.isEmpty else { return }
+            FileHandle.standardOutput.write(Data(self.buffer))
+            self.buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
     /// Bytes as lowercase hex.
     static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
