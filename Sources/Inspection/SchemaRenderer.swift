@@ -80,7 +80,7 @@ indirect enum SchemaRenderer: Sendable {
         case .float32: return "\(try FloatingPointSerializer<Float>().deserialize(from: &reader))"
         case .bool: return "\(try BoolSerializer().deserialize(from: &reader))"
         case .string: return Self.quote(try StringSerializer().deserialize(from: &reader))
-        case .bytes: return "\"hex:\(Self.hex(try BytesSerializer().deserialize(from: &reader)))\""
+        case .bytes: return "\"hex:\(try BytesSerializer().deserialize(from: &reader).hexString)\""
         case .void:
             _ = try VoidNamespaceSerializer().deserialize(from: &reader)
             return "null"
@@ -103,13 +103,10 @@ indirect enum SchemaRenderer: Sendable {
             for _ in 0..<count { items.append(try inner.render(&reader)) }
             return "[" + items.joined(separator: ",") + "]"
         case .opaque(let name):
-            return "\"\(name) hex:\(Self.hex(reader.readRemainingBytes()))\""
+            return "\"\(name) hex:\(reader.readRemainingBytes().hexString)\""
         }
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-    }
 
     /// A JSON string literal.
     static func quote(_ text: String) -> String {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpointing
 import Inspection
 import KeyedState
+import StateCore
 
 /// `weir changelog CHECKPOINT`: the change records a checkpoint references.
 struct ChangelogCommand: ParsableCommand {
@@ -65,8 +66,8 @@ struct ChangelogCommand: ParsableCommand {
                 printed += 1
                 let row = Row(
                     backend: record.backendID, sqn: record.sqn, op: "\(record.kind)", state: record.state,
-                    key_group: record.keyGroup, key_hex: InspectionSupport.hex(record.key),
-                    primary_length: record.primaryLength, value_hex: InspectionSupport.hex(record.value))
+                    key_group: record.keyGroup, key_hex: record.key.hexString,
+                    primary_length: record.primaryLength, value_hex: record.value.hexString)
                 if self.json {
                     print(InspectionSupport.jsonLine(row))
                 } else {

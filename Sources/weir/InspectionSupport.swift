@@ -72,8 +72,4 @@ enum InspectionSupport {
         }
     }
 
-    /// Bytes as lowercase hex.
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-    }
 }

@@ -35,8 +35,8 @@ struct FormatEnvelope: Sendable {
         guard magic == self.magic else {
             throw CheckpointError(
                 code: .corrupt,
-                message: "\(path) is not a \(self.name): magic \(Self.hex(magic)) at offset 0, expected "
-                    + "\(Self.hex(self.magic)) (\"\(String(decoding: self.magic, as: UTF8.self))\")",
+                message: "\(path) is not a \(self.name): magic \(magic.hexString) at offset 0, expected "
+                    + "\(self.magic.hexString) (\"\(String(decoding: self.magic, as: UTF8.self))\")",
                 path: path, offset: 0)
         }
         let version = (try? reader.readInteger(as: UInt16.self)) ?? 0
@@ -51,10 +51,6 @@ struct FormatEnvelope: Sendable {
         return version
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
-            .joined()
-    }
 }
 
 extension ByteReader {
