@@ -55,7 +55,9 @@ struct FormatEnvelope: Sendable {
 
 extension ByteReader {
     /// Reads a big-endian fixed-width integer, reporting a cut-off field as corruption of `path`.
-    mutating func readField<T: FixedWidthInteger>(_ type: T.Type, path: String, what: String) throws(CheckpointError)
+    mutating func readField<T: FixedWidthInteger>(
+        _ type: T.Type, path: String, what: @autoclosure () -> String
+    ) throws(CheckpointError)
         -> T
     {
         let offset = self.offset
@@ -63,32 +65,34 @@ extension ByteReader {
             return try self.readInteger(as: T.self)
         } catch {
             throw CheckpointError(
-                code: .corrupt, message: "\(path) is truncated: \(what) at offset \(offset) is cut off",
+                code: .corrupt, message: "\(path) is truncated: \(what()) at offset \(offset) is cut off",
                 path: path, offset: offset)
         }
     }
 
     /// Reads a varint, reporting a bad one as corruption of `path`.
-    mutating func readVarintField(path: String, what: String) throws(CheckpointError) -> UInt64 {
+    mutating func readVarintField(path: String, what: @autoclosure () -> String) throws(CheckpointError) -> UInt64 {
         let offset = self.offset
         do {
             return try self.readVarint()
         } catch {
             throw CheckpointError(
-                code: .corrupt, message: "\(path): \(what) at offset \(offset) is cut off or invalid (\(error))",
+                code: .corrupt, message: "\(path): \(what()) at offset \(offset) is cut off or invalid (\(error))",
                 path: path, offset: offset)
         }
     }
 
     /// Reads `count` bytes, reporting a short read as corruption of `path`.
-    mutating func readBytesField(count: Int, path: String, what: String) throws(CheckpointError) -> [UInt8] {
+    mutating func readBytesField(count: Int, path: String, what: @autoclosure () -> String) throws(CheckpointError)
+        -> [UInt8]
+    {
         let offset = self.offset
         do {
             return try self.readBytes(count: count)
         } catch {
             throw CheckpointError(
                 code: .corrupt,
-                message: "\(path): \(what) at offset \(offset) wants \(count) bytes, only \(self.remaining) remain",
+                message: "\(path): \(what()) at offset \(offset) wants \(count) bytes, only \(self.remaining) remain",
                 path: path, offset: offset)
         }
     }
