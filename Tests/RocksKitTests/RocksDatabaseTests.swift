@@ -1,3 +1,4 @@
+import Foundation
 import RocksKit
 import StateCore
 import Testing
@@ -5,6 +6,12 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Removes a scratch database and its checkpoint copy.
+private func removeScratch(_ path: String) {
+    try? FileManager.default.removeItem(atPath: path)
+    try? FileManager.default.removeItem(atPath: path + ".chk")
+}
 
 private func scratchPath(_ name: String) -> String {
     let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
@@ -21,7 +28,9 @@ private final class DropOddValues: CompactionFilter {
 
 @Suite struct RocksDatabaseTests {
     @Test func putGetDeleteRoundTrip() throws {
-        let database = try RocksDatabase(path: scratchPath("basic"), columnFamilies: ["a": ColumnFamilyOptions()])
+        let path = scratchPath("basic")
+        defer { removeScratch(path) }
+        let database = try RocksDatabase(path: path, columnFamilies: ["a": ColumnFamilyOptions()])
         defer { try? database.close() }
         let family = try #require(database.columnFamily(named: "a"))
         try database.put(family, key: [1, 2], value: [9, 9, 9])
@@ -31,7 +40,9 @@ private final class DropOddValues: CompactionFilter {
     }
 
     @Test func concatenationMergeAppendsWithoutReading() throws {
-        let database = try RocksDatabase(path: scratchPath("merge"))
+        let path = scratchPath("merge")
+        defer { removeScratch(path) }
+        let database = try RocksDatabase(path: path)
         defer { try? database.close() }
         let family = try database.createColumnFamily(named: "list", options: ColumnFamilyOptions(mergeOperator: .concatenation))
         try database.merge(family, key: [7], operand: [1, 2])
@@ -44,7 +55,9 @@ private final class DropOddValues: CompactionFilter {
     }
 
     @Test func compactionFilterDropsEntries() throws {
-        let database = try RocksDatabase(path: scratchPath("filter"))
+        let path = scratchPath("filter")
+        defer { removeScratch(path) }
+        let database = try RocksDatabase(path: path)
         defer { try? database.close() }
         let family = try database.createColumnFamily(
             named: "f", options: ColumnFamilyOptions(compactionFilter: DropOddValues()))
@@ -57,7 +70,9 @@ private final class DropOddValues: CompactionFilter {
     }
 
     @Test func valueSeparationWritesBlobFiles() throws {
-        let database = try RocksDatabase(path: scratchPath("blob"))
+        let path = scratchPath("blob")
+        defer { removeScratch(path) }
+        let database = try RocksDatabase(path: path)
         defer { try? database.close() }
         let family = try database.createColumnFamily(
             named: "big", options: ColumnFamilyOptions(valueSeparation: ValueSeparation(minBlobSize: 512)))
@@ -74,7 +89,9 @@ private final class DropOddValues: CompactionFilter {
     }
 
     @Test func iteratorRespectsBounds() throws {
-        let database = try RocksDatabase(path: scratchPath("iter"))
+        let path = scratchPath("iter")
+        defer { removeScratch(path) }
+        let database = try RocksDatabase(path: path)
         defer { try? database.close() }
         let family = try #require(database.columnFamily(named: "default"))
         for i in UInt8(0)..<10 { try database.put(family, key: [1, i], value: [i]) }
@@ -92,6 +109,7 @@ private final class DropOddValues: CompactionFilter {
 
     @Test func secondOpenOfSameDirectoryIsLocked() throws {
         let path = scratchPath("lock")
+        defer { removeScratch(path) }
         let first = try RocksDatabase(path: path)
         defer { try? first.close() }
         let error = try #require(throws: RocksError.self) { _ = try RocksDatabase(path: path) }
@@ -101,6 +119,7 @@ private final class DropOddValues: CompactionFilter {
 
     @Test func missingDatabaseWithoutCreateIsMissing() throws {
         let path = scratchPath("missing")
+        defer { removeScratch(path) }
         let error = try #require(throws: RocksError.self) {
             _ = try RocksDatabase(path: path, options: RocksOptions(createIfMissing: false))
         }
@@ -109,6 +128,7 @@ private final class DropOddValues: CompactionFilter {
 
     @Test func corruptManifestIsCorruption() throws {
         let path = scratchPath("corrupt")
+        defer { removeScratch(path) }
         do {
             let database = try RocksDatabase(path: path)
             try database.put(try #require(database.columnFamily(named: "default")), key: [1], value: [1])
@@ -130,6 +150,7 @@ private final class DropOddValues: CompactionFilter {
 
     @Test func checkpointIsOpenable() throws {
         let path = scratchPath("checkpoint")
+        defer { removeScratch(path) }
         let database = try RocksDatabase(path: path)
         let family = try #require(database.columnFamily(named: "default"))
         try database.put(family, key: [5], value: [6])
