@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "WeirBench",
             dependencies: [
-                "Checkpointing", "KeyedState", "StateCore", "RocksKit", "CRocksDB",
+                "Checkpointing", "Inspection", "KeyedState", "StateCore", "RocksKit", "CRocksDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/WeirBench",

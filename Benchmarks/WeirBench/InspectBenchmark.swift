@@ -1,0 +1,98 @@
+import ArgumentParser
+import Checkpointing
+import Foundation
+import Inspection
+import KeyedState
+import StateCore
+
+/// `weir-bench inspect`: how fast the inspection library dumps and verifies a checkpoint, against reading the
+/// same bytes once.
+struct InspectBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Dump and verify throughput of a checkpoint (the `weir dump` / `weir verify` engine).",
+        discussion: """
+            Writes a checkpoint of `keys` values of `value-bytes` bytes (changelog strategy, materialized), then \\
+            times: a dump of the state rendered as JSON lines into memory (entries/s), verify of the root \\
+            (MB/s), and a plain read of every file verify reads (MB/s), in the same run.
+
+            Example:
+              swift run -c release weir-bench inspect --keys 1000000
+            """
+    )
+
+    @Option(help: "Distinct keys.")
+    var keys: Int = 1_000_000
+
+    @Option(help: "Value size in bytes.")
+    var valueBytes: Int = 100
+
+    @Option(help: "Scratch directory (removed afterwards). Default: $TMPDIR/weir-bench-inspect-<pid>.")
+    var directory: String?
+
+    func run() throws {
+        let base = self.directory
+            ?? (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-bench-inspect-\(getpid())"
+        try? FileManager.default.removeItem(atPath: base)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let root = base + "/root"
+        do {
+            let storage = try CheckpointStorage(root: root)
+            defer { storage.close() }
+            let backend = try CheckpointedBackend<Int64>.open(
+                backendID: "bench/0", storage: storage, workingDirectory: base + "/work", keySerializer: .int64)
+            let state = try backend.state.valueState(ValueStateDescriptor("value", serializer: .bytes))
+            var generator = SeededGenerator(seed: 3)
+            var payload = [UInt8](repeating: 0, count: self.valueBytes)
+            for key in 0..<Int64(self.keys) {
+                try backend.state.setCurrentKey(key)
+                CheckpointBenchmark.randomize(&payload, using: &generator)
+                try state.update(payload)
+            }
+            try backend.materializeNow()
+            try backend.checkpoint(1)
+            try backend.close()
+        }
+        let inspector = try CheckpointInspector(root: root)
+        let metadata = try inspector.metadata(1)
+
+        var entries = 0
+        var rendered = 0
+        let dumpStart = ContinuousClock.now
+        try inspector.dump(metadata, DumpRequest(state: "value", scratchDirectory: base + "/dump")) { entry in
+            let line = "{\"key\":\(entry.key),\"key_group\":\(entry.keyGroup),\"value\":\(entry.value)}"
+            rendered += line.utf8.count
+            entries += 1
+            return true
+        }
+        let dumpSeconds = (ContinuousClock.now - dumpStart).seconds
+
+        let verifyStart = ContinuousClock.now
+        let report = try inspector.verify()
+        let verifySeconds = (ContinuousClock.now - verifyStart).seconds
+
+        let readStart = ContinuousClock.now
+        var readBytes = 0
+        let fileSystem = LocalFileSystem()
+        for path in metadata.referencedPaths {
+            let absolute = root + "/" + path
+            let size = fileSystem.size(absolute) ?? 0
+            var offset = 0
+            while offset < size {
+                let count = min(4 << 20, size - offset)
+                readBytes += try fileSystem.read(absolute, offset: offset, count: count).count
+                offset += count
+            }
+        }
+        let readSeconds = (ContinuousClock.now - readStart).seconds
+
+        print("weir-bench inspect: \(self.keys) keys of \(self.valueBytes) B, one materialized checkpoint")
+        print(String(format: "dump:   %d entries (%d B of JSON) in %.2f s = %.0f entries/s", entries, rendered,
+                     dumpSeconds, Double(entries) / dumpSeconds))
+        print(String(format: "verify: %d files, %.1f MB in %.2f s = %.0f MB/s (%@)", report.files,
+                     Double(report.bytesRead) / 1e6, verifySeconds, Double(report.bytesRead) / 1e6 / verifySeconds,
+                     report.isClean ? "clean" : "PROBLEMS"))
+        print(String(format: "read:   %.1f MB in %.2f s = %.0f MB/s (plain read of the same files)",
+                     Double(readBytes) / 1e6, readSeconds, Double(readBytes) / 1e6 / readSeconds))
+    }
+}
