@@ -62,8 +62,7 @@ struct CheckpointBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        let base = self.directory
-            ?? (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-bench-checkpoint-\(getpid())"
+        let base = self.directory ?? benchScratchDirectory("checkpoint")
         try? FileManager.default.removeItem(atPath: base)
         defer { try? FileManager.default.removeItem(atPath: base) }
         if !self.json {

@@ -31,8 +31,7 @@ struct InspectBenchmark: ParsableCommand {
     var directory: String?
 
     func run() throws {
-        let base = self.directory
-            ?? (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-bench-inspect-\(getpid())"
+        let base = self.directory ?? benchScratchDirectory("inspect")
         try? FileManager.default.removeItem(atPath: base)
         defer { try? FileManager.default.removeItem(atPath: base) }
         let root = base + "/root"

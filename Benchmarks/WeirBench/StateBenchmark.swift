@@ -51,8 +51,7 @@ struct StateBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        let base = self.directory
-            ?? (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-bench-state-\(getpid())"
+        let base = self.directory ?? benchScratchDirectory("state")
         try? FileManager.default.removeItem(atPath: base)
         defer { try? FileManager.default.removeItem(atPath: base) }
         var results: [StateBenchmarkResult] = []

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `weir-bench`: benchmarks that measure Weir against its reference (the raw RocksDB C API) in the same run.
 @main
@@ -8,4 +9,9 @@ struct WeirBench: ParsableCommand {
         abstract: "Measure Weir against raw RocksDB in the same run (use a release build).",
         subcommands: [StateBenchmark.self, CheckpointBenchmark.self, InspectBenchmark.self]
     )
+}
+
+/// `$TMPDIR/weir-bench-<name>-<pid>` (or under `/tmp`): a benchmark's default scratch directory.
+func benchScratchDirectory(_ name: String) -> String {
+    (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-bench-\(name)-\(getpid())"
 }

@@ -20,6 +20,19 @@ public struct DumpEntry: Sendable {
     public var value: String
     /// The TTL timestamp (milliseconds since 1970) of states with TTL.
     public var timestampMilliseconds: Int64?
+
+    /// The entry as one JSON object, keys sorted (the shape `docs/CLI.md` documents for `weir dump --json`).
+    public var jsonLine: String {
+        var fields = [
+            "\"backend\":\(SchemaRenderer.quote(self.backendID))", "\"key\":\(self.key)", "\"key_group\":\(self.keyGroup)",
+            "\"namespace\":\(self.namespace)",
+        ]
+        if let userKey = self.userKey { fields.append("\"map_key\":\(userKey)") }
+        fields.append("\"state\":\(SchemaRenderer.quote(self.state))")
+        if let timestamp = self.timestampMilliseconds { fields.append("\"timestamp_ms\":\(timestamp)") }
+        fields.append("\"value\":\(self.value)")
+        return "{" + fields.joined(separator: ",") + "}"
+    }
 }
 
 /// Where a dump reads from and what it keeps.

@@ -60,7 +60,6 @@ struct ChangelogCommand: ParsableCommand {
                         + metadata.backends.map(\.backendID).joined(separator: ", "))
             }
             var printed = 0
-            struct Done: Error {}
             try inspector.changelog(of: metadata, backendID: self.backend, sqns: self.fromSqn..<self.toSqn) { record in
                 if let limit = self.limit, printed >= limit { return }
                 printed += 1

@@ -40,8 +40,7 @@ struct DemoCommand: ParsableCommand {
     }
 
     func run() throws {
-        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        let path = self.directory ?? "\(base)/weir-demo-\(getpid())"
+        let path = self.directory ?? InspectionSupport.scratchDirectory("weir-demo")
         _ = system("rm -rf '\(path)'")
         print("Weir keyed state demo: \(self.events) events over \(self.users) users, RocksDB at \(path)")
 

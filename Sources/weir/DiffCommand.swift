@@ -58,7 +58,7 @@ struct DiffCommand: ParsableCommand {
             if names.isEmpty, let state = self.state {
                 throw CheckpointError(code: .invalidArgument, message: "neither checkpoint has a state '\(state)'")
             }
-            let scratch = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-diff-\(getpid())"
+            let scratch = InspectionSupport.scratchDirectory("weir-diff")
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             for name in names {
                 let before = try Self.entries(firstInspector, firstMetadata, name, scratch + "/a")

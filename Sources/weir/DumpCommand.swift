@@ -56,7 +56,7 @@ struct DumpCommand: ParsableCommand {
     func run() throws {
         try InspectionSupport.run { () throws(CheckpointError) -> Int32 in
             let (inspector, metadata) = try CheckpointInspector.checkpoint(at: self.checkpoint)
-            let scratch = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-dump-\(getpid())"
+            let scratch = InspectionSupport.scratchDirectory("weir-dump")
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let request = DumpRequest(
                 state: self.state, backendID: self.backendID, keyGroup: self.keyGroup, key: self.key,
@@ -77,37 +77,19 @@ struct DumpCommand: ParsableCommand {
     }
 
     private func line(_ entry: DumpEntry) -> String {
-        if self.json {
-            var fields = [
-                "\"backend\":\(SchemaText.quote(entry.backendID))", "\"key\":\(entry.key)",
-                "\"key_group\":\(entry.keyGroup)", "\"namespace\":\(entry.namespace)",
-            ]
-            if let userKey = entry.userKey { fields.append("\"map_key\":\(userKey)") }
-            fields.append("\"state\":\(SchemaText.quote(entry.state))")
-            if let timestamp = entry.timestampMilliseconds { fields.append("\"timestamp_ms\":\(timestamp)") }
-            fields.append("\"value\":\(entry.value)")
-            return "{" + fields.joined(separator: ",") + "}"
-        }
+        if self.json { return entry.jsonLine }
         if self.csv {
             return [entry.backendID, "\(entry.keyGroup)", entry.key, entry.namespace, entry.userKey ?? "", entry.value,
-                    entry.timestampMilliseconds.map(String.init) ?? ""].map(SchemaText.csv).joined(separator: ",")
+                    entry.timestampMilliseconds.map(String.init) ?? ""].map(Self.csv).joined(separator: ",")
         }
         return "kg \(entry.keyGroup)  key \(entry.key)"
             + (entry.namespace == "null" ? "" : "  ns \(entry.namespace)")
             + (entry.userKey.map { "  [\($0)]" } ?? "") + "  = \(entry.value)"
             + (entry.timestampMilliseconds.map { "  (ts \($0))" } ?? "")
     }
-}
 
-/// Quoting for JSON and CSV output.
-enum SchemaText {
-    static func quote(_ text: String) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
-    }
-
-    static func csv(_ field: String) -> String {
+    /// A CSV field, quoted when it holds a comma, quote or newline.
+    private static func csv(_ field: String) -> String {
         field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
             ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
     }

@@ -21,6 +21,11 @@ enum InspectionSupport {
         if code != 0 { throw ExitCode(code) }
     }
 
+    /// `$TMPDIR/<name>-<pid>` (or under `/tmp`): this process's scratch folder for `name`.
+    static func scratchDirectory(_ name: String) -> String {
+        (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/\(name)-\(getpid())"
+    }
+
     /// One JSON object on one line (keys sorted).
     static func jsonLine(_ value: some Encodable) -> String {
         let encoder = JSONEncoder()

@@ -1,34 +1,33 @@
-import Foundation
 import StateCore
+import Synchronization
 
 /// Writes changelog sections to segment files in `shared/`, on its own thread, grouping every section queued
 /// while the previous file was written into one file: several backends of a process share segment files, and a
 /// busy process writes fewer, larger files.
-final class ChangelogUploader: @unchecked Sendable {
+final class ChangelogUploader: Sendable {
     typealias Ticket = Promise<Result<ChangelogSectionHandle, CheckpointError>>
 
     private unowned let storage: CheckpointStorage
     private let worker = BackgroundWorker(name: "weir-changelog-upload")
-    private let lock = NSLockBox()
-    private var queue: [(ChangelogSegment.Section, Ticket)] = []
+    private let queue = Mutex<[(ChangelogSegment.Section, Ticket)]>([])
 
     init(storage: CheckpointStorage) { self.storage = storage }
 
     /// Queues a section; the ticket resolves once its file is durable.
     func upload(_ section: ChangelogSegment.Section) -> Ticket {
         let ticket = Ticket()
-        let first = self.lock.withLock { () -> Bool in
-            self.queue.append((section, ticket))
-            return self.queue.count == 1
+        let first = self.queue.withLock { queue -> Bool in
+            queue.append((section, ticket))
+            return queue.count == 1
         }
         if first { self.worker.submit { [self] in self.writeQueued() } }
         return ticket
     }
 
     private func writeQueued() {
-        let batch = self.lock.withLock { () -> [(ChangelogSegment.Section, Ticket)] in
-            defer { self.queue.removeAll() }
-            return self.queue
+        let batch = self.queue.withLock { queue -> [(ChangelogSegment.Section, Ticket)] in
+            defer { queue.removeAll() }
+            return queue
         }
         guard !batch.isEmpty else { return }
         let (bytes, ranges) = ChangelogSegment.encode(batch.map(\.0))
@@ -59,14 +58,4 @@ final class ChangelogUploader: @unchecked Sendable {
 
     /// Waits for queued writes and ends the thread.
     func stop() { self.worker.stop() }
-}
-
-/// A mutex for plain class state (Foundation's lock, usable from Swift 6 code without `sending` puzzles).
-final class NSLockBox: @unchecked Sendable {
-    private let lock = NSLock()
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return try body()
-    }
 }

@@ -223,13 +223,16 @@ public final class CheckpointStorage: Sendable {
     }
 
     private func removeCheckpointFoldersNow(_ ids: [Int64]) {
-        for id in ids {
-            let folder = self.checkpointDirectory(id)
-            // The metadata first: from then on the folder is no longer a checkpoint, whatever happens next.
-            try? self.fileSystem.remove(folder + "/_metadata")
-            try? self.fileSystem.syncDirectory(folder)
-            try? self.fileSystem.remove(folder)
-        }
+        for id in ids { Self.removeCheckpointFolder(id, root: self.root, fileSystem: self.fileSystem) }
+    }
+
+    /// Removes a completed checkpoint's folder, its `_metadata` first: from then on the folder is no longer a
+    /// checkpoint, whatever happens next.
+    private static func removeCheckpointFolder(_ id: Int64, root: String, fileSystem: any CheckpointFileSystem) {
+        let folder = "\(root)/\(Self.checkpointFolder(id))"
+        try? fileSystem.remove(folder + "/_metadata")
+        try? fileSystem.syncDirectory(folder)
+        try? fileSystem.remove(folder)
     }
 
     private func delete(_ relatives: [String]) {
@@ -310,9 +313,7 @@ public final class CheckpointStorage: Sendable {
         }
         let ordered = completed.keys.sorted()
         for id in ordered.dropLast(retained) {
-            let folder = "\(root)/\(Self.checkpointFolder(id))"
-            try? fileSystem.remove(folder + "/_metadata")
-            try? fileSystem.remove(folder)
+            Self.removeCheckpointFolder(id, root: root, fileSystem: fileSystem)
             completed[id] = nil
             report.removedSubsumed.append(id)
         }

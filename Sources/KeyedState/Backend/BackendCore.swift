@@ -69,11 +69,6 @@ final class BackendCore {
         self.hasCurrentKey = true
     }
 
-    /// The kind of the state in `column`.
-    func kind(ofColumn column: Int) -> StateKind? {
-        self.registrations.values.first { $0.column == column }?.metadata.kind
-    }
-
     /// Routes every later change through `sink` as well.
     func attach(_ sink: any StateChangeSink) {
         self.store = ChangeLoggingStore(inner: self.baseStore, sink: sink)

@@ -36,8 +36,10 @@ extension KeyedStateBackend {
     /// entry on the heap waits for the state's registration to be split.
     package func applyRaw(_ changes: [RawStateChange]) throws(StateError) {
         var changes = changes
-        for index in changes.indices where changes[index].primaryLength < 0 {
-            if self.core.kind(ofColumn: changes[index].column) != .map {
+        if changes.contains(where: { $0.primaryLength < 0 }) {
+            let mapColumns = Set(self.core.registrations.values.filter { $0.metadata.kind == .map }.map(\.column))
+            for index in changes.indices
+            where changes[index].primaryLength < 0 && !mapColumns.contains(changes[index].column) {
                 changes[index].primaryLength = changes[index].key.count
             }
         }
