@@ -33,13 +33,16 @@ let package = Package(
             name: "Inspection", dependencies: ["Checkpointing", "KeyedState", "StateCore"],
             swiftSettings: strictSettings),
         .target(
-            name: "Weir", dependencies: ["Checkpointing", "KeyedState", "RocksKit", "StateCore"],
+            name: "Runtime", dependencies: ["Checkpointing", "KeyedState", "RocksKit", "StateCore"],
+            swiftSettings: strictSettings),
+        .target(
+            name: "Weir", dependencies: ["Checkpointing", "KeyedState", "Runtime", "RocksKit", "StateCore"],
             swiftSettings: strictSettings),
         .target(name: "StateTestSupport", dependencies: ["StateCore", "KeyedState", "Checkpointing"], swiftSettings: strictSettings),
         .executableTarget(
             name: "weir",
             dependencies: [
-                "Checkpointing", "Inspection", "KeyedState", "StateCore",
+                "Checkpointing", "Inspection", "KeyedState", "Runtime", "RocksKit", "StateCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -47,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "WeirBench",
             dependencies: [
-                "Checkpointing", "Inspection", "KeyedState", "StateCore", "RocksKit", "CRocksDB",
+                "Checkpointing", "Inspection", "KeyedState", "Runtime", "StateCore", "RocksKit", "CRocksDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/WeirBench",

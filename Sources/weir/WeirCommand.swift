@@ -7,7 +7,7 @@ struct WeirCommand: ParsableCommand {
         commandName: "weir",
         abstract: "Weir: fault-tolerant stateful stream processing for Swift.",
         subcommands: [
-            DemoCommand.self, CheckpointsCommand.self, ShowCommand.self, DumpCommand.self, DiffCommand.self,
+            DemoCommand.self, RunCommand.self, CheckpointsCommand.self, ShowCommand.self, DumpCommand.self, DiffCommand.self,
             ChangelogCommand.self, VerifyCommand.self, GCCommand.self,
         ]
     )

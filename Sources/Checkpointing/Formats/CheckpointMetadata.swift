@@ -30,22 +30,35 @@ public struct CheckpointMetadata: Sendable, Hashable, Codable {
     /// Opaque per-operator state the runtime stores with the checkpoint (source positions, channel state),
     /// by name.
     public var operatorState: [String: [UInt8]]
+    /// Every runtime task's source positions, sink transactions and channel state (absent in checkpoints of a
+    /// backend used without the runtime).
+    public var tasks: [TaskStateHandle]?
 
     /// Creates metadata.
     public init(
         checkpointID: Int64, kind: Kind = .checkpoint, timestampMilliseconds: Int64,
-        backends: [BackendStateHandle], operatorState: [String: [UInt8]] = [:]
+        backends: [BackendStateHandle], operatorState: [String: [UInt8]] = [:], tasks: [TaskStateHandle]? = nil
     ) {
         self.checkpointID = checkpointID
         self.kind = kind
         self.timestampMilliseconds = timestampMilliseconds
         self.backends = backends
         self.operatorState = operatorState
+        self.tasks = tasks
     }
 
     /// Every file the checkpoint references (relative paths).
     public var referencedPaths: Set<String> {
-        self.backends.reduce(into: Set<String>()) { $0.formUnion($1.referencedPaths) }
+        var paths = self.backends.reduce(into: Set<String>()) { $0.formUnion($1.referencedPaths) }
+        for task in self.tasks ?? [] {
+            if let file = task.channelState { paths.insert(file.path) }
+        }
+        return paths
+    }
+
+    /// The task state of `vertex`'s subtask `subtask`, if the checkpoint has it.
+    public func task(_ vertex: String, subtask: Int) -> TaskStateHandle? {
+        self.tasks?.first { $0.vertex == vertex && $0.subtask == subtask }
     }
 
     /// The handle of `backendID`, if the checkpoint has one.

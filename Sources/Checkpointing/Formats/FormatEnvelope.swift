@@ -13,6 +13,7 @@ struct FormatEnvelope: Sendable {
 
     static let changelogSegment = FormatEnvelope(name: "changelog segment", magic: Array("WEIRCLOG".utf8), current: 1)
     static let stateSnapshot = FormatEnvelope(name: "state snapshot", magic: Array("WEIRSNAP".utf8), current: 1)
+    static let channelState = FormatEnvelope(name: "channel state", magic: Array("WEIRCHST".utf8), current: 1)
     static let checkpointMetadata = FormatEnvelope(
         name: "checkpoint metadata", magic: Array("WEIRMETA".utf8), current: 1)
 

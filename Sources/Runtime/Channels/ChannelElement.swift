@@ -1,0 +1,31 @@
+/// A checkpoint barrier: the checkpoint's id and when the coordinator triggered it (runtime clock).
+public struct CheckpointBarrier: Sendable, Hashable {
+    /// The checkpoint.
+    public var checkpointID: Int64
+    /// When the coordinator triggered it, on `RuntimeClock`.
+    public var triggeredAt: Duration
+}
+
+/// What travels on a channel: buffers of serialized records, barriers, watermarks, the end of input.
+enum ChannelElement: Sendable {
+    /// Serialized records, concatenated (serializers are self-delimiting).
+    case buffer([UInt8])
+    /// A checkpoint barrier.
+    case barrier(CheckpointBarrier)
+    /// Event time has reached the timestamp on this channel.
+    case watermark(Int64)
+    /// The producer finished; nothing follows.
+    case endOfInput
+
+    var isBuffer: Bool {
+        if case .buffer = self { return true }
+        return false
+    }
+}
+
+/// The runtime's monotonic clock: durations since the process started.
+enum RuntimeClock {
+    private static let start = ContinuousClock.now
+    /// Now, as a duration since the process started.
+    static var now: Duration { ContinuousClock.now - start }
+}

@@ -1,0 +1,95 @@
+import KeyedState
+import StateCore
+
+/// A task's output into one downstream vertex: serializes records into one pending buffer per channel, picks the
+/// channel by the edge's partitioning, and sends a buffer when it is full (waiting while the channel is full:
+/// backpressure), when the task flushes, and before every barrier, watermark and end of input.
+protocol OutputPort: AnyObject {
+    /// Sends every partly filled buffer (waits for room).
+    func flush()
+    /// Sends pending buffers and then `element` to every channel, never waiting (barriers must not wait for room).
+    func broadcastEvent(_ element: ChannelElement)
+}
+
+final class RecordWriter<T>: OutputPort {
+    private unowned let task: StreamTask
+    private let targets: [(gate: InputGate, channel: Int)]
+    private let partitioning: Partitioning
+    private let serializer: any StateSerializer<T>
+    private let keyBytes: (@Sendable (T, inout ByteWriter) -> Void)?
+    private let bufferSize: Int
+    private let maxParallelism: Int
+    private var pending: [ByteWriter]
+    private var keyWriter = ByteWriter(capacity: 32)
+    private var nextChannel = 0
+
+    init(
+        task: StreamTask, targets: [(gate: InputGate, channel: Int)], partitioning: Partitioning,
+        serializer: any StateSerializer<T>, keyBytes: (@Sendable (T, inout ByteWriter) -> Void)?
+    ) {
+        self.task = task
+        self.targets = targets
+        self.partitioning = partitioning
+        self.serializer = serializer
+        self.keyBytes = keyBytes
+        self.bufferSize = task.execution.configuration.bufferSize
+        self.maxParallelism = task.execution.configuration.maxParallelism
+        self.pending = Array(repeating: ByteWriter(capacity: self.bufferSize + 256), count: targets.count)
+    }
+
+    /// Serializes `value` into the buffer of its channel.
+    func emit(_ value: T) throws {
+        switch self.partitioning {
+        case .broadcast:
+            for index in self.targets.indices { self.append(value, to: index) }
+        case .forward:
+            self.append(value, to: self.task.subtask % self.targets.count)
+        case .rebalance:
+            self.nextChannel = (self.nextChannel + 1) % self.targets.count
+            self.append(value, to: self.nextChannel)
+        case .keyGroupHash:
+            self.keyWriter.removeAll()
+            self.keyBytes?(value, &self.keyWriter)
+            let group = KeyGroup.of(serializedKey: self.keyWriter.bytes, maxParallelism: self.maxParallelism)
+            self.append(value, to: group * self.targets.count / self.maxParallelism)
+        }
+    }
+
+    @inline(__always)
+    private func append(_ value: T, to index: Int) {
+        self.serializer.serialize(value, into: &self.pending[index])
+        self.task.recordsOut &+= 1
+        if self.pending[index].count >= self.bufferSize { self.send(index) }
+    }
+
+    /// Sends channel `index`'s pending buffer, waiting for room; runs the task's mail while it waits (a source
+    /// must take a checkpoint even when its outputs are full).
+    private func send(_ index: Int) {
+        while self.pending[index].count > 0 {
+            let target = self.targets[index]
+            let (queued, blocked) = target.gate.push(
+                .buffer(self.pending[index].bytes), channel: target.channel, interrupt: { self.task.gate.hasMail })
+            self.task.backPressured += blocked
+            if queued {
+                self.pending[index].removeAll()
+                return
+            }
+            if self.task.gate.isCancelled { return }
+            self.task.runMailWhileBlocked()
+        }
+    }
+
+    func flush() {
+        for index in self.pending.indices where self.pending[index].count > 0 { self.send(index) }
+    }
+
+    func broadcastEvent(_ element: ChannelElement) {
+        for (index, target) in self.targets.enumerated() {
+            if self.pending[index].count > 0 {
+                _ = target.gate.push(.buffer(self.pending[index].bytes), channel: target.channel, force: true)
+                self.pending[index].removeAll()
+            }
+            _ = target.gate.push(element, channel: target.channel)
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import Checkpointing
+import Foundation
+import StateCore
+
+/// Triggers checkpoints at the configured interval (one in flight, a minimum pause between them), collects every
+/// task's acknowledgement, publishes the metadata, then tells every task the checkpoint completed. A checkpoint
+/// not complete within the timeout is aborted: its folder is removed and tasks drop what they recorded.
+final class CheckpointCoordinator: @unchecked Sendable {
+    private let configuration: CheckpointConfiguration
+    private let storage: CheckpointStorage
+    private unowned let attempt: JobAttempt
+    private let condition = NSCondition()
+    private var nextID: Int64
+    private var pending: Pending?
+    private var lastEnd: Duration
+    private var stopped = false
+    private var finishedSources = 0
+    private var readyTasks = 0
+    private var previous: CheckpointPieces
+    private let expected: Int
+    private let sources: Int
+
+    private struct Pending {
+        var id: Int64
+        var triggeredAt: Duration
+        var acknowledgements: [TaskAcknowledgement] = []
+    }
+
+    init(configuration: CheckpointConfiguration, storage: CheckpointStorage, attempt: JobAttempt, firstID: Int64) {
+        self.configuration = configuration
+        self.storage = storage
+        self.attempt = attempt
+        self.nextID = firstID
+        self.lastEnd = RuntimeClock.now
+        self.lastTrigger = self.lastEnd
+        self.previous = CheckpointPieces(storage.latest)
+        self.expected = attempt.tasks.reduce(0) { $0 + $1.count }
+        self.sources = attempt.tasks.filter { $0.first?.vertex.isSource ?? false }.reduce(0) { $0 + $1.count }
+    }
+
+    /// Starts the coordinator thread.
+    func start() {
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "weir-coordinator"
+        thread.start()
+    }
+
+    /// Stops triggering; a pending checkpoint is aborted.
+    func stop() {
+        self.condition.lock()
+        self.stopped = true
+        let pending = self.pending
+        self.pending = nil
+        self.condition.broadcast()
+        self.condition.unlock()
+        if let pending { self.storage.abort(pending.id) }
+    }
+
+    /// A task finished restoring and runs.
+    func taskReady() {
+        self.condition.lock()
+        self.readyTasks += 1
+        self.condition.broadcast()
+        self.condition.unlock()
+    }
+
+    /// A source is exhausted: once all are, the final checkpoint is triggered at once.
+    func sourceFinished() {
+        self.condition.lock()
+        self.finishedSources += 1
+        self.condition.broadcast()
+        self.condition.unlock()
+    }
+
+    /// A task's part of a checkpoint is durable.
+    func acknowledge(_ acknowledgement: TaskAcknowledgement) {
+        self.condition.lock()
+        if self.pending?.id == acknowledgement.checkpointID {
+            self.pending?.acknowledgements.append(acknowledgement)
+            self.condition.broadcast()
+        }
+        self.condition.unlock()
+    }
+
+    private func loop() {
+        self.condition.lock()
+        while !self.stopped {
+            let now = RuntimeClock.now
+            if var pending = self.pending {
+                if pending.acknowledgements.count == self.expected {
+                    self.pending = nil
+                    self.condition.unlock()
+                    self.complete(pending, now: now)
+                    self.condition.lock()
+                    continue
+                }
+                if now - pending.triggeredAt >= self.configuration.timeout {
+                    self.pending = nil
+                    pending.acknowledgements.removeAll()
+                    self.condition.unlock()
+                    self.abort(pending, reason: "not complete after \(self.configuration.timeout)", now: now)
+                    self.condition.lock()
+                    continue
+                }
+                _ = self.condition.wait(until: Date(timeIntervalSinceNow: 0.01))
+                continue
+            }
+            let allFinished = self.sources > 0 && self.finishedSources == self.sources
+            let due = max(self.lastEnd + self.configuration.minimumPause, self.lastTrigger + self.configuration.interval)
+            if self.readyTasks == self.expected && (now >= due || allFinished) {
+                let id = self.nextID
+                self.nextID += 1
+                self.pending = Pending(id: id, triggeredAt: now)
+                self.lastTrigger = now
+                self.condition.unlock()
+                self.attempt.trigger(CheckpointBarrier(checkpointID: id, triggeredAt: now))
+                self.condition.lock()
+                continue
+            }
+            let wait = self.readyTasks == self.expected ? max(due - now, .milliseconds(1)) : .milliseconds(10)
+            _ = self.condition.wait(until: Date(timeIntervalSinceNow: Double(wait.milliseconds) / 1000 + 0.0005))
+        }
+        self.condition.unlock()
+    }
+
+    private var lastTrigger = Duration.zero
+
+    private func complete(_ pending: Pending, now: Duration) {
+        let acknowledgements = pending.acknowledgements.sorted { ($0.task.vertex, $0.task.subtask) < ($1.task.vertex, $1.task.subtask) }
+        let metadata = CheckpointMetadata(
+            checkpointID: pending.id, timestampMilliseconds: SystemStateClock().nowMilliseconds(),
+            backends: acknowledgements.flatMap(\.backends), tasks: acknowledgements.map(\.task))
+        do {
+            try self.storage.publish(metadata)
+        } catch {
+            self.abort(pending, reason: "publishing the metadata failed: \(error.message)", now: now)
+            return
+        }
+        let end = RuntimeClock.now
+        let pieces = CheckpointPieces(metadata)
+        let statistics = CheckpointStatistics(
+            checkpointID: pending.id, status: .completed, endToEnd: end - pending.triggeredAt,
+            maxSynchronous: acknowledgements.map(\.synchronous).max() ?? .zero,
+            maxAsynchronous: acknowledgements.map(\.asynchronous).max() ?? .zero,
+            maxAlignment: acknowledgements.map(\.alignment).max() ?? .zero,
+            unaligned: acknowledgements.contains { $0.unaligned },
+            inflightBytes: acknowledgements.reduce(0) { $0 + $1.task.inflightBytes },
+            checkpointedBytes: pieces.bytesNotIn(self.previous), stateBytes: pieces.total)
+        self.previous = pieces
+        self.condition.lock()
+        self.lastEnd = end
+        self.condition.unlock()
+        self.attempt.checkpointCompleted(statistics)
+    }
+
+    private func abort(_ pending: Pending, reason: String, now: Duration) {
+        self.storage.abort(pending.id)
+        self.condition.lock()
+        self.lastEnd = RuntimeClock.now
+        self.condition.unlock()
+        self.attempt.checkpointAborted(CheckpointStatistics(
+            checkpointID: pending.id, status: .aborted, endToEnd: now - pending.triggeredAt, maxSynchronous: .zero,
+            maxAsynchronous: .zero, maxAlignment: .zero, unaligned: false, inflightBytes: 0, checkpointedBytes: 0,
+            stateBytes: 0, failure: reason))
+    }
+}

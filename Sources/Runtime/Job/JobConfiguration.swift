@@ -1,0 +1,99 @@
+import Checkpointing
+import KeyedState
+import RocksKit
+
+/// How a job checkpoints, restores, restarts and moves data. Every field has the default a Flink user expects.
+public struct JobConfiguration: Sendable {
+    /// Checkpointing (nil: no checkpoints; sinks commit at the end of input only).
+    public var checkpointing: CheckpointConfiguration?
+    /// Where keyed state lives while the job runs (`<workingDirectory>/<vertex>-<subtask>`).
+    public var workingDirectory: String
+    /// The engine of every keyed operator's state.
+    public var engine: StateEngine
+    /// Restart after a task failure.
+    public var restartStrategy: RestartStrategy
+    /// Restore from a checkpoint at start (`.latest` resumes a killed job).
+    public var restore: RestoreSource
+    /// Bytes per network buffer (records are batched into buffers). Default 32 KiB, as in Flink.
+    public var bufferSize: Int
+    /// Buffers a channel holds before its producer blocks (backpressure). Default 8.
+    public var channelCapacity: Int
+    /// How long a partly filled buffer may wait before it is sent. Default 5 ms.
+    public var bufferTimeout: Duration
+    /// The default `maxParallelism` (number of key groups). Default 128.
+    public var maxParallelism: Int
+
+    /// Creates a configuration.
+    public init(
+        checkpointing: CheckpointConfiguration? = nil, workingDirectory: String,
+        engine: StateEngine = .rocksDB(), restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delay: .milliseconds(200)),
+        restore: RestoreSource = .empty, bufferSize: Int = 32 * 1024, channelCapacity: Int = 8,
+        bufferTimeout: Duration = .milliseconds(5), maxParallelism: Int = 128
+    ) {
+        self.checkpointing = checkpointing
+        self.workingDirectory = workingDirectory
+        self.engine = engine
+        self.restartStrategy = restartStrategy
+        self.restore = restore
+        self.bufferSize = bufferSize
+        self.channelCapacity = channelCapacity
+        self.bufferTimeout = bufferTimeout
+        self.maxParallelism = maxParallelism
+    }
+}
+
+/// When and how checkpoints are taken.
+public struct CheckpointConfiguration: Sendable {
+    /// The checkpoint root (local directory or mounted shared file system).
+    public var directory: String
+    /// Time between checkpoint triggers. Default 1 s.
+    public var interval: Duration
+    /// A checkpoint not complete after this long is aborted. Default 60 s.
+    public var timeout: Duration
+    /// The least time between the end of one checkpoint and the start of the next. Default 0.
+    public var minimumPause: Duration
+    /// Completed checkpoints kept. Default 1.
+    public var retained: Int
+    /// How keyed state is snapshotted. Default changelog.
+    public var strategy: SnapshotStrategy
+    /// Aligned, unaligned, or aligned with a timeout.
+    public var alignment: AlignmentMode
+
+    /// Creates a configuration.
+    public init(
+        directory: String, interval: Duration = .seconds(1), timeout: Duration = .seconds(60),
+        minimumPause: Duration = .zero, retained: Int = 1, strategy: SnapshotStrategy = .changelog(),
+        alignment: AlignmentMode = .aligned
+    ) {
+        self.directory = directory
+        self.interval = interval
+        self.timeout = timeout
+        self.minimumPause = minimumPause
+        self.retained = retained
+        self.strategy = strategy
+        self.alignment = alignment
+    }
+}
+
+/// What happens when a task fails.
+public enum RestartStrategy: Sendable, Hashable {
+    /// Fail the job at the first failure.
+    case none
+    /// Restart from the latest completed checkpoint after `delay`, at most `attempts` times.
+    case fixedDelay(attempts: Int, delay: Duration)
+}
+
+/// Which engine holds keyed state.
+public enum StateEngine: Sendable {
+    /// RocksDB, with these options.
+    case rocksDB(RocksOptions = RocksOptions())
+    /// Memory.
+    case heap
+
+    func backendEngine<Key>(for: Key.Type) -> CheckpointedBackend<Key>.Engine {
+        switch self {
+        case .rocksDB(let options): .rocksDB(options)
+        case .heap: .heap
+        }
+    }
+}

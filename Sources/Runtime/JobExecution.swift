@@ -1,0 +1,179 @@
+import Checkpointing
+import Foundation
+import Synchronization
+
+/// Runs a job: starts its tasks, checkpoints it, restarts it from the latest completed checkpoint after a task
+/// failure (under the restart strategy), and returns when the input ends or `cancel()` is called.
+///
+/// `run()` blocks; call `cancel()`, `progress` and `statistics` from other threads.
+public final class JobExecution: @unchecked Sendable {
+    /// The job.
+    public let job: StreamJob
+    /// The configuration.
+    public let configuration: JobConfiguration
+    private let lock = NSLock()
+    private var current: JobAttempt?
+    private var cancelled = false
+    private var checkpoints: [CheckpointStatistics] = []
+    private var failures: [RuntimeError] = []
+    private var restoredFrom: [Int64] = []
+    private var storage: CheckpointStorage?
+    private let recordsBefore = Atomic<Int>(0)
+    private let recordsAfter = Atomic<Int>(0)
+    /// Called on the coordinator thread after every completed or aborted checkpoint.
+    public var onCheckpoint: (@Sendable (CheckpointStatistics) -> Void)?
+    /// Called when an attempt starts (its number, the checkpoint it restores, nil for none) — before its tasks
+    /// restore state.
+    public var onAttempt: (@Sendable (Int, Int64?) -> Void)?
+
+    /// Prepares a job for running.
+    public init(job: StreamJob, configuration: JobConfiguration) {
+        self.job = job
+        self.configuration = configuration
+    }
+
+    /// What a run did.
+    public struct Result: Sendable {
+        /// Every checkpoint, completed or aborted, in order.
+        public var checkpoints: [CheckpointStatistics]
+        /// The failures that caused restarts (the last one ended the job if restarts ran out).
+        public var failures: [RuntimeError]
+        /// The checkpoint each attempt restored (nil: started empty).
+        public var restoredFrom: [Int64]
+        /// Whether the job ended because `cancel()` was called (else its input ended).
+        public var cancelled: Bool
+    }
+
+    /// Figures of the running job.
+    public struct Progress: Sendable {
+        /// Records taken in by the job's first vertex (its sources) over all attempts.
+        public var sourceRecords: Int
+        /// Records taken in by the last vertex over all attempts.
+        public var sinkRecords: Int
+        /// The attempt running (0 first).
+        public var attempt: Int
+        /// Buffers waiting in all channels.
+        public var queuedBuffers: Int
+        /// Total time producers waited for room in full channels.
+        public var backPressured: Duration
+        /// The last completed checkpoint's figures.
+        public var lastCheckpoint: CheckpointStatistics?
+        /// When the current attempt processed its first record (nil: not yet), on the runtime clock.
+        public var firstRecordAt: Duration?
+    }
+
+    /// Runs until the input ends, `cancel()`, or a failure the restart strategy does not cover.
+    /// - Throws: `RuntimeError` — `.invalidJob` before anything ran, `.checkpoint` when the checkpoint root
+    ///   cannot be opened or a restore fails, `.restartsExhausted` with the last failure.
+    @discardableResult
+    public func run() throws(RuntimeError) -> Result {
+        try self.job.validate(maxParallelism: self.configuration.maxParallelism)
+        if let checkpointing = self.configuration.checkpointing {
+            do {
+                self.storage = try CheckpointStorage(root: checkpointing.directory, retained: checkpointing.retained)
+            } catch {
+                throw RuntimeError(code: .checkpoint, message: "opening the checkpoint root: \(error.message)", cause: error)
+            }
+        }
+        defer { self.storage?.close() }
+        var attempt = 0
+        var restore = self.configuration.restore
+        while true {
+            let restored = try self.restoredMetadata(restore)
+            self.onAttempt?(attempt, restored?.checkpointID)
+            let run = JobAttempt(
+                job: self.job, configuration: self.configuration, storage: self.storage, restored: restored,
+                restoreSource: restored == nil ? .empty : restore, attempt: attempt
+            ) { [weak self] statistics in
+                guard let self else { return }
+                self.lock.withLock { self.checkpoints.append(statistics) }
+                self.onCheckpoint?(statistics)
+            }
+            let proceed = self.lock.withLock { () -> Bool in
+                guard !self.cancelled else { return false }
+                self.current = run
+                if let restored { self.restoredFrom.append(restored.checkpointID) }
+                return true
+            }
+            guard proceed else { break }
+            run.start()
+            let failure = run.wait()
+            self.lock.withLock {
+                self.recordsBefore.add(run.records(of: 0), ordering: .relaxed)
+                self.recordsAfter.add(run.records(of: run.tasks.count - 1), ordering: .relaxed)
+                self.current = nil
+            }
+            self.storage?.waitForCleanup()
+            guard let failure else { break }
+            let stop = self.lock.withLock { () -> Bool in
+                self.failures.append(failure)
+                return self.cancelled
+            }
+            if stop { break }
+            guard case .fixedDelay(let attempts, let delay) = self.configuration.restartStrategy, attempt < attempts else {
+                throw RuntimeError(
+                    code: .restartsExhausted,
+                    message: "the job failed \(attempt + 1) time(s), more than the restart strategy allows; last failure: \(failure.message)",
+                    cause: failure)
+            }
+            Thread.sleep(forTimeInterval: Double(delay.milliseconds) / 1000)
+            attempt += 1
+            restore = self.storage?.latest == nil ? .empty : .latest
+        }
+        return self.lock.withLock {
+            Result(checkpoints: self.checkpoints, failures: self.failures, restoredFrom: self.restoredFrom, cancelled: self.cancelled)
+        }
+    }
+
+    /// Stops the job (any thread); `run()` then returns. No final checkpoint is taken.
+    public func cancel() {
+        let run = self.lock.withLock { () -> JobAttempt? in
+            self.cancelled = true
+            return self.current
+        }
+        run?.cancel()
+    }
+
+    /// Every checkpoint so far.
+    public var statistics: [CheckpointStatistics] { self.lock.withLock { self.checkpoints } }
+
+    /// The running job's figures.
+    public var progress: Progress {
+        let (run, last, before, after) = self.lock.withLock {
+            (self.current, self.checkpoints.last { $0.status == .completed }, self.recordsBefore.load(ordering: .relaxed),
+             self.recordsAfter.load(ordering: .relaxed))
+        }
+        guard let run else {
+            return Progress(
+                sourceRecords: before, sinkRecords: after, attempt: 0, queuedBuffers: 0, backPressured: .zero,
+                lastCheckpoint: last)
+        }
+        let tasks = run.tasks.joined()
+        let first = tasks.map { $0.firstRecordAt.load(ordering: .relaxed) }.filter { $0 > 0 }.min()
+        return Progress(
+            sourceRecords: before + run.records(of: 0), sinkRecords: after + run.records(of: run.tasks.count - 1),
+            attempt: run.attempt,
+            queuedBuffers: tasks.reduce(0) { $0 + $1.gate.queuedBuffers },
+            backPressured: .microseconds(tasks.reduce(0) { $0 + $1.backPressuredMicros.load(ordering: .relaxed) }),
+            lastCheckpoint: last, firstRecordAt: first.map { .nanoseconds($0 - 1) })
+    }
+
+    private func restoredMetadata(_ source: RestoreSource) throws(RuntimeError) -> CheckpointMetadata? {
+        do {
+            switch source {
+            case .empty:
+                return nil
+            case .latest:
+                return self.storage?.latest
+            case .checkpoint(let id):
+                guard let storage = self.storage else { return nil }
+                return try storage.metadata(id)
+            case .savepoint(let directory):
+                let path = directory + "/_metadata"
+                return try CheckpointMetadata.decode(try LocalFileSystem().read(path), path: path)
+            }
+        } catch {
+            throw RuntimeError(code: .checkpoint, message: "finding the checkpoint to restore: \(error.message)", cause: error)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Checkpointing
+import KeyedState
+import StateCore
+
+/// Runs a keyed function in its task: owns the subtask's checkpointed backend (restored at open), sets the
+/// current key per record, and snapshots the backend at each checkpoint.
+final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
+    let name: String
+    private var function: F
+    private let backend: CheckpointedBackend<F.Key>?
+    private let plain: KeyedStateBackend<F.Key>?
+    private let context: KeyedContext<F.Key>
+    private let key: @Sendable (F.Input) -> F.Key
+    private let keySerializer: any StateSerializer<F.Key>
+    private let range: KeyGroupRange
+    private let maxParallelism: Int
+    private var keyWriter = ByteWriter(capacity: 32)
+
+    init(
+        task: StreamTask, name: String, function: F, key: @escaping @Sendable (F.Input) -> F.Key,
+        keySerializer: any StateSerializer<F.Key>
+    ) throws {
+        let configuration = task.execution.configuration
+        self.name = name
+        self.function = function
+        self.key = key
+        self.keySerializer = keySerializer
+        self.maxParallelism = configuration.maxParallelism
+        self.range = KeyGroupRange.forSubtask(index: task.subtask, parallelism: task.parallelism, maxParallelism: configuration.maxParallelism)
+        let directory = "\(configuration.workingDirectory)/\(task.vertex.name.fileToken)-\(task.subtask)"
+        let state: KeyedStateBackend<F.Key>
+        if let storage = task.execution.storage, let checkpointing = configuration.checkpointing {
+            var restore = RestoreSource.empty
+            if let restored = task.execution.restored {
+                restore = restored.kind == .savepoint ? task.execution.restoreSource : .checkpoint(restored.checkpointID)
+            }
+            let backend = try CheckpointedBackend<F.Key>.open(
+                backendID: "\(task.vertex.name)/\(task.subtask)", storage: storage, workingDirectory: directory,
+                engine: configuration.engine.backendEngine(for: F.Key.self), keySerializer: keySerializer,
+                keyGroupRange: self.range, maxParallelism: configuration.maxParallelism,
+                strategy: checkpointing.strategy, restore: restore)
+            self.backend = backend
+            self.plain = nil
+            state = backend.state
+        } else {
+            switch configuration.engine {
+            case .heap:
+                state = .heap(keySerializer: keySerializer, keyGroupRange: self.range, maxParallelism: configuration.maxParallelism)
+            case .rocksDB(let options):
+                state = try .rocksDB(
+                    directory: directory + "/db", keySerializer: keySerializer, keyGroupRange: self.range,
+                    maxParallelism: configuration.maxParallelism, options: options)
+            }
+            self.backend = nil
+            self.plain = state
+        }
+        self.context = KeyedContext(state: state, subtask: task.subtask, parallelism: task.parallelism, attempt: task.attempt)
+        try self.function.open(self.context)
+    }
+
+    /// Processes one record (`restored`: from channel state; records of key groups this subtask does not own are
+    /// another subtask's after rescaling and are skipped).
+    @inline(__always)
+    func process(_ value: F.Input, restored: Bool, out: Collector<F.Output>) throws {
+        let key = self.key(value)
+        if restored {
+            self.keyWriter.removeAll()
+            self.keySerializer.serialize(key, into: &self.keyWriter)
+            guard self.range.contains(KeyGroup.of(serializedKey: self.keyWriter.bytes, maxParallelism: self.maxParallelism)) else { return }
+        }
+        try self.context.state.setCurrentKey(key)
+        try self.function.process(value, context: self.context, out: out)
+    }
+
+    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: BackendStateHandle?) {
+        ([:], try self.backend?.snapshot(checkpointID: checkpointID))
+    }
+
+    func advanceWatermark(to watermark: Int64) throws {
+        self.context.currentWatermark = watermark
+    }
+
+    func close() {
+        try? self.backend?.close()
+        try? self.plain?.close()
+    }
+}

@@ -1,0 +1,371 @@
+import Checkpointing
+import Foundation
+import StateCore
+import Synchronization
+
+/// One subtask of a vertex, on its own thread: records, barriers, watermarks, timers and checkpoint mail are
+/// handled in one order (the mailbox), so operator state is touched by this thread only.
+final class StreamTask: @unchecked Sendable {
+    let vertex: VertexSpec
+    let subtask: Int
+    unowned let execution: JobAttempt
+    let gate: InputGate
+    var outputs: [any OutputPort] = []
+    var operators: [any TaskOperator] = []
+    /// Processes one buffer of serialized records (`restored`: from channel state, filter to owned key groups).
+    var inputHandler: (([UInt8], Bool) throws -> Void)?
+    /// Sources: emits up to n records.
+    var sourceDriver: ((Int) throws -> SourceStatus)?
+
+    /// Records emitted into channels (task thread only).
+    var recordsOut = 0
+    /// Records taken in from sources or channels, readable from any thread.
+    let recordsIn = Atomic<Int>(0)
+    /// Time spent waiting for room in a full output channel (task thread only).
+    var backPressured = Duration.zero
+    /// Time spent waiting for room in a full output channel, in microseconds, readable from any thread.
+    let backPressuredMicros = Atomic<Int>(0)
+    /// When the first record was processed (runtime clock, nanoseconds; 0: not yet).
+    let firstRecordAt = Atomic<Int>(0)
+
+    private var handler: BarrierHandler
+    private var blocked: Set<Int> = []
+    private var ended: Set<Int> = []
+    private var recording: [ChannelStateFile.Buffer] = []
+    private var barriers: [Int64: CheckpointBarrier] = [:]
+    private var firstBarrierAt: [Int64: Duration] = [:]
+    private var snapshots: [Int64: PendingSnapshot] = [:]
+    private var channelWatermarks: [Int64]
+    private var currentWatermark = Int64.min
+    private var sourceFinished = false
+    private var finalCheckpoint: Int64?
+    private var exitRequested = false
+    private var failure: (any Error)?
+    private var lastFlush = Duration.zero
+    private var restoredBuffers: [ChannelStateFile.Buffer] = []
+
+    private struct PendingSnapshot {
+        var state: [String: String]
+        var backends: [BackendStateHandle]
+        var synchronous: Duration
+        var alignment: Duration
+        var unaligned: Bool
+    }
+
+    init(vertex: VertexSpec, subtask: Int, execution: JobAttempt) {
+        self.vertex = vertex
+        self.subtask = subtask
+        self.execution = execution
+        let channels = vertex.inputChannelCount
+        self.gate = InputGate(channels: channels, capacity: execution.configuration.channelCapacity)
+        self.handler = BarrierHandler(
+            inputs: channels, mode: execution.configuration.checkpointing?.alignment ?? .aligned)
+        self.channelWatermarks = Array(repeating: .min, count: channels)
+    }
+
+    var parallelism: Int { self.vertex.parallelism }
+    var attempt: Int { self.execution.attempt }
+    /// `vertex/subtask`, for messages.
+    var label: String { "\(self.vertex.name)/\(self.subtask)" }
+
+    /// This task's state in the checkpoint being restored.
+    var restoredTaskState: TaskStateHandle? {
+        self.execution.restored?.task(self.vertex.name, subtask: self.subtask)
+    }
+
+    /// The restored state of operator `name` (keys without the `name.` prefix).
+    func restoredOperatorState(_ name: String) -> [String: String] {
+        guard let state = self.restoredTaskState?.operatorState else { return [:] }
+        var result: [String: String] = [:]
+        for (key, value) in state where key.hasPrefix(name + ".") { result[String(key.dropFirst(name.count + 1))] = value }
+        return result
+    }
+
+    /// The restored states of operator `name` of this subtask — after rescaling, of every old subtask whose index
+    /// maps here (`old % parallelism == subtask`).
+    func restoredOperatorStates(_ name: String) -> [[String: String]] {
+        guard let tasks = self.execution.restored?.tasks else { return [] }
+        return tasks.filter { $0.vertex == self.vertex.name && ($0.parallelism == self.parallelism ? $0.subtask == self.subtask : $0.subtask % self.parallelism == self.subtask) }
+            .map { handle in
+                var result: [String: String] = [:]
+                for (key, value) in handle.operatorState where key.hasPrefix(name + ".") {
+                    result[String(key.dropFirst(name.count + 1))] = value
+                }
+                return result
+            }
+    }
+
+    /// The gates and channel indices of `downstream`'s subtasks that this task feeds.
+    func targets(of downstream: VertexSpec) -> [(gate: InputGate, channel: Int)] {
+        var offset = 0
+        for edge in downstream.inputs {
+            if edge.source === self.vertex { break }
+            offset += edge.source.parallelism
+        }
+        return self.execution.tasks[downstream.index].map { ($0.gate, offset + self.subtask) }
+    }
+
+    // MARK: Thread body
+
+    /// Builds the operator chain (restoring state), then runs until the input ends, the job is cancelled, or
+    /// something fails.
+    func run() {
+        do {
+            guard let build = self.vertex.build else { return }
+            try build(self)
+            try self.loadChannelState()
+            self.execution.taskReady()
+            if self.sourceDriver != nil { try self.runSource() } else { try self.runInput() }
+            if let failure = self.failure { throw failure }
+        } catch {
+            if !self.gate.isCancelled { self.execution.taskFailed(self, RuntimeError.wrap(error, task: self.label)) }
+        }
+        for op in self.operators { op.close() }
+        self.execution.taskExited(self)
+    }
+
+    private func loadChannelState() throws {
+        guard let restored = self.execution.restored, let tasks = restored.tasks else { return }
+        // Rescaled or not, every old subtask's buffers of this vertex go through the input filter.
+        let old = tasks.filter { $0.vertex == self.vertex.name }
+        let rescaled = old.first.map { $0.parallelism != self.parallelism } ?? false
+        for handle in old where rescaled || handle.subtask == self.subtask {
+            guard let file = handle.channelState else { continue }
+            let path = try self.execution.storage!.resolve(file.path, checkpoint: restored.checkpointID)
+            let bytes = try self.execution.storage!.fileSystem.read(path)
+            let decoded = try ChannelStateFile.decode(bytes, path: path)
+            self.restoredBuffers += decoded.buffers
+        }
+    }
+
+    private func noteFirstRecord() {
+        if self.firstRecordAt.load(ordering: .relaxed) == 0 {
+            let (seconds, atto) = RuntimeClock.now.components
+            self.firstRecordAt.store(Int(seconds) * 1_000_000_000 + Int(atto / 1_000_000_000) + 1, ordering: .relaxed)
+        }
+    }
+
+    private func runSource() throws {
+        guard let driver = self.sourceDriver else { return }
+        let timeout = self.execution.configuration.bufferTimeout
+        while !self.exitRequested {
+            if self.gate.isCancelled { return }
+            if self.gate.hasMail { try self.runMail(self.gate.takeMail()) }
+            if self.exitRequested || self.failure != nil { return }
+            if self.sourceFinished {
+                if case .mail(let mail) = self.gate.next(blocked: [], deadline: RuntimeClock.now + .seconds(1), overtake: { _ in false }) {
+                    try self.runMail(mail)
+                }
+                continue
+            }
+            let before = self.recordsOut
+            let status = try driver(256)
+            if self.recordsOut > before {
+                self.noteFirstRecord()
+                self.recordsIn.add(self.recordsOut - before, ordering: .relaxed)
+            }
+            let now = RuntimeClock.now
+            switch status {
+            case .more:
+                if now - self.lastFlush >= timeout { self.flushOutputs(now) }
+            case .idle(let until):
+                self.flushOutputs(now)
+                if case .mail(let mail) = self.gate.next(blocked: [], deadline: until, overtake: { _ in false }) {
+                    try self.runMail(mail)
+                }
+            case .finished:
+                self.sourceFinished = true
+                for output in self.outputs { output.broadcastEvent(.watermark(.max)) }
+                for op in self.operators { try op.finish() }
+                if self.execution.coordinator == nil {
+                    for output in self.outputs { output.broadcastEvent(.endOfInput) }
+                    return
+                }
+                self.execution.coordinator?.sourceFinished()
+            }
+        }
+    }
+
+    private func runInput() throws {
+        guard let input = self.inputHandler else { return }
+        for buffer in self.restoredBuffers { try input(buffer.bytes, true) }
+        self.restoredBuffers = []
+        let timeout = self.execution.configuration.bufferTimeout
+        while !self.exitRequested && self.failure == nil {
+            var now = RuntimeClock.now
+            if self.handler.isAligning { try self.perform(self.handler.tick(now: now)) }
+            if now - self.lastFlush >= timeout { self.flushOutputs(now) }
+            let next = self.gate.next(blocked: self.blocked, deadline: now + timeout) { barrier in
+                self.handler.mayOvertake(checkpointID: barrier.checkpointID, triggeredAt: barrier.triggeredAt, now: RuntimeClock.now)
+            }
+            now = RuntimeClock.now
+            switch next {
+            case .cancelled:
+                return
+            case .idle:
+                self.flushOutputs(now)
+            case .mail(let mail):
+                try self.runMail(mail)
+            case .element(let channel, let element, let overtaken):
+                switch element {
+                case .buffer(let bytes):
+                    let (record, actions) = self.handler.buffer(channel: channel)
+                    if record { self.recording.append(ChannelStateFile.Buffer(channel: channel, bytes: bytes)) }
+                    try self.perform(actions)
+                    self.noteFirstRecord()
+                    try input(bytes, false)
+                case .barrier(let barrier):
+                    self.barriers[barrier.checkpointID] = barrier
+                    if self.firstBarrierAt[barrier.checkpointID] == nil { self.firstBarrierAt[barrier.checkpointID] = now }
+                    try self.perform(self.handler.barrier(
+                        checkpointID: barrier.checkpointID, channel: channel, overtaken: overtaken,
+                        triggeredAt: barrier.triggeredAt, now: now))
+                case .watermark(let watermark):
+                    self.channelWatermarks[channel] = max(self.channelWatermarks[channel], watermark)
+                    try self.advanceWatermark()
+                case .endOfInput:
+                    self.ended.insert(channel)
+                    self.channelWatermarks[channel] = .max
+                    try self.perform(self.handler.endOfInput(channel: channel))
+                    if self.ended.count == self.gate.channelCount {
+                        try self.advanceWatermark()
+                        for op in self.operators { try op.finish() }
+                        self.flushOutputs(now)
+                        for output in self.outputs { output.broadcastEvent(.endOfInput) }
+                        return
+                    }
+                }
+            }
+        }
+    }
+
+    private func advanceWatermark() throws {
+        let watermark = self.channelWatermarks.min() ?? .min
+        guard watermark > self.currentWatermark else { return }
+        self.currentWatermark = watermark
+        for op in self.operators { try op.advanceWatermark(to: watermark) }
+        for output in self.outputs { output.broadcastEvent(.watermark(watermark)) }
+    }
+
+    private func flushOutputs(_ now: Duration) {
+        self.lastFlush = now
+        for output in self.outputs { output.flush() }
+        let micros = Int(self.backPressured.milliseconds * 1000)
+        if micros != self.backPressuredMicros.load(ordering: .relaxed) { self.backPressuredMicros.store(micros, ordering: .relaxed) }
+    }
+
+    // MARK: Mail and barrier actions
+
+    /// Runs waiting mail while an output waits for room (errors stop the task).
+    func runMailWhileBlocked() {
+        let mail = self.gate.takeMail()
+        guard !mail.isEmpty else { return }
+        do { try self.runMail(mail) } catch {
+            self.failure = error
+            self.gate.cancel()
+        }
+    }
+
+    private func runMail(_ mail: [InputGate.Mail]) throws {
+        for item in mail {
+            switch item {
+            case .trigger(let barrier):
+                let id = barrier.checkpointID
+                self.barriers[id] = barrier
+                self.firstBarrierAt[id] = RuntimeClock.now
+                if self.sourceFinished { self.finalCheckpoint = id }
+                try self.perform([.snapshot(checkpointID: id, unaligned: false), .forward(checkpointID: id), .finish(checkpointID: id)])
+            case .complete(let id):
+                for op in self.operators { try op.complete(checkpointID: id) }
+                if let final = self.finalCheckpoint, id >= final {
+                    for output in self.outputs { output.broadcastEvent(.endOfInput) }
+                    self.exitRequested = true
+                }
+            case .abort(let id):
+                try self.perform(self.handler.abort(checkpointID: id))
+                self.snapshots[id] = nil
+            }
+        }
+    }
+
+    private func perform(_ actions: [BarrierHandler.Action]) throws {
+        for action in actions {
+            switch action {
+            case .block(let channel):
+                self.blocked.insert(channel)
+            case .unblockAll:
+                self.blocked.removeAll()
+            case .snapshot(let id, let unaligned):
+                try self.snapshot(id, unaligned: unaligned)
+            case .forward(let id):
+                guard let barrier = self.barriers[id] else { continue }
+                for output in self.outputs { output.broadcastEvent(.barrier(barrier)) }
+            case .finish(let id):
+                try self.acknowledge(id)
+            case .abort(let id):
+                self.snapshots[id] = nil
+                self.recording.removeAll()
+                self.barriers[id] = nil
+                self.firstBarrierAt[id] = nil
+            }
+        }
+    }
+
+    private func snapshot(_ id: Int64, unaligned: Bool) throws {
+        let start = RuntimeClock.now
+        var state: [String: String] = [:]
+        var backends: [BackendStateHandle] = []
+        for op in self.operators {
+            let (opState, backend) = try op.snapshot(checkpointID: id)
+            for (key, value) in opState { state["\(op.name).\(key)"] = value }
+            if let backend { backends.append(backend) }
+        }
+        let end = RuntimeClock.now
+        self.snapshots[id] = PendingSnapshot(
+            state: state, backends: backends, synchronous: end - start,
+            alignment: self.firstBarrierAt[id].map { start - $0 } ?? .zero, unaligned: unaligned)
+        if unaligned { self.recording.removeAll() }
+    }
+
+    private func acknowledge(_ id: Int64) throws {
+        guard let snapshot = self.snapshots.removeValue(forKey: id) else { return }
+        let start = RuntimeClock.now
+        var handle = TaskStateHandle(
+            vertex: self.vertex.name, subtask: self.subtask, parallelism: self.parallelism,
+            operatorState: snapshot.state)
+        if !self.recording.isEmpty, let storage = self.execution.storage {
+            let file = ChannelStateFile(vertex: self.vertex.name, subtask: self.subtask, checkpointID: id, buffers: self.recording)
+            let folder = storage.checkpointDirectory(id)
+            let name = "channels-\(self.vertex.name.fileToken)-\(self.subtask).wchs"
+            try storage.fileSystem.createDirectory(folder)
+            let bytes = file.encoded()
+            try storage.fileSystem.write(bytes, to: "\(folder)/\(name)", sync: true)
+            handle.channelState = FileHandle(path: "chk-\(id)/\(name)", size: bytes.count, crc32c: CRC32C.checksum(bytes))
+            handle.inflightBytes = file.dataBytes
+        }
+        self.recording.removeAll()
+        let asynchronous = RuntimeClock.now - start
+        self.barriers[id] = nil
+        self.firstBarrierAt[id] = nil
+        self.execution.coordinator?.acknowledge(
+            TaskAcknowledgement(
+                checkpointID: id, task: handle, backends: snapshot.backends, synchronous: snapshot.synchronous,
+                asynchronous: asynchronous, alignment: snapshot.alignment, unaligned: snapshot.unaligned))
+    }
+}
+
+/// What a task reports when its part of a checkpoint is durable.
+struct TaskAcknowledgement: Sendable {
+    var checkpointID: Int64
+    var task: TaskStateHandle
+    var backends: [BackendStateHandle]
+    var synchronous: Duration
+    var asynchronous: Duration
+    var alignment: Duration
+    var unaligned: Bool
+}
+
+extension String {
+    /// The string with every character but letters, digits, `-` and `_` replaced by `-` (a file-name part).
+    var fileToken: String { String(self.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" }) }
+}

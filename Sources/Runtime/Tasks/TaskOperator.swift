@@ -1,0 +1,56 @@
+import Checkpointing
+
+/// The checkpoint and lifecycle hooks of one operator in a task's chain.
+protocol TaskOperator: AnyObject {
+    /// The operator's name (its state keys are prefixed with it).
+    var name: String { get }
+    /// Synchronous part of a snapshot: small state by name, and a keyed backend's handle.
+    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: BackendStateHandle?)
+    /// The checkpoint completed.
+    func complete(checkpointID: Int64) throws
+    /// The input ended (flush, commit without checkpoints).
+    func finish() throws
+    /// Event time advanced (keyed operators fire timers).
+    func advanceWatermark(to watermark: Int64) throws
+    /// The task stops.
+    func close()
+    /// Bytes of keyed state (for statistics), if the operator has any.
+    var stateBytes: Int { get }
+}
+
+extension TaskOperator {
+    func complete(checkpointID: Int64) throws {}
+    func finish() throws {}
+    func advanceWatermark(to watermark: Int64) throws {}
+    func close() {}
+    var stateBytes: Int { 0 }
+}
+
+/// A source's hooks.
+final class SourceHooks<S: SourceFunction>: TaskOperator {
+    let name: String
+    let source: S
+    init(name: String, source: S) {
+        self.name = name
+        self.source = source
+    }
+    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: BackendStateHandle?) {
+        (self.source.snapshotState(), nil)
+    }
+}
+
+/// A sink's hooks.
+final class SinkHooks<S: SinkFunction>: TaskOperator {
+    let name: String
+    let sink: S
+    init(name: String, sink: S) {
+        self.name = name
+        self.sink = sink
+    }
+    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: BackendStateHandle?) {
+        (try self.sink.snapshotState(checkpointID: checkpointID), nil)
+    }
+    func complete(checkpointID: Int64) throws { try self.sink.notifyCheckpointComplete(checkpointID) }
+    func finish() throws { try self.sink.finish() }
+    func close() { self.sink.close() }
+}
