@@ -71,6 +71,11 @@ let package = Package(
             exclude: ["Golden"],
             swiftSettings: strictSettings
         ),
+        .testTarget(
+            name: "RuntimeTests",
+            dependencies: ["Checkpointing", "Runtime", "StateCore", "StateTestSupport", "weir"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "StateCoreTests", dependencies: ["StateCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "KeyedStateTests",

@@ -6,8 +6,9 @@ import Foundation
 final class InputGate: @unchecked Sendable {
     /// Something the task thread must run in order with its records.
     enum Mail: Sendable {
-        /// Sources: start checkpoint `barrier.checkpointID`.
-        case trigger(CheckpointBarrier)
+        /// Sources: start checkpoint `barrier.checkpointID` (`final`: every source is exhausted; after it
+        /// completes the sources end their output).
+        case trigger(CheckpointBarrier, final: Bool)
         /// The checkpoint completed: commit.
         case complete(Int64)
         /// The checkpoint was given up.

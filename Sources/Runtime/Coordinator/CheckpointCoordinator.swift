@@ -38,21 +38,33 @@ final class CheckpointCoordinator: @unchecked Sendable {
         self.sources = attempt.tasks.filter { $0.first?.vertex.isSource ?? false }.reduce(0) { $0 + $1.count }
     }
 
+    private let exited = DispatchSemaphore(value: 0)
+    private var started = false
+
     /// Starts the coordinator thread.
     func start() {
-        let thread = Thread { [self] in self.loop() }
+        self.started = true
+        let thread = Thread { [self] in
+            self.loop()
+            self.exited.signal()
+        }
         thread.name = "weir-coordinator"
         thread.start()
     }
 
-    /// Stops triggering; a pending checkpoint is aborted.
+    /// Stops triggering, waits for a publish in progress (its files must stay), and aborts a pending checkpoint.
     func stop() {
         self.condition.lock()
+        let first = !self.stopped
         self.stopped = true
         let pending = self.pending
         self.pending = nil
         self.condition.broadcast()
         self.condition.unlock()
+        guard first else { return }
+        if self.started {
+            self.exited.wait()
+        }
         if let pending { self.storage.abort(pending.id) }
     }
 
@@ -113,7 +125,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
                 self.pending = Pending(id: id, triggeredAt: now)
                 self.lastTrigger = now
                 self.condition.unlock()
-                self.attempt.trigger(CheckpointBarrier(checkpointID: id, triggeredAt: now))
+                self.attempt.trigger(CheckpointBarrier(checkpointID: id, triggeredAt: now), final: allFinished)
                 self.condition.lock()
                 continue
             }

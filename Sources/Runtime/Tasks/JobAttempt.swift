@@ -84,8 +84,8 @@ final class JobAttempt: @unchecked Sendable {
     }
 
     /// Sends the trigger to every source task.
-    func trigger(_ barrier: CheckpointBarrier) {
-        for task in self.tasks.joined() where task.vertex.isSource { task.gate.post(.trigger(barrier)) }
+    func trigger(_ barrier: CheckpointBarrier, final: Bool) {
+        for task in self.tasks.joined() where task.vertex.isSource { task.gate.post(.trigger(barrier, final: final)) }
     }
 
     /// Tells every task, sinks first, that the checkpoint completed.

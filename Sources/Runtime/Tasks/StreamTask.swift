@@ -269,11 +269,11 @@ final class StreamTask: @unchecked Sendable {
     private func runMail(_ mail: [InputGate.Mail]) throws {
         for item in mail {
             switch item {
-            case .trigger(let barrier):
+            case .trigger(let barrier, let final):
                 let id = barrier.checkpointID
                 self.barriers[id] = barrier
                 self.firstBarrierAt[id] = RuntimeClock.now
-                if self.sourceFinished { self.finalCheckpoint = id }
+                if final { self.finalCheckpoint = id }
                 try self.perform([.snapshot(checkpointID: id, unaligned: false), .forward(checkpointID: id), .finish(checkpointID: id)])
             case .complete(let id):
                 for op in self.operators { try op.complete(checkpointID: id) }
