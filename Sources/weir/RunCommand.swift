@@ -141,8 +141,9 @@ struct KeyedCountCommand: ParsableCommand {
             summary = try KeyedCountRun.run(settings) { sample in
                 var line = String(format: "%4ds  %9d records/s", sample.second, sample.recordsPerSecond)
                 if let last = sample.progress.lastCheckpoint {
-                    line += String(format: "  checkpoint %d: %.0f ms, %@ (state %@)", last.checkpointID,
-                        last.endToEnd.seconds * 1000, RunFormat.bytes(last.checkpointedBytes), RunFormat.bytes(last.stateBytes))
+                    line += String(format: "  checkpoint %d: %.0f ms (sync %.0f, align %.0f), %@ (state %@)", last.checkpointID,
+                        last.endToEnd.seconds * 1000, last.maxSynchronous.seconds * 1000, last.maxAlignment.seconds * 1000,
+                        RunFormat.bytes(last.checkpointedBytes), RunFormat.bytes(last.stateBytes))
                     if last.inflightBytes > 0 { line += ", in-flight \(RunFormat.bytes(last.inflightBytes))" }
                 }
                 if sample.progress.backPressured > .zero { line += String(format: "  backpressure %.1f s", sample.progress.backPressured.seconds) }

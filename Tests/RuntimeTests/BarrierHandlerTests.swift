@@ -29,24 +29,24 @@ import Testing
     @Test func unalignedForwardsAndSnapshotsAtTheFirstBarrierAndRecordsOtherChannelsUntilTheirBarrier() {
         var handler = BarrierHandler(inputs: 2, mode: .unaligned)
         #expect(handler.mayOvertake(checkpointID: 1, triggeredAt: t0, now: t0))
-        // The barrier on channel 0 overtook 2 buffers: those are recorded, as is channel 1's data until its barrier.
+        // The barrier on channel 0 overtook 2 buffers: those are persisted at once, and channel 1's data is
+        // recorded until its barrier.
         #expect(handler.barrier(checkpointID: 1, channel: 0, overtaken: 2, triggeredAt: t0, now: t0) == [
-            .forward(checkpointID: 1), .snapshot(checkpointID: 1, unaligned: true),
+            .forward(checkpointID: 1), .snapshot(checkpointID: 1, unaligned: true), .persistOvertaken(channel: 0),
         ])
         #expect(handler.buffer(channel: 1) == (true, []))
-        #expect(handler.buffer(channel: 0) == (true, []))
-        #expect(handler.buffer(channel: 0) == (true, []))
-        #expect(handler.buffer(channel: 0) == (false, []), "data after the barrier belongs to the next checkpoint")
+        #expect(handler.buffer(channel: 0) == (false, []), "the overtaken buffers were persisted already")
         #expect(handler.barrier(checkpointID: 1, channel: 1, triggeredAt: t0, now: t0) == [.finish(checkpointID: 1)])
         #expect(handler.buffer(channel: 1) == (false, []))
     }
 
-    @Test func unalignedFinishesOnlyAfterTheOvertakenBuffersWereTaken() {
+    @Test func unalignedSingleInputFinishesAtOnceWithTheOvertakenBuffersPersisted() {
         var handler = BarrierHandler(inputs: 1, mode: .unaligned)
-        #expect(handler.barrier(checkpointID: 1, channel: 0, overtaken: 1, triggeredAt: t0, now: t0) == [
-            .forward(checkpointID: 1), .snapshot(checkpointID: 1, unaligned: true),
+        #expect(handler.barrier(checkpointID: 1, channel: 0, overtaken: 3, triggeredAt: t0, now: t0) == [
+            .forward(checkpointID: 1), .snapshot(checkpointID: 1, unaligned: true), .persistOvertaken(channel: 0),
+            .finish(checkpointID: 1),
         ])
-        #expect(handler.buffer(channel: 0) == (true, [.finish(checkpointID: 1)]))
+        #expect(handler.buffer(channel: 0) == (false, []))
     }
 
     @Test func alignmentTimeoutSwitchesToUnalignedOnTheClockAndUnblocks() {
@@ -60,8 +60,9 @@ import Testing
         #expect(handler.buffer(channel: 1) == (true, []))
         #expect(handler.buffer(channel: 0) == (false, []))
         #expect(handler.mayOvertake(checkpointID: 1, triggeredAt: t0, now: .milliseconds(60)))
-        #expect(handler.barrier(checkpointID: 1, channel: 1, overtaken: 1, triggeredAt: t0, now: .milliseconds(61)) == [])
-        #expect(handler.buffer(channel: 1) == (true, [.finish(checkpointID: 1)]))
+        #expect(handler.barrier(checkpointID: 1, channel: 1, overtaken: 1, triggeredAt: t0, now: .milliseconds(61)) == [
+            .persistOvertaken(channel: 1), .finish(checkpointID: 1),
+        ])
     }
 
     @Test func anOldCheckpointAtTheTimeoutStartsUnaligned() {
@@ -143,7 +144,7 @@ import Testing
                     case .finish(let checkpoint):
                         #expect(snapshots[checkpoint] == 1, "finish of \(checkpoint) without exactly one snapshot")
                         finished.insert(checkpoint)
-                    case .forward, .abort: break
+                    case .forward, .abort, .persistOvertaken: break
                     }
                 }
                 if handler.pendingCheckpointID == nil { #expect(blocked.isEmpty, "channels left blocked with nothing pending") }

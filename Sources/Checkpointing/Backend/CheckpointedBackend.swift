@@ -56,6 +56,8 @@ public final class CheckpointedBackend<Key> {
     var lastMaterializationStart = ContinuousClock.now
     lazy var materializer = BackgroundWorker(name: "weir-materialize")
     private var closed = false
+    /// Files referenced by snapshots taken but not yet confirmed complete or aborted: kept live until then.
+    private var pendingSnapshots: [Int64: Set<String>] = [:]
 
     init(
         state: KeyedStateBackend<Key>, backendID: String, strategy: SnapshotStrategy, storage: CheckpointStorage,
@@ -84,17 +86,42 @@ public final class CheckpointedBackend<Key> {
     /// handles through `storage.publish`). Blocks for the changelog tail's write (changelog), the upload of new
     /// RocksDB files (incremental), or the whole snapshot (full).
     /// - Throws: `CheckpointError`; the checkpoint then fails and earlier ones stay intact.
+    /// The files the handle references stay live (not collected, even when a materialization truncates the
+    /// changelog meanwhile) until `notifyCheckpointComplete` or `notifyCheckpointAborted` for `id`.
     public func snapshot(checkpointID id: Int64) throws(CheckpointError) -> BackendStateHandle {
         try self.checkOpen()
         do throws(CheckpointError) {
+            let handle: BackendStateHandle
             switch self.strategy.kind {
-            case .changelog: return try self.changelogSnapshot()
-            case .incremental: return try self.incrementalSnapshot(id)
-            case .full, .savepoint: return try self.fullSnapshot(id)
+            case .changelog: handle = try self.changelogSnapshot()
+            case .incremental: handle = try self.incrementalSnapshot(id)
+            case .full, .savepoint: handle = try self.fullSnapshot(id)
             }
+            self.pendingSnapshots[id] = handle.referencedPaths
+            self.publishLiveFiles()
+            return handle
         } catch {
             throw error.inCheckpoint(id)
         }
+    }
+
+    /// Checkpoint `id` was published: files only it and older pending snapshots needed are now held by the
+    /// storage's retained checkpoints (or released).
+    public func notifyCheckpointComplete(_ id: Int64) {
+        guard !self.closed else { return }
+        let before = self.pendingSnapshots.count
+        self.pendingSnapshots = self.pendingSnapshots.filter { $0.key > id }
+        if self.pendingSnapshots.count != before {
+            self.publishLiveFiles()
+            self.storage.collect()
+        }
+    }
+
+    /// Checkpoint `id` will not complete: its snapshot's files are released.
+    public func notifyCheckpointAborted(_ id: Int64) {
+        guard !self.closed, self.pendingSnapshots.removeValue(forKey: id) != nil else { return }
+        self.publishLiveFiles()
+        self.storage.collect()
     }
 
     /// Takes checkpoint `id` of this backend alone and publishes it (single-backend jobs, tests, benchmarks).
@@ -109,8 +136,10 @@ public final class CheckpointedBackend<Key> {
                 CheckpointMetadata(
                     checkpointID: id, timestampMilliseconds: timestampMilliseconds ?? SystemStateClock().nowMilliseconds(),
                     backends: [handle]))
+            self.notifyCheckpointComplete(id)
             return handle
         } catch {
+            self.notifyCheckpointAborted(id)
             self.storage.abort(id)
             throw error
         }
@@ -226,6 +255,7 @@ public final class CheckpointedBackend<Key> {
     func publishLiveFiles(settling: [String] = []) {
         var paths = Set(self.materialization?.files.map(\.path) ?? [])
         paths.formUnion(self.writer?.livePaths ?? [])
+        for pinned in self.pendingSnapshots.values { paths.formUnion(pinned) }
         self.storage.setLive(
             owner: self.backendID, paths: paths, settling: settling + (self.writer?.takeUnsettled() ?? []))
     }

@@ -21,8 +21,8 @@ public enum AlignmentMode: Sendable, Hashable, CustomStringConvertible {
 /// from a channel, the clock, an abort), actions out (block a channel, snapshot, forward the barrier, finish).
 ///
 /// Channels are `0..<inputs`. A barrier arrives with the number of buffers it overtook in its channel (0 when it
-/// was at the head of the queue): those buffers are before the barrier and are recorded as channel state when an
-/// unaligned checkpoint takes them. Invariants: 1. at most one checkpoint is pending; a newer barrier aborts it.
+/// was at the head of the queue): those buffers are before the barrier, and an unaligned checkpoint persists them
+/// at once (`persistOvertaken`) — they are processed later without being recorded again. Invariants: 1. at most one checkpoint is pending; a newer barrier aborts it.
 /// 2. `snapshot` comes exactly once per completed checkpoint, before `finish`. 3. in aligned state no channel whose
 /// barrier arrived is read until `unblockAll`.
 public struct BarrierHandler: Sendable {
@@ -36,7 +36,9 @@ public struct BarrierHandler: Sendable {
         case snapshot(checkpointID: Int64, unaligned: Bool)
         /// Send the barrier to every output.
         case forward(checkpointID: Int64)
-        /// Every barrier and every recorded buffer is in: persist channel state and acknowledge.
+        /// Persist the buffers the barrier just overtook on `channel` (still queued behind it) as channel state.
+        case persistOvertaken(channel: Int)
+        /// Every barrier is in: persist channel state and acknowledge.
         case finish(checkpointID: Int64)
         /// The checkpoint is given up: drop what was recorded for it.
         case abort(checkpointID: Int64)
@@ -47,8 +49,8 @@ public struct BarrierHandler: Sendable {
         var triggeredAt: Duration
         var unaligned: Bool
         var seen: Set<Int>
-        /// Buffers still to be recorded per channel whose barrier arrived ahead of them.
-        var overtaken: [Int: Int]
+        /// Never switched to unaligned (the final checkpoint).
+        var forceAligned = false
     }
 
     /// The number of input channels.
@@ -90,8 +92,10 @@ public struct BarrierHandler: Sendable {
     }
 
     /// A barrier of checkpoint `id` arrived on `channel`, ahead of `overtaken` buffers of that channel.
+    /// `forceAligned` (the final checkpoint) aligns whatever the mode.
     public mutating func barrier(
-        checkpointID id: Int64, channel: Int, overtaken: Int = 0, triggeredAt: Duration, now: Duration
+        checkpointID id: Int64, channel: Int, overtaken: Int = 0, triggeredAt: Duration, now: Duration,
+        forceAligned: Bool = false
     ) -> [Action] {
         var actions: [Action] = []
         if let pending = self.pending, id > pending.id {
@@ -100,8 +104,9 @@ public struct BarrierHandler: Sendable {
         if self.pending == nil {
             guard id > self.latestCheckpointID else { return actions }
             self.latestCheckpointID = id
-            let unaligned = overtaken > 0 || self.unalignedNow(triggeredAt: triggeredAt, now: now)
-            self.pending = Pending(id: id, triggeredAt: triggeredAt, unaligned: unaligned, seen: [], overtaken: [:])
+            let unaligned = !forceAligned && (overtaken > 0 || self.unalignedNow(triggeredAt: triggeredAt, now: now))
+            self.pending = Pending(
+                id: id, triggeredAt: triggeredAt, unaligned: unaligned, seen: [], forceAligned: forceAligned)
             if unaligned {
                 actions += [.forward(checkpointID: id), .snapshot(checkpointID: id, unaligned: true)]
             }
@@ -114,7 +119,7 @@ public struct BarrierHandler: Sendable {
                 pending.unaligned = true
                 actions += [.forward(checkpointID: id), .snapshot(checkpointID: id, unaligned: true), .unblockAll]
             }
-            pending.overtaken[channel] = overtaken
+            actions.append(.persistOvertaken(channel: channel))
         }
         self.pending = pending
         let finished = self.finishIfComplete()
@@ -125,19 +130,14 @@ public struct BarrierHandler: Sendable {
     /// A buffer was taken from `channel`. Returns whether it belongs to the pending checkpoint's channel state
     /// (the task must persist it before processing it), and any actions.
     public mutating func buffer(channel: Int) -> (record: Bool, actions: [Action]) {
-        guard var pending = self.pending, pending.unaligned else { return (false, []) }
-        if let left = pending.overtaken[channel] {
-            pending.overtaken[channel] = left > 1 ? left - 1 : nil
-            self.pending = pending
-            return (true, self.finishIfComplete())
-        }
+        guard let pending = self.pending, pending.unaligned else { return (false, []) }
         return (!pending.seen.contains(channel) && !self.ended.contains(channel), [])
     }
 
     /// The clock moved: an aligning checkpoint older than the alignment timeout switches to unaligned.
     public mutating func tick(now: Duration) -> [Action] {
         guard case .alignmentTimeout(let timeout) = self.mode, var pending = self.pending, !pending.unaligned,
-            now - pending.triggeredAt >= timeout
+            !pending.forceAligned, now - pending.triggeredAt >= timeout
         else { return [] }
         pending.unaligned = true
         self.pending = pending
@@ -166,8 +166,7 @@ public struct BarrierHandler: Sendable {
 
     private mutating func finishIfComplete() -> [Action] {
         guard let pending = self.pending,
-            (0..<self.inputs).allSatisfy({ pending.seen.contains($0) || self.ended.contains($0) }),
-            pending.overtaken.isEmpty
+            (0..<self.inputs).allSatisfy({ pending.seen.contains($0) || self.ended.contains($0) })
         else { return [] }
         self.pending = nil
         if pending.unaligned { return [.finish(checkpointID: pending.id)] }

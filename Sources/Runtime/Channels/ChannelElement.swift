@@ -4,6 +4,8 @@ public struct CheckpointBarrier: Sendable, Hashable {
     public var checkpointID: Int64
     /// When the coordinator triggered it, on `RuntimeClock`.
     public var triggeredAt: Duration
+    /// The final checkpoint after every source ended: always aligned, so no record is left in flight after it.
+    public var isFinal = false
 }
 
 /// What travels on a channel: buffers of serialized records, barriers, watermarks, the end of input.

@@ -19,8 +19,9 @@ final class InputGate: @unchecked Sendable {
     enum Next {
         /// Mail to run first.
         case mail([Mail])
-        /// An element from `channel`; a barrier taken from the middle of the queue says how many buffers it overtook.
-        case element(channel: Int, ChannelElement, overtaken: Int)
+        /// An element from `channel`; a barrier taken from the middle of the queue comes with the buffers it
+        /// overtook (they stay queued behind it).
+        case element(channel: Int, ChannelElement, overtaken: [[UInt8]])
         /// Nothing arrived before the deadline.
         case idle
         /// The task is cancelled.
@@ -133,7 +134,11 @@ final class InputGate: @unchecked Sendable {
                     guard case .barrier(let barrier) = queue[position] else { continue }
                     if overtake(barrier) {
                         let element = self.queues[channel].remove(at: position)
-                        return .element(channel: channel, element, overtaken: position)
+                        let buffers = queue[..<position].compactMap { item -> [UInt8]? in
+                            if case .buffer(let bytes) = item { return bytes }
+                            return nil
+                        }
+                        return .element(channel: channel, element, overtaken: buffers)
                     }
                     break
                 }
@@ -148,7 +153,7 @@ final class InputGate: @unchecked Sendable {
                     self.bufferCounts[channel] -= 1
                     if self.waitingProducers > 0 { self.condition.broadcast() }
                 }
-                return .element(channel: channel, element, overtaken: 0)
+                return .element(channel: channel, element, overtaken: [])
             }
             let now = RuntimeClock.now
             if now >= deadline { return .idle }

@@ -125,7 +125,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
                 self.pending = Pending(id: id, triggeredAt: now)
                 self.lastTrigger = now
                 self.condition.unlock()
-                self.attempt.trigger(CheckpointBarrier(checkpointID: id, triggeredAt: now), final: allFinished)
+                self.attempt.trigger(CheckpointBarrier(checkpointID: id, triggeredAt: now, isFinal: allFinished), final: allFinished)
                 self.condition.lock()
                 continue
             }

@@ -76,6 +76,14 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
         ([:], try self.backend?.snapshot(checkpointID: checkpointID))
     }
 
+    func complete(checkpointID: Int64) throws {
+        self.backend?.notifyCheckpointComplete(checkpointID)
+    }
+
+    func abort(checkpointID: Int64) {
+        self.backend?.notifyCheckpointAborted(checkpointID)
+    }
+
     func advanceWatermark(to watermark: Int64) throws {
         self.context.currentWatermark = watermark
     }

@@ -43,6 +43,8 @@ final class StreamTask: @unchecked Sendable {
     private var failure: (any Error)?
     private var lastFlush = Duration.zero
     private var restoredBuffers: [ChannelStateFile.Buffer] = []
+    /// The buffers the barrier being handled overtook.
+    private var overtaken: [[UInt8]] = []
 
     private struct PendingSnapshot {
         var state: [String: String]
@@ -196,7 +198,8 @@ final class StreamTask: @unchecked Sendable {
             if self.handler.isAligning { try self.perform(self.handler.tick(now: now)) }
             if now - self.lastFlush >= timeout { self.flushOutputs(now) }
             let next = self.gate.next(blocked: self.blocked, deadline: now + timeout) { barrier in
-                self.handler.mayOvertake(checkpointID: barrier.checkpointID, triggeredAt: barrier.triggeredAt, now: RuntimeClock.now)
+                !barrier.isFinal
+                    && self.handler.mayOvertake(checkpointID: barrier.checkpointID, triggeredAt: barrier.triggeredAt, now: RuntimeClock.now)
             }
             now = RuntimeClock.now
             switch next {
@@ -217,9 +220,11 @@ final class StreamTask: @unchecked Sendable {
                 case .barrier(let barrier):
                     self.barriers[barrier.checkpointID] = barrier
                     if self.firstBarrierAt[barrier.checkpointID] == nil { self.firstBarrierAt[barrier.checkpointID] = now }
+                    self.overtaken = overtaken
                     try self.perform(self.handler.barrier(
-                        checkpointID: barrier.checkpointID, channel: channel, overtaken: overtaken,
-                        triggeredAt: barrier.triggeredAt, now: now))
+                        checkpointID: barrier.checkpointID, channel: channel, overtaken: overtaken.count,
+                        triggeredAt: barrier.triggeredAt, now: now, forceAligned: barrier.isFinal))
+                    self.overtaken = []
                 case .watermark(let watermark):
                     self.channelWatermarks[channel] = max(self.channelWatermarks[channel], watermark)
                     try self.advanceWatermark()
@@ -284,6 +289,7 @@ final class StreamTask: @unchecked Sendable {
             case .abort(let id):
                 try self.perform(self.handler.abort(checkpointID: id))
                 self.snapshots[id] = nil
+                for op in self.operators { op.abort(checkpointID: id) }
             }
         }
     }
@@ -300,6 +306,8 @@ final class StreamTask: @unchecked Sendable {
             case .forward(let id):
                 guard let barrier = self.barriers[id] else { continue }
                 for output in self.outputs { output.broadcastEvent(.barrier(barrier)) }
+            case .persistOvertaken(let channel):
+                for bytes in self.overtaken { self.recording.append(ChannelStateFile.Buffer(channel: channel, bytes: bytes)) }
             case .finish(let id):
                 try self.acknowledge(id)
             case .abort(let id):

@@ -8,6 +8,8 @@ protocol TaskOperator: AnyObject {
     func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: BackendStateHandle?)
     /// The checkpoint completed.
     func complete(checkpointID: Int64) throws
+    /// The checkpoint was given up.
+    func abort(checkpointID: Int64)
     /// The input ended (flush, commit without checkpoints).
     func finish() throws
     /// Event time advanced (keyed operators fire timers).
@@ -20,6 +22,7 @@ protocol TaskOperator: AnyObject {
 
 extension TaskOperator {
     func complete(checkpointID: Int64) throws {}
+    func abort(checkpointID: Int64) {}
     func finish() throws {}
     func advanceWatermark(to watermark: Int64) throws {}
     func close() {}
