@@ -45,6 +45,15 @@ extension CheckpointedBackend {
                 throw CheckpointError.state(error, "opening the state of '\(backendID)' in \(databaseDirectory)")
             }
         }
+        if let (metadata, handle, root) = found, handle.keyGroups != range || handle.backendID != backendID {
+            // Rescaled: this backend's key groups come from the old backends of the same operator that overlap them.
+            let backend = try Self.openRescaled(
+                metadata: metadata, root: root, backendID: backendID, storage: storage, workingDirectory: workingDirectory,
+                engine: engine, keySerializer: keySerializer, range: range, maxParallelism: maxParallelism,
+                strategy: strategy, makeState: makeState)
+            backend.publishLiveFiles()
+            return backend
+        }
         guard let (metadata, handle, root) = found else {
             try fileSystem.remove(databaseDirectory)
             let backend = CheckpointedBackend(
@@ -166,7 +175,7 @@ extension CheckpointedBackend {
             let path = directory + "/_metadata"
             metadata = try CheckpointMetadata.decode(try storage.fileSystem.read(path), path: path)
         }
-        guard let handle = metadata.backend(backendID) else {
+        guard let handle = metadata.backend(backendID) ?? Self.siblings(of: backendID, in: metadata).first else {
             throw CheckpointError(
                 code: .missing,
                 message: "checkpoint \(metadata.checkpointID) has no state for backend '\(backendID)'; it holds "

@@ -39,15 +39,15 @@ final class CheckpointCoordinator: @unchecked Sendable {
     }
 
     private let exited = DispatchSemaphore(value: 0)
-    private var started = false
+    private var thread: Thread?
 
     /// Starts the coordinator thread.
     func start() {
-        self.started = true
         let thread = Thread { [self] in
             self.loop()
             self.exited.signal()
         }
+        self.thread = thread
         thread.name = "weir-coordinator"
         thread.start()
     }
@@ -62,7 +62,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
         self.condition.broadcast()
         self.condition.unlock()
         guard first else { return }
-        if self.started {
+        // From the coordinator's own thread (a checkpoint callback cancelling the job) there is nothing to wait for.
+        if let thread = self.thread, thread != Thread.current {
             self.exited.wait()
         }
         if let pending { self.storage.abort(pending.id) }
