@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := librocksdb-dev rocksdb-tools pkg-config
 
-.PHONY: setup build run test bench-state bench-checkpoint clean
+.PHONY: setup build run demo test bench-state bench-checkpoint bench-unaligned clean
 
 ## Install RocksDB (Debian packages) when it is missing.
 setup:
@@ -15,8 +15,13 @@ setup:
 build: setup
 	$(SWIFT) build
 
-## The demo: the keyed state backend end to end on RocksDB (and on the heap), printing what it did.
+## The demo: the keyed-count job on the streaming runtime (1,000,000 keys, 100 B payloads, changelog
+## checkpoints every second), a progress line per second and a summary.
 run: setup
+	$(SWIFT) run weir run keyed-count
+
+## The state backend on its own, end to end.
+demo: setup
 	$(SWIFT) run weir demo
 
 ## The whole test suite.
@@ -30,6 +35,10 @@ bench-state: setup
 ## The checkpoint benchmark (release build): checkpoint duration, size and restore time per strategy.
 bench-checkpoint: setup
 	$(SWIFT) run -c release weir-bench checkpoint
+
+## Checkpoint duration under backpressure: aligned vs unaligned vs alignment timeout (release build).
+bench-unaligned: setup
+	$(SWIFT) run -c release weir-bench unaligned
 
 clean:
 	rm -rf .build

@@ -103,6 +103,26 @@ extension CheckpointInspector {
                 }
             }
         }
+        for metadata in checkpoints {
+            for task in metadata.tasks ?? [] {
+                guard let file = task.channelState, checked[file.path] == nil else { continue }
+                checked[file.path] = self.checkFile(file, checkpoint: metadata.checkpointID, into: &report)
+                guard checked[file.path] == true else { continue }
+                do throws(CheckpointError) {
+                    let decoded = try ChannelStateFile.decode(
+                        try self.fileSystem.read(try self.resolve(file.path, checkpoint: metadata.checkpointID)), path: file.path)
+                    if decoded.dataBytes != task.inflightBytes || decoded.checkpointID != metadata.checkpointID {
+                        report.problems.append(.init(
+                            checkpointID: metadata.checkpointID, path: file.path,
+                            message: "channel state of \(task.vertex)/\(task.subtask) holds \(decoded.dataBytes) bytes of "
+                                + "checkpoint \(decoded.checkpointID); the metadata says \(task.inflightBytes) bytes of "
+                                + "checkpoint \(metadata.checkpointID)"))
+                    }
+                } catch {
+                    report.problems.append(.init(checkpointID: metadata.checkpointID, path: file.path, message: error.message))
+                }
+            }
+        }
         report.files = checked.count
         if only == nil {
             let referenced = Set(checked.keys)

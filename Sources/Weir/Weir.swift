@@ -1,5 +1,7 @@
-// The `Weir` library product: one import for the keyed state backend, its vocabulary and its RocksDB options.
+// The `Weir` library product: one import for the keyed state backend, checkpoints, the streaming runtime and
+// their vocabulary.
 @_exported import Checkpointing
 @_exported import KeyedState
 @_exported import RocksKit
+@_exported import Runtime
 @_exported import StateCore

@@ -33,6 +33,18 @@ struct ShowCommand: ParsableCommand {
             for name in metadata.operatorState.keys.sorted() {
                 print("operator state '\(name)': \(InspectionSupport.bytes(metadata.operatorState[name]!.count))")
             }
+            if let tasks = metadata.tasks, !tasks.isEmpty {
+                var rows = [["task", "of", "operator state", "channel state"]]
+                for task in tasks {
+                    rows.append([
+                        "\(task.vertex)/\(task.subtask)", "\(task.parallelism)",
+                        task.operatorState.keys.sorted().map { "\($0)=\(task.operatorState[$0]!)" }.joined(separator: " "),
+                        task.channelState.map { "\($0.path) (\(InspectionSupport.bytes(task.inflightBytes)) in flight)" } ?? "-",
+                    ])
+                }
+                print("")
+                print(InspectionSupport.table(rows))
+            }
             for backend in metadata.backends {
                 print("")
                 print("backend \(backend.backendID): \(backend.strategy.rawValue) on \(backend.engine), key groups "
