@@ -3,6 +3,7 @@ import Foundation
 import Runtime
 import StateCore
 import StateTestSupport
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -67,9 +68,12 @@ import Glibc
         // channels fill up and unaligned checkpoints have in-flight data to persist.
         let failures = [Int64(7_000 + random.next() % 4_000), Int64(2_000 + random.next() % 3_000)]
         var settings = Self.settings(scratch, alignment: mode, strategy: strategy)
+        let completed = Counter()
+        settings.onCheckpoint = { if $0.status == .completed { completed.increment() } }
+        // The first failure waits for a completed checkpoint, so the restart restores one.
         settings.failAt = { attempt, record in
             if record % 4 == 0 { usleep(200) }
-            return attempt < failures.count && record == failures[attempt]
+            return attempt < failures.count && record >= failures[attempt] && completed.value > 0
         }
         let summary = try KeyedCountRun.run(settings)
         let schedule = "mode \(mode), strategy \(strategyName), failures at \(failures)"
@@ -82,4 +86,11 @@ import Glibc
             #expect(summary.result.checkpoints.contains { $0.inflightBytes > 0 }, "\(schedule): no unaligned checkpoint persisted in-flight data")
         }
     }
+}
+
+/// A thread-safe count.
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { self.count.add(1, ordering: .relaxed) }
+    var value: Int { self.count.load(ordering: .relaxed) }
 }

@@ -7,7 +7,8 @@ import StateCore
 protocol OutputPort: AnyObject {
     /// Sends every partly filled buffer (waits for room).
     func flush()
-    /// Sends pending buffers and then `element` to every channel, never waiting (barriers must not wait for room).
+    /// Sends pending buffers and then `element` to every channel. Before a barrier nothing waits for room (barriers
+    /// must not wait for backpressure); before a watermark or the end of input the pending buffers wait as usual.
     func broadcastEvent(_ element: ChannelElement)
 }
 
@@ -84,10 +85,17 @@ final class RecordWriter<T>: OutputPort {
     }
 
     func broadcastEvent(_ element: ChannelElement) {
+        let isBarrier: Bool
+        if case .barrier = element { isBarrier = true } else { isBarrier = false }
         for (index, target) in self.targets.enumerated() {
             if self.pending[index].count > 0 {
-                _ = target.gate.push(.buffer(self.pending[index].bytes), channel: target.channel, force: true)
-                self.pending[index].removeAll()
+                if isBarrier {
+                    // A barrier never waits for room: its pending buffer goes over the capacity (one per checkpoint).
+                    _ = target.gate.push(.buffer(self.pending[index].bytes), channel: target.channel, force: true)
+                    self.pending[index].removeAll()
+                } else {
+                    self.send(index)
+                }
             }
             _ = target.gate.push(element, channel: target.channel)
         }

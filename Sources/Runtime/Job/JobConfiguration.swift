@@ -14,6 +14,9 @@ public struct JobConfiguration: Sendable {
     public var restartStrategy: RestartStrategy
     /// Restore from a checkpoint at start (`.latest` resumes a killed job).
     public var restore: RestoreSource
+    /// Failure injection for tests and benchmarks: called with (vertex, subtask, attempt, records the task took in)
+    /// after every input buffer and source batch; `true` makes the task throw `InjectedFailure`.
+    public var failureInjector: (@Sendable (String, Int, Int, Int) -> Bool)?
     /// Bytes per network buffer (records are batched into buffers). Default 32 KiB, as in Flink.
     public var bufferSize: Int
     /// Buffers a channel holds before its producer blocks (backpressure). Default 8.
@@ -27,7 +30,8 @@ public struct JobConfiguration: Sendable {
     public init(
         checkpointing: CheckpointConfiguration? = nil, workingDirectory: String,
         engine: StateEngine = .rocksDB(), restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delay: .milliseconds(200)),
-        restore: RestoreSource = .empty, bufferSize: Int = 32 * 1024, channelCapacity: Int = 8,
+        restore: RestoreSource = .empty, failureInjector: (@Sendable (String, Int, Int, Int) -> Bool)? = nil,
+        bufferSize: Int = 32 * 1024, channelCapacity: Int = 8,
         bufferTimeout: Duration = .milliseconds(5), maxParallelism: Int = 128
     ) {
         self.checkpointing = checkpointing
@@ -35,6 +39,7 @@ public struct JobConfiguration: Sendable {
         self.engine = engine
         self.restartStrategy = restartStrategy
         self.restore = restore
+        self.failureInjector = failureInjector
         self.bufferSize = bufferSize
         self.channelCapacity = channelCapacity
         self.bufferTimeout = bufferTimeout

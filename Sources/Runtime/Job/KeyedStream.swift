@@ -26,6 +26,7 @@ public struct KeyedStream<Key, T>: @unchecked Sendable {
             let op = try KeyedProcessOperator(task: task, name: name, function: make(), key: key, keySerializer: keySerializer)
             task.operators.append(op)
             let out = Collector(downstream: downstream)
+            op.out = out
             task.inputHandler = { bytes, restored in
                 var count = 0
                 try ByteReader.withReader(over: bytes) { (reader: inout ByteReader) throws in

@@ -38,6 +38,8 @@ public enum KeyedCountRun {
         public var engine: StateEngine = .rocksDB()
         /// Failure injection: `(attempt, record number in a subtask) -> throw?`.
         public var failAt: (@Sendable (Int, Int64) -> Bool)?
+        /// Called after every completed or aborted checkpoint (coordinator thread).
+        public var onCheckpoint: (@Sendable (CheckpointStatistics) -> Void)?
 
         /// Settings with the standard workload's defaults.
         public init(workingDirectory: String) { self.workingDirectory = workingDirectory }
@@ -79,6 +81,7 @@ public enum KeyedCountRun {
             workingDirectory: settings.workingDirectory, engine: settings.engine,
             restore: settings.restore ? .latest : .empty, channelCapacity: settings.channelCapacity)
         let execution = JobExecution(job: job, configuration: configuration)
+        execution.onCheckpoint = settings.onCheckpoint
         let done = DispatchSemaphore(value: 0)
         let samples = SampleLog()
         let started = ContinuousClock.now

@@ -116,9 +116,11 @@ public final class GeneratorSource: SourceFunction {
                     for position in 0..<min(8, self.payload.count) { self.payload[position] = raw[position] }
                 }
             }
-            try out(GeneratedRecord(key: key, sequence: index, payload: self.payload))
+            // Counted before `out`: a checkpoint taken while `out` waits for room already has this record in front
+            // of its barrier.
             self.next += 1
             self.emitted += 1
+            try out(GeneratedRecord(key: key, sequence: index, payload: self.payload))
         }
         return .more
     }

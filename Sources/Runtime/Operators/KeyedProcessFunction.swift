@@ -1,4 +1,5 @@
 import KeyedState
+import StateCore
 
 /// A function applied to a keyed stream: for each record, the current key is set and the function reads and
 /// writes keyed state through `context.state`, and emits records through `out`.
@@ -28,6 +29,14 @@ public protocol KeyedProcessFunction<Key, Input, Output>: SendableMetatype {
     mutating func open(_ context: KeyedContext<Key>) throws
     /// Handles one record; the context's current key is the record's.
     mutating func process(_ value: Input, context: KeyedContext<Key>, out: Collector<Output>) throws
+    /// A timer of the current key fired (event time: the watermark passed `timestamp`; processing time: the wall
+    /// clock did). Default: nothing.
+    mutating func onTimer(_ timestamp: Int64, domain: TimeDomain, context: KeyedContext<Key>, out: Collector<Output>) throws
+}
+
+extension KeyedProcessFunction {
+    /// Does nothing.
+    public mutating func onTimer(_ timestamp: Int64, domain: TimeDomain, context: KeyedContext<Key>, out: Collector<Output>) throws {}
 }
 
 /// What a keyed function sees: the keyed state, the current key, and its subtask.
@@ -42,13 +51,31 @@ public final class KeyedContext<Key> {
     public let attempt: Int
     /// The current watermark (event time), `Int64.min` before the first.
     public internal(set) var currentWatermark = Int64.min
+    let timers: TimerService<Key>
 
-    init(state: KeyedStateBackend<Key>, subtask: Int, parallelism: Int, attempt: Int) {
+    init(state: KeyedStateBackend<Key>, timers: TimerService<Key>, subtask: Int, parallelism: Int, attempt: Int) {
         self.state = state
+        self.timers = timers
         self.subtask = subtask
         self.parallelism = parallelism
         self.attempt = attempt
     }
+
+    /// The wall clock in milliseconds since 1970 (the processing-time domain).
+    public var currentProcessingTime: Int64 { SystemStateClock().nowMilliseconds() }
+
+    /// Calls `onTimer` for the current key once the watermark passes `timestamp`. Kept in keyed state: it
+    /// survives failures and rescaling. Registering the same timestamp twice registers one timer.
+    public func registerEventTimeTimer(_ timestamp: Int64) throws { try self.timers.register(timestamp, domain: .eventTime) }
+
+    /// Calls `onTimer` for the current key once the wall clock passes `timestamp` (milliseconds since 1970).
+    public func registerProcessingTimeTimer(_ timestamp: Int64) throws { try self.timers.register(timestamp, domain: .processingTime) }
+
+    /// Deletes the current key's event-time timer at `timestamp`.
+    public func deleteEventTimeTimer(_ timestamp: Int64) throws { try self.timers.delete(timestamp, domain: .eventTime) }
+
+    /// Deletes the current key's processing-time timer at `timestamp`.
+    public func deleteProcessingTimeTimer(_ timestamp: Int64) throws { try self.timers.delete(timestamp, domain: .processingTime) }
 
     /// The key of the record being processed.
     public var currentKey: Key? { self.state.currentKey }

@@ -54,9 +54,14 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
             self.backend = nil
             self.plain = state
         }
-        self.context = KeyedContext(state: state, subtask: task.subtask, parallelism: task.parallelism, attempt: task.attempt)
+        self.context = KeyedContext(
+            state: state, timers: try TimerService(state: state), subtask: task.subtask, parallelism: task.parallelism,
+            attempt: task.attempt)
         try self.function.open(self.context)
     }
+
+    /// Where `onTimer` output goes (the same downstream as `process`).
+    var out: Collector<F.Output>?
 
     /// Processes one record (`restored`: from channel state; records of key groups this subtask does not own are
     /// another subtask's after rescaling and are skipped).
@@ -86,6 +91,20 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
 
     func advanceWatermark(to watermark: Int64) throws {
         self.context.currentWatermark = watermark
+        try self.fire(.eventTime, upTo: watermark)
+    }
+
+    var nextProcessingTimer: Int64? { self.context.timers.next(.processingTime) }
+
+    func onProcessingTime(_ now: Int64) throws {
+        try self.fire(.processingTime, upTo: now)
+    }
+
+    private func fire(_ domain: TimeDomain, upTo time: Int64) throws {
+        guard let out = self.out else { return }
+        try self.context.timers.fire(domain, upTo: time) { timestamp in
+            try self.function.onTimer(timestamp, domain: domain, context: self.context, out: out)
+        }
     }
 
     func close() {

@@ -8,8 +8,10 @@ public enum SourceStatus: Sendable, Hashable {
     case finished
 }
 
-/// A source of records, run on its subtask's thread. Between `emit` calls the task runs checkpoints, so the
-/// source's position is consistent with the records it emitted.
+/// A source of records, run on its subtask's thread. The task runs checkpoints between `emit` calls and also
+/// while `out` waits for room in a full channel (backpressure); the record handed to `out` is then already in
+/// front of the barrier. So a source must count a record as emitted *before* passing it to `out`, and
+/// `snapshotState` must describe the position after every record passed so far.
 public protocol SourceFunction<Output>: AnyObject, SendableMetatype {
     /// The record type.
     associatedtype Output

@@ -165,6 +165,7 @@ final class StreamTask: @unchecked Sendable {
             if self.recordsOut > before {
                 self.noteFirstRecord()
                 self.recordsIn.add(self.recordsOut - before, ordering: .relaxed)
+                try self.injectFailure()
             }
             let now = RuntimeClock.now
             switch status {
@@ -197,6 +198,7 @@ final class StreamTask: @unchecked Sendable {
             var now = RuntimeClock.now
             if self.handler.isAligning { try self.perform(self.handler.tick(now: now)) }
             if now - self.lastFlush >= timeout { self.flushOutputs(now) }
+            try self.fireProcessingTimers()
             let next = self.gate.next(blocked: self.blocked, deadline: now + timeout) { barrier in
                 !barrier.isFinal
                     && self.handler.mayOvertake(checkpointID: barrier.checkpointID, triggeredAt: barrier.triggeredAt, now: RuntimeClock.now)
@@ -217,6 +219,7 @@ final class StreamTask: @unchecked Sendable {
                     try self.perform(actions)
                     self.noteFirstRecord()
                     try input(bytes, false)
+                    try self.injectFailure()
                 case .barrier(let barrier):
                     self.barriers[barrier.checkpointID] = barrier
                     if self.firstBarrierAt[barrier.checkpointID] == nil { self.firstBarrierAt[barrier.checkpointID] = now }
@@ -242,6 +245,31 @@ final class StreamTask: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    private func injectFailure() throws {
+        guard let inject = self.execution.configuration.failureInjector else { return }
+        let records = self.recordsIn.load(ordering: .relaxed)
+        if inject(self.vertex.name, self.subtask, self.attempt, records) {
+            throw InjectedFailure(message: "injected failure in attempt \(self.attempt) after \(records) records")
+        }
+    }
+
+    private func fireProcessingTimers() throws {
+        var wall: Int64?
+        for op in self.operators {
+            guard let next = op.nextProcessingTimer else { continue }
+            if wall == nil { wall = SystemStateClock().nowMilliseconds() }
+            if next <= wall! { try op.onProcessingTime(wall!) }
+        }
+    }
+
+    /// A chained watermark assigner advanced event time: tell the operators and every output.
+    func emitWatermark(_ watermark: Int64) throws {
+        guard watermark > self.currentWatermark else { return }
+        self.currentWatermark = watermark
+        for op in self.operators { try op.advanceWatermark(to: watermark) }
+        for output in self.outputs { output.broadcastEvent(.watermark(watermark)) }
     }
 
     private func advanceWatermark() throws {

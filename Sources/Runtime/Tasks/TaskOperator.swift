@@ -14,6 +14,10 @@ protocol TaskOperator: AnyObject {
     func finish() throws
     /// Event time advanced (keyed operators fire timers).
     func advanceWatermark(to watermark: Int64) throws
+    /// The earliest processing-time timer (milliseconds since 1970), if any.
+    var nextProcessingTimer: Int64? { get }
+    /// The wall clock reached `now`: fire processing-time timers.
+    func onProcessingTime(_ now: Int64) throws
     /// The task stops.
     func close()
     /// Bytes of keyed state (for statistics), if the operator has any.
@@ -25,6 +29,8 @@ extension TaskOperator {
     func abort(checkpointID: Int64) {}
     func finish() throws {}
     func advanceWatermark(to watermark: Int64) throws {}
+    var nextProcessingTimer: Int64? { nil }
+    func onProcessingTime(_ now: Int64) throws {}
     func close() {}
     var stateBytes: Int { 0 }
 }
