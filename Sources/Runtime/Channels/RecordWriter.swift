@@ -59,7 +59,6 @@ final class RecordWriter<T>: OutputPort {
     @inline(__always)
     private func append(_ value: T, to index: Int) {
         self.serializer.serialize(value, into: &self.pending[index])
-        self.task.recordsOut &+= 1
         if self.pending[index].count >= self.bufferSize { self.send(index) }
     }
 

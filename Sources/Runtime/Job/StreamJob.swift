@@ -39,7 +39,12 @@ public final class StreamJob: @unchecked Sendable {
             let source = try make(SourceContext(task: task))
             try source.restore(task.restoredOperatorState(name))
             task.operators.append(SourceHooks(name: name, source: source))
-            task.sourceDriver = { limit in try source.emit(limit: limit, into: downstream) }
+            task.sourceDriver = { limit in
+                try source.emit(limit: limit) { value in
+                    task.sourceRecords += 1
+                    try downstream(value)
+                }
+            }
         }
     }
 

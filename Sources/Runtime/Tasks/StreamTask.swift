@@ -17,8 +17,8 @@ final class StreamTask: @unchecked Sendable {
     /// Sources: emits up to n records.
     var sourceDriver: ((Int) throws -> SourceStatus)?
 
-    /// Records emitted into channels (task thread only).
-    var recordsOut = 0
+    /// Records the source emitted (task thread only).
+    var sourceRecords = 0
     /// Records taken in from sources or channels, readable from any thread.
     let recordsIn = Atomic<Int>(0)
     /// Time spent waiting for room in a full output channel (task thread only).
@@ -160,11 +160,11 @@ final class StreamTask: @unchecked Sendable {
                 }
                 continue
             }
-            let before = self.recordsOut
+            let before = self.sourceRecords
             let status = try driver(256)
-            if self.recordsOut > before {
+            if self.sourceRecords > before {
                 self.noteFirstRecord()
-                self.recordsIn.add(self.recordsOut - before, ordering: .relaxed)
+                self.recordsIn.add(self.sourceRecords - before, ordering: .relaxed)
                 try self.injectFailure()
             }
             let now = RuntimeClock.now
