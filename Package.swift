@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -33,7 +34,10 @@ let package = Package(
             name: "Inspection", dependencies: ["Checkpointing", "KeyedState", "StateCore"],
             swiftSettings: strictSettings),
         .target(
-            name: "Runtime", dependencies: ["Checkpointing", "KeyedState", "RocksKit", "StateCore"],
+            name: "Runtime",
+            dependencies: [
+                "Checkpointing", "KeyedState", "RocksKit", "StateCore", .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strictSettings),
         .target(
             name: "Weir", dependencies: ["Checkpointing", "KeyedState", "Runtime", "RocksKit", "StateCore"],
@@ -73,7 +77,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RuntimeTests",
-            dependencies: ["Checkpointing", "Runtime", "StateCore", "StateTestSupport", "weir"],
+            dependencies: [
+                "Checkpointing", "Runtime", "StateCore", "StateTestSupport", "weir",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StateCoreTests", dependencies: ["StateCore"], swiftSettings: strictSettings),

@@ -26,10 +26,13 @@ public final class JobExecution: @unchecked Sendable {
     /// restore state.
     public var onAttempt: (@Sendable (Int, Int64?) -> Void)?
 
-    /// Prepares a job for running.
+    private let metrics: CheckpointMetrics
+
+    /// Prepares a job for running. Checkpoint and task figures go to swift-metrics (see `docs/ARCHITECTURE.md`).
     public init(job: StreamJob, configuration: JobConfiguration) {
         self.job = job
         self.configuration = configuration
+        self.metrics = CheckpointMetrics(job: job.name)
     }
 
     /// What a run did.
@@ -87,6 +90,7 @@ public final class JobExecution: @unchecked Sendable {
             ) { [weak self] statistics in
                 guard let self else { return }
                 self.lock.withLock { self.checkpoints.append(statistics) }
+                self.metrics.record(statistics)
                 self.onCheckpoint?(statistics)
             }
             let proceed = self.lock.withLock { () -> Bool in

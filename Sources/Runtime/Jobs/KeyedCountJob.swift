@@ -69,9 +69,9 @@ extension StreamJob {
     public static func keyedCount(
         generator: GeneratorSource.Configuration, parallelism: Int = 2, sourceParallelism: Int? = nil,
         valueSeparation: ValueSeparation? = nil, sink: KeyedCountSink = .counting(throttle: nil),
-        failAt: (@Sendable (Int, Int64) -> Bool)? = nil
+        failAt: (@Sendable (Int, Int64) -> Bool)? = nil, name: String = "keyed-count"
     ) -> StreamJob {
-        let job = StreamJob(name: "keyed-count", defaultParallelism: parallelism)
+        let job = StreamJob(name: name, defaultParallelism: parallelism)
         let counts = job.generator(generator, parallelism: sourceParallelism ?? parallelism)
             .keyBy { $0.key }
             .process(name: "count") { KeyedCount(valueSeparation: valueSeparation, failAt: failAt) }

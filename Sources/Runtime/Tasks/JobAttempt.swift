@@ -9,6 +9,7 @@ final class JobAttempt: @unchecked Sendable {
     let restored: CheckpointMetadata?
     let restoreSource: RestoreSource
     let attempt: Int
+    let jobName: String
     private(set) var tasks: [[StreamTask]] = []
     private(set) var coordinator: CheckpointCoordinator?
     private let condition = NSCondition()
@@ -25,6 +26,7 @@ final class JobAttempt: @unchecked Sendable {
         self.restored = restored
         self.restoreSource = restoreSource
         self.attempt = attempt
+        self.jobName = job.name
         self.onCheckpoint = onCheckpoint
         self.tasks = job.vertices.map { vertex in
             (0..<vertex.parallelism).map { StreamTask(vertex: vertex, subtask: $0, execution: self) }

@@ -45,6 +45,7 @@ final class StreamTask: @unchecked Sendable {
     private var restoredBuffers: [ChannelStateFile.Buffer] = []
     /// The buffers the barrier being handled overtook.
     private var overtaken: [[UInt8]] = []
+    private var metrics: TaskMetrics
 
     private struct PendingSnapshot {
         var state: [String: String]
@@ -63,6 +64,7 @@ final class StreamTask: @unchecked Sendable {
         self.handler = BarrierHandler(
             inputs: channels, mode: execution.configuration.checkpointing?.alignment ?? .aligned)
         self.channelWatermarks = Array(repeating: .min, count: channels)
+        self.metrics = TaskMetrics(job: execution.jobName, vertex: vertex.name, subtask: subtask)
     }
 
     var parallelism: Int { self.vertex.parallelism }
@@ -283,8 +285,9 @@ final class StreamTask: @unchecked Sendable {
     private func flushOutputs(_ now: Duration) {
         self.lastFlush = now
         for output in self.outputs { output.flush() }
-        let micros = Int(self.backPressured.milliseconds * 1000)
+        let micros = Int(self.backPressured.nanoseconds / 1000)
         if micros != self.backPressuredMicros.load(ordering: .relaxed) { self.backPressuredMicros.store(micros, ordering: .relaxed) }
+        self.metrics.update(records: self.recordsIn.load(ordering: .relaxed), backPressuredMicros: micros)
     }
 
     // MARK: Mail and barrier actions

@@ -1,0 +1,82 @@
+import Metrics
+
+/// Checkpoint figures exported through swift-metrics, to whatever backend the program bootstrapped (Prometheus,
+/// StatsD, …; nothing when none is). Dimensions: `job`, and `status` for the checkpoint count.
+///
+/// - `weir_checkpoints` (counter, `status` completed/aborted)
+/// - `weir_checkpoint_duration`, `weir_checkpoint_sync_duration`, `weir_checkpoint_async_duration`,
+///   `weir_checkpoint_alignment_duration` (timers, nanoseconds)
+/// - `weir_checkpoint_inflight_bytes`, `weir_checkpoint_checkpointed_bytes`, `weir_checkpoint_state_bytes` (gauges)
+struct CheckpointMetrics: Sendable {
+    private let completed: Counter
+    private let aborted: Counter
+    private let duration: Metrics.Timer
+    private let synchronous: Metrics.Timer
+    private let asynchronous: Metrics.Timer
+    private let alignment: Metrics.Timer
+    private let inflight: Gauge
+    private let checkpointed: Gauge
+    private let state: Gauge
+
+    init(job: String) {
+        let dimensions = [("job", job)]
+        self.completed = Counter(label: "weir_checkpoints", dimensions: dimensions + [("status", "completed")])
+        self.aborted = Counter(label: "weir_checkpoints", dimensions: dimensions + [("status", "aborted")])
+        self.duration = Metrics.Timer(label: "weir_checkpoint_duration", dimensions: dimensions)
+        self.synchronous = Metrics.Timer(label: "weir_checkpoint_sync_duration", dimensions: dimensions)
+        self.asynchronous = Metrics.Timer(label: "weir_checkpoint_async_duration", dimensions: dimensions)
+        self.alignment = Metrics.Timer(label: "weir_checkpoint_alignment_duration", dimensions: dimensions)
+        self.inflight = Gauge(label: "weir_checkpoint_inflight_bytes", dimensions: dimensions)
+        self.checkpointed = Gauge(label: "weir_checkpoint_checkpointed_bytes", dimensions: dimensions)
+        self.state = Gauge(label: "weir_checkpoint_state_bytes", dimensions: dimensions)
+    }
+
+    func record(_ statistics: CheckpointStatistics) {
+        guard statistics.status == .completed else {
+            self.aborted.increment()
+            return
+        }
+        self.completed.increment()
+        self.duration.recordNanoseconds(statistics.endToEnd.nanoseconds)
+        self.synchronous.recordNanoseconds(statistics.maxSynchronous.nanoseconds)
+        self.asynchronous.recordNanoseconds(statistics.maxAsynchronous.nanoseconds)
+        self.alignment.recordNanoseconds(statistics.maxAlignment.nanoseconds)
+        self.inflight.record(statistics.inflightBytes)
+        self.checkpointed.record(statistics.checkpointedBytes)
+        self.state.record(statistics.stateBytes)
+    }
+}
+
+/// A task's counters: `weir_records_in` and `weir_backpressured_microseconds` (time its producers waited for room
+/// in full channels), with dimensions `job`, `vertex`, `subtask`. Updated at every flush, on the task thread.
+struct TaskMetrics {
+    private let records: Counter
+    private let backPressure: Counter
+    private var reportedRecords = 0
+    private var reportedMicros = 0
+
+    init(job: String, vertex: String, subtask: Int) {
+        let dimensions = [("job", job), ("vertex", vertex), ("subtask", String(subtask))]
+        self.records = Counter(label: "weir_records_in", dimensions: dimensions)
+        self.backPressure = Counter(label: "weir_backpressured_microseconds", dimensions: dimensions)
+    }
+
+    mutating func update(records: Int, backPressuredMicros: Int) {
+        if records > self.reportedRecords {
+            self.records.increment(by: records - self.reportedRecords)
+            self.reportedRecords = records
+        }
+        if backPressuredMicros > self.reportedMicros {
+            self.backPressure.increment(by: backPressuredMicros - self.reportedMicros)
+            self.reportedMicros = backPressuredMicros
+        }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
