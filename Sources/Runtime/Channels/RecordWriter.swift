@@ -26,7 +26,7 @@ final class RecordWriter<T>: OutputPort {
 
     init(
         task: StreamTask, targets: [(gate: InputGate, channel: Int)], partitioning: Partitioning,
-        serializer: any StateSerializer<T>, keyBytes: (@Sendable (T, inout ByteWriter) -> Void)?
+        serializer: any StateSerializer<T>, keyBytes: (@Sendable (T, inout ByteWriter) -> Void)?, maxParallelism: Int
     ) {
         self.task = task
         self.targets = targets
@@ -34,7 +34,7 @@ final class RecordWriter<T>: OutputPort {
         self.serializer = serializer
         self.keyBytes = keyBytes
         self.bufferSize = task.execution.configuration.bufferSize
-        self.maxParallelism = task.execution.configuration.maxParallelism
+        self.maxParallelism = maxParallelism
         self.pending = Array(repeating: ByteWriter(capacity: self.bufferSize + 256), count: targets.count)
     }
 

@@ -111,7 +111,7 @@ public struct DataStream<T>: @unchecked Sendable {
         self.terminate { task in
             let writer = RecordWriter<T>(
                 task: task, targets: task.targets(of: downstream), partitioning: partitioning, serializer: serializer,
-                keyBytes: keyBytes)
+                keyBytes: keyBytes, maxParallelism: downstream.maxParallelism ?? task.execution.configuration.maxParallelism)
             task.outputs.append(writer)
             try attach(task) { try writer.emit($0) }
         }

@@ -13,8 +13,9 @@ public struct KeyedStream<Key, T>: @unchecked Sendable {
     /// - Parameters:
     ///   - name: The vertex name; with the subtask index it identifies the keyed state in checkpoints.
     ///   - parallelism: Subtasks (default: the job's).
+    ///   - maxParallelism: Key groups of this operator (default: the job's); the most subtasks it can rescale to.
     public func process<F: KeyedProcessFunction>(
-        name: String, parallelism: Int? = nil, _ make: @escaping @Sendable () -> F
+        name: String, parallelism: Int? = nil, maxParallelism: Int? = nil, _ make: @escaping @Sendable () -> F
     ) -> DataStream<F.Output> where F.Key == Key, F.Input == T {
         let key = self.key
         let keySerializer = self.keySerializer
@@ -22,6 +23,7 @@ public struct KeyedStream<Key, T>: @unchecked Sendable {
         let vertex = self.stream.channelVertex(
             name: name, parallelism: parallelism ?? self.stream.job.defaultParallelism, partitioning: .keyGroupHash,
             serializer: serializer, keyBytes: { value, writer in keySerializer.serialize(key(value), into: &writer) })
+        vertex.maxParallelism = maxParallelism
         return DataStream(job: self.stream.job, vertex: vertex) { task, downstream in
             let op = try KeyedProcessOperator(task: task, name: name, function: make(), key: key, keySerializer: keySerializer)
             task.operators.append(op)

@@ -1,4 +1,5 @@
 import KeyedState
+import StateCore
 
 /// A streaming job under construction: sources, operators and sinks, and the channels between them.
 ///
@@ -61,8 +62,12 @@ public final class StreamJob: @unchecked Sendable {
             guard names.insert(vertex.name).inserted else {
                 throw RuntimeError(code: .invalidJob, message: "two vertices are named '\(vertex.name)'; give each operator that starts a vertex a unique name")
             }
-            guard vertex.parallelism >= 1 && vertex.parallelism <= maxParallelism else {
-                throw RuntimeError(code: .invalidJob, message: "vertex '\(vertex.name)' has parallelism \(vertex.parallelism); it must be in 1...\(maxParallelism) (maxParallelism)")
+            let keyGroups = vertex.maxParallelism ?? maxParallelism
+            guard keyGroups >= 1 && keyGroups <= Limits.maxParallelismMax else {
+                throw RuntimeError(code: .invalidJob, message: "vertex '\(vertex.name)' has maxParallelism \(keyGroups); it must be in 1...\(Limits.maxParallelismMax)")
+            }
+            guard vertex.parallelism >= 1 && vertex.parallelism <= keyGroups else {
+                throw RuntimeError(code: .invalidJob, message: "vertex '\(vertex.name)' has parallelism \(vertex.parallelism); it must be in 1...\(keyGroups) (its maxParallelism)")
             }
             guard vertex.build != nil else {
                 throw RuntimeError(code: .invalidJob, message: "the stream of vertex '\(vertex.name)' ends nowhere; add a sink")
@@ -80,6 +85,8 @@ final class VertexSpec: @unchecked Sendable {
     let index: Int
     let parallelism: Int
     let isSource: Bool
+    /// The number of key groups of a keyed vertex (nil: the job's `maxParallelism`).
+    var maxParallelism: Int?
     /// The vertices feeding this one, with the partitioning of each edge.
     var inputs: [EdgeSpec] = []
     /// Builds the chain into a task (set when the stream is terminated by a sink or a channel).

@@ -25,8 +25,9 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
         self.function = function
         self.key = key
         self.keySerializer = keySerializer
-        self.maxParallelism = configuration.maxParallelism
-        self.range = KeyGroupRange.forSubtask(index: task.subtask, parallelism: task.parallelism, maxParallelism: configuration.maxParallelism)
+        let maxParallelism = task.vertex.maxParallelism ?? configuration.maxParallelism
+        self.maxParallelism = maxParallelism
+        self.range = KeyGroupRange.forSubtask(index: task.subtask, parallelism: task.parallelism, maxParallelism: maxParallelism)
         let directory = "\(configuration.workingDirectory)/\(task.vertex.name.fileToken)-\(task.subtask)"
         let state: KeyedStateBackend<F.Key>
         if let storage = task.execution.storage, let checkpointing = configuration.checkpointing {
@@ -37,7 +38,7 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
             let backend = try CheckpointedBackend<F.Key>.open(
                 backendID: "\(task.vertex.name)/\(task.subtask)", storage: storage, workingDirectory: directory,
                 engine: configuration.engine.backendEngine(for: F.Key.self), keySerializer: keySerializer,
-                keyGroupRange: self.range, maxParallelism: configuration.maxParallelism,
+                keyGroupRange: self.range, maxParallelism: maxParallelism,
                 strategy: checkpointing.strategy, restore: restore)
             self.backend = backend
             self.plain = nil
@@ -45,11 +46,11 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
         } else {
             switch configuration.engine {
             case .heap:
-                state = .heap(keySerializer: keySerializer, keyGroupRange: self.range, maxParallelism: configuration.maxParallelism)
+                state = .heap(keySerializer: keySerializer, keyGroupRange: self.range, maxParallelism: maxParallelism)
             case .rocksDB(let options):
                 state = try .rocksDB(
                     directory: directory + "/db", keySerializer: keySerializer, keyGroupRange: self.range,
-                    maxParallelism: configuration.maxParallelism, options: options)
+                    maxParallelism: maxParallelism, options: options)
             }
             self.backend = nil
             self.plain = state

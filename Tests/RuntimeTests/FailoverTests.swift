@@ -1,0 +1,80 @@
+import Checkpointing
+import Foundation
+import Runtime
+import StateCore
+import StateTestSupport
+import Testing
+
+/// Restart strategy limits, expired checkpoints, and per-operator maxParallelism.
+@Suite(.serialized) struct FailoverTests {
+    @Test func aJobThatKeepsFailingStopsAfterTheRestartStrategysAttempts() throws {
+        let scratch = TemporaryDirectory(prefix: "weir-failover")
+        defer { scratch.remove() }
+        let job = StreamJob.keyedCount(generator: GeneratorSource.Configuration(keys: 100, payloadBytes: 8, count: 50_000))
+        let attempts = Counter()
+        let configuration = JobConfiguration(
+            checkpointing: CheckpointConfiguration(directory: scratch.appending("checkpoints"), interval: .milliseconds(50)),
+            workingDirectory: scratch.appending("work"), restartStrategy: .fixedDelay(attempts: 2, delay: .milliseconds(10)),
+            failureInjector: { vertex, _, _, records in vertex == "count" && records >= 1_000 })
+        let execution = JobExecution(job: job, configuration: configuration)
+        execution.onAttempt = { _, _ in attempts.increment() }
+        let error = try #require(throws: RuntimeError.self) { try execution.run() }
+        #expect(error.code == .restartsExhausted)
+        #expect(error.message.contains("failed 3 time(s)") && error.message.contains("injected failure"))
+        #expect(attempts.value == 3)
+    }
+
+    @Test func expiredCheckpointsAbortCleanlyAndTheOutputStaysExact() throws {
+        let scratch = TemporaryDirectory(prefix: "weir-expire")
+        defer { scratch.remove() }
+        var settings = ExactlyOnceTests.settings(scratch, alignment: .aligned, strategy: .changelog())
+        settings.failAt = { _, record in
+            if record % 4 == 0 { usleep(200) }
+            return false
+        }
+        let job = StreamJob.keyedCount(
+            generator: settings.generator, parallelism: 2, sink: .files(directory: scratch.appending("out")), failAt: settings.failAt)
+        let root = scratch.appending("checkpoints")
+        let result = try JobExecution(job: job, configuration: JobConfiguration(
+            checkpointing: CheckpointConfiguration(directory: root, interval: .milliseconds(60), timeout: .milliseconds(40)),
+            workingDirectory: scratch.appending("work"), channelCapacity: 4)).run()
+        let aborted = result.checkpoints.filter { $0.status == .aborted }
+        #expect(!aborted.isEmpty, "aligned checkpoints behind full channels must expire after 40 ms")
+        #expect(aborted.allSatisfy { $0.failure?.contains("not complete after") == true })
+        let completed = result.checkpoints.filter { $0.status == .completed }.map(\.checkpointID)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: root).filter { $0.hasPrefix("chk-") }
+        #expect(folders == completed.suffix(1).map { "chk-\($0)" }, "only the retained completed checkpoint remains")
+        #expect(try ExactlyOnceTests.committed(scratch.appending("out")) == ExactlyOnceTests.expected)
+    }
+
+    @Test func anOperatorsOwnMaxParallelismBoundsItsKeyGroups() throws {
+        let scratch = TemporaryDirectory(prefix: "weir-maxp")
+        defer { scratch.remove() }
+        let output = scratch.appending("out")
+        let job = StreamJob(name: "small", defaultParallelism: 3)
+        job.generator(GeneratorSource.Configuration(keys: ExactlyOnceTests.keys, payloadBytes: 16, count: ExactlyOnceTests.records))
+            .keyBy { $0.key }
+            .process(name: "count", maxParallelism: 8) { KeyedCount() }
+            .sink(name: "files") { try TransactionalFileSink<KeyCount>(directory: output, context: $0) { $0.description } }
+        try JobExecution(job: job, configuration: JobConfiguration(
+            checkpointing: CheckpointConfiguration(directory: scratch.appending("checkpoints"), interval: .milliseconds(50)),
+            workingDirectory: scratch.appending("work"))).run()
+        #expect(try ExactlyOnceTests.committed(output) == ExactlyOnceTests.expected)
+        let storage = try CheckpointStorage(root: scratch.appending("checkpoints"))
+        defer { storage.close() }
+        let metadata = try #require(storage.latest)
+        #expect(metadata.backends.map(\.maxParallelism) == [8, 8, 8])
+        #expect(metadata.backends.map(\.keyGroups).sorted { $0.start < $1.start } == [
+            KeyGroupRange(start: 0, end: 3), KeyGroupRange(start: 3, end: 6), KeyGroupRange(start: 6, end: 8),
+        ])
+
+        let tooWide = StreamJob(name: "too-wide", defaultParallelism: 9)
+        tooWide.generator(GeneratorSource.Configuration(count: 10)).keyBy { $0.key }
+            .process(name: "count", maxParallelism: 8) { KeyedCount() }
+            .sink(name: "discard") { _ in CountingSink<KeyCount>() }
+        let error = try #require(throws: RuntimeError.self) {
+            try JobExecution(job: tooWide, configuration: JobConfiguration(workingDirectory: scratch.appending("work2"))).run()
+        }
+        #expect(error.code == .invalidJob && error.message.contains("'count' has parallelism 9"))
+    }
+}
