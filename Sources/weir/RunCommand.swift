@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpointing
 import Foundation
 import Runtime
+import Synchronization
 
 /// `weir run`: runs a built-in job on the streaming runtime.
 struct RunCommand: ParsableCommand {
@@ -137,6 +138,7 @@ struct KeyedCountCommand: ParsableCommand {
         print("keyed-count: \(self.keys) keys, \(self.payload) B payload, parallelism \(self.job.parallelism), "
             + (settings.checkpointDirectory.map { "\(self.job.strategy) checkpoints every \(self.job.checkpointInterval) ms (\(self.job.alignment)) into \($0)" } ?? "no checkpoints"))
         let summary: KeyedCountRun.Summary
+        let previous = Previous()
         do {
             summary = try KeyedCountRun.run(settings) { sample in
                 var line = String(format: "%4ds  %9d records/s", sample.second, sample.recordsPerSecond)
@@ -146,7 +148,9 @@ struct KeyedCountCommand: ParsableCommand {
                         RunFormat.bytes(last.checkpointedBytes), RunFormat.bytes(last.stateBytes))
                     if last.inflightBytes > 0 { line += ", in-flight \(RunFormat.bytes(last.inflightBytes))" }
                 }
-                if sample.progress.backPressured > .zero { line += String(format: "  backpressure %.1f s", sample.progress.backPressured.seconds) }
+                let blocked = previous.swap(sample.progress.backPressured)
+                let share = (sample.progress.backPressured - blocked).seconds / Double(self.job.parallelism)
+                if share > 0.005 { line += String(format: "  sources blocked %.0f%%", min(share, 1) * 100) }
                 print(line)
             }
         } catch {
@@ -155,6 +159,13 @@ struct KeyedCountCommand: ParsableCommand {
         }
         RunFormat.printSummary(summary)
     }
+}
+
+/// The last backpressure total the progress line saw.
+final class Previous: Sendable {
+    private let value = Mutex(Duration.zero)
+    /// Stores `new` and returns what was there.
+    func swap(_ new: Duration) -> Duration { self.value.withLock { old in defer { old = new }; return old } }
 }
 
 /// Formatting shared by the run commands.

@@ -37,8 +37,20 @@ import Glibc
         return result
     }
 
-    @Test(arguments: [WindowAssigner.tumbling(size: 100), .sliding(size: 100, slide: 25)], [AlignmentMode.aligned, .unaligned])
-    func windowsAreExactlyOnceAcrossAFailure(assigner: WindowAssigner, alignment: AlignmentMode) throws {
+    static let cases: [(WindowAssigner, AlignmentMode, SnapshotStrategy)] = [
+        (.tumbling(size: 100), .aligned, .changelog(materializationInterval: .milliseconds(300))),
+        (.sliding(size: 100, slide: 25), .aligned, .changelog(materializationInterval: .milliseconds(300))),
+        (.sliding(size: 100, slide: 25), .unaligned, .changelog(materializationInterval: .milliseconds(300))),
+        (.sliding(size: 100, slide: 25), .alignmentTimeout(.milliseconds(5)), .changelog(materializationInterval: .milliseconds(300))),
+        (.tumbling(size: 100), .unaligned, .incremental),
+        (.sliding(size: 100, slide: 25), .alignmentTimeout(.milliseconds(5)), .incremental),
+        (.sliding(size: 100, slide: 25), .aligned, .full),
+        (.tumbling(size: 100), .unaligned, .full),
+    ]
+
+    @Test(arguments: 0..<8)
+    func windowsAreExactlyOnceAcrossAFailure(index: Int) throws {
+        let (assigner, alignment, strategy) = Self.cases[index]
         let scratch = TemporaryDirectory(prefix: "weir-window")
         defer { scratch.remove() }
         let output = scratch.appending("out")
@@ -54,7 +66,8 @@ import Glibc
             }
         let failAfter = Int(Self.records / 2)
         let configuration = JobConfiguration(
-            checkpointing: CheckpointConfiguration(directory: scratch.appending("checkpoints"), interval: .milliseconds(80), alignment: alignment),
+            checkpointing: CheckpointConfiguration(
+                directory: scratch.appending("checkpoints"), interval: .milliseconds(80), strategy: strategy, alignment: alignment),
             workingDirectory: scratch.appending("work"),
             failureInjector: { vertex, _, attempt, records in attempt == 0 && vertex == "count" && records >= failAfter / 2 },
             channelCapacity: 4)
@@ -64,6 +77,6 @@ import Glibc
         let lines = try ExactlyOnceTests.committed(output)
         let expected = Self.expected(assigner)
         #expect(lines.count == expected.count)
-        #expect(lines == expected, "\(assigner) \(alignment): committed windows differ from the direct computation: only committed \(Set(lines).subtracting(expected).sorted().prefix(5)), only expected \(Set(expected).subtracting(lines).sorted().prefix(5))")
+        #expect(lines == expected, "\(assigner) \(alignment) \(strategy.kind): committed windows differ from the direct computation: only committed \(Set(lines).subtracting(expected).sorted().prefix(5)), only expected \(Set(expected).subtracting(lines).sorted().prefix(5))")
     }
 }
