@@ -182,7 +182,9 @@ private final class WeirSide {
 /// The raw side: the same operations as direct RocksDB C calls on a database with identical options and the same
 /// key layout: `2-byte key group ‖ 8-byte big-endian key` (‖ 4-byte map key), values the payload (list elements framed with a
 /// varint length, as the concatenation merge operator expects).
-private final class RawSide {
+/// A RocksDB database driven through the raw C API exactly as a C program would (the reference side).
+final class RawSide: @unchecked Sendable {
+    private var countBytes = [UInt8](repeating: 0, count: 8)
     let database: RocksDatabase
     private let value: RocksDatabase.RawHandles
     private let list: RocksDatabase.RawHandles
@@ -259,6 +261,20 @@ private final class RawSide {
     }
 
     func putValue(_ k: Int64, _ payload: [UInt8]) throws { try self.put(self.value, self.setKey(k), payload) }
+
+    /// The keyed-count record of the recovery workload: read the count, write count + 1, write the payload (into
+    /// the `map` family under the 10-byte key).
+    func countAndKeep(_ k: Int64, _ payload: [UInt8]) throws {
+        let length = self.setKey(k)
+        let found = try self.get(self.value, length)
+        var count: Int64 = 0
+        if found == 8 { for i in 0..<8 { count = count << 8 | Int64(self.readBuffer[i]) } }
+        count += 1
+        var big = count.bigEndian
+        withUnsafeBytes(of: &big) { bytes in for i in 0..<8 { self.countBytes[i] = bytes[i] } }
+        try self.put(self.value, length, self.countBytes)
+        try self.put(self.map, length, payload)
+    }
 
     func getValue(_ k: Int64) throws { self.checksum &+= max(try self.get(self.value, self.setKey(k)), 0) }
 

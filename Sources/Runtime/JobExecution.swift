@@ -17,6 +17,7 @@ public final class JobExecution: @unchecked Sendable {
     private var checkpoints: [CheckpointStatistics] = []
     private var failures: [RuntimeError] = []
     private var restoredFrom: [Int64] = []
+    private var finishedTimelines: [AttemptTimeline] = []
     private var storage: CheckpointStorage?
     private let recordsBefore = Atomic<Int>(0)
     private let recordsAfter = Atomic<Int>(0)
@@ -103,6 +104,7 @@ public final class JobExecution: @unchecked Sendable {
             run.start()
             let failure = run.wait()
             self.lock.withLock {
+                self.finishedTimelines.append(run.currentTimeline)
                 self.recordsBefore.add(run.records(of: 0), ordering: .relaxed)
                 self.recordsAfter.add(run.records(of: run.tasks.count - 1), ordering: .relaxed)
                 self.current = nil
@@ -120,7 +122,7 @@ public final class JobExecution: @unchecked Sendable {
                     message: "the job failed \(attempt + 1) time(s), more than the restart strategy allows; last failure: \(failure.message)",
                     cause: failure)
             }
-            Thread.sleep(forTimeInterval: Double(delay.milliseconds) / 1000)
+            if delay > .zero { Thread.sleep(forTimeInterval: Double(delay.milliseconds) / 1000) }
             attempt += 1
             restore = self.storage?.latest == nil ? .empty : .latest
         }
@@ -140,6 +142,12 @@ public final class JobExecution: @unchecked Sendable {
 
     /// Every checkpoint so far.
     public var statistics: [CheckpointStatistics] { self.lock.withLock { self.checkpoints } }
+
+    /// Every attempt so far (the running one last): restore phases, when state was restored, first record, failure.
+    public var timelines: [AttemptTimeline] {
+        let (finished, current) = self.lock.withLock { (self.finishedTimelines, self.current) }
+        return finished + (current.map { [$0.currentTimeline] } ?? [])
+    }
 
     /// The running job's figures.
     public var progress: Progress {

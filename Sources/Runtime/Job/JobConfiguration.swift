@@ -25,6 +25,9 @@ public struct JobConfiguration: Sendable {
     public var bufferTimeout: Duration
     /// The default `maxParallelism` (number of key groups). Default 128.
     public var maxParallelism: Int
+    /// Restore from the local copy of the last materialization when it is there (default), instead of fetching
+    /// every file from the checkpoint root.
+    public var localRecovery = true
 
     /// Creates a configuration.
     public init(

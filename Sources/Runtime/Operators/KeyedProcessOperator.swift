@@ -1,4 +1,5 @@
 import Checkpointing
+import Foundation
 import KeyedState
 import StateCore
 
@@ -35,6 +36,7 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
             if let restored = task.execution.restored {
                 restore = restored.kind == .savepoint ? task.execution.restoreSource : .checkpoint(restored.checkpointID)
             }
+            if !configuration.localRecovery { try? FileManager.default.removeItem(atPath: directory + "/local") }
             let backend = try CheckpointedBackend<F.Key>.open(
                 backendID: "\(task.vertex.name)/\(task.subtask)", storage: storage, workingDirectory: directory,
                 engine: configuration.engine.backendEngine(for: F.Key.self), keySerializer: keySerializer,
@@ -43,6 +45,7 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
             self.backend = backend
             self.plain = nil
             state = backend.state
+            if let report = backend.restoreReport { task.execution.restored(report) }
         } else {
             switch configuration.engine {
             case .heap:

@@ -1,5 +1,6 @@
 import Checkpointing
 import Foundation
+import StateCore
 
 /// One run of the job graph: every subtask's task and thread, the coordinator, and the checkpoint restored from.
 /// A failure cancels every task; `JobExecution` then starts a new attempt from the latest completed checkpoint.
@@ -15,6 +16,9 @@ final class JobAttempt: @unchecked Sendable {
     private let condition = NSCondition()
     private var running = 0
     private(set) var failure: RuntimeError?
+    private var ready = 0
+    /// What this attempt's recovery looked like (epoch milliseconds).
+    private(set) var timeline: AttemptTimeline
     private let onCheckpoint: @Sendable (CheckpointStatistics) -> Void
 
     init(
@@ -28,6 +32,12 @@ final class JobAttempt: @unchecked Sendable {
         self.attempt = attempt
         self.jobName = job.name
         self.onCheckpoint = onCheckpoint
+        self.timeline = AttemptTimeline(
+            attempt: attempt, restoredCheckpoint: restored?.checkpointID, startedAt: SystemStateClock().nowMilliseconds())
+        let sources = Set(job.vertices.filter(\.isSource).map(\.name))
+        self.timeline.restoredSourceRecords = (restored?.tasks ?? []).filter { sources.contains($0.vertex) }
+            .flatMap { task in task.operatorState.filter { $0.key.hasSuffix(".next") }.compactMap { Int($0.value) } }
+            .reduce(0, +)
         self.tasks = job.vertices.map { vertex in
             (0..<vertex.parallelism).map { StreamTask(vertex: vertex, subtask: $0, execution: self) }
         }
@@ -68,12 +78,42 @@ final class JobAttempt: @unchecked Sendable {
         for task in self.tasks.joined() { task.gate.cancel() }
     }
 
-    func taskReady() { self.coordinator?.taskReady() }
+    func taskReady() {
+        self.condition.lock()
+        self.ready += 1
+        if self.ready == self.tasks.reduce(0, { $0 + $1.count }) { self.timeline.restoredAt = SystemStateClock().nowMilliseconds() }
+        self.condition.unlock()
+        self.coordinator?.taskReady()
+    }
+
+    /// A keyed backend finished restoring.
+    func restored(_ report: RestoreReport) {
+        self.condition.lock()
+        self.timeline.restores.append(report)
+        self.condition.unlock()
+    }
+
+    /// The timeline so far, with the first record time of the tasks.
+    var currentTimeline: AttemptTimeline {
+        self.condition.lock()
+        var timeline = self.timeline
+        self.condition.unlock()
+        // The first record the job processed past its sources (sources start before keyed tasks finish restoring).
+        let processing = self.tasks.joined().filter { !$0.vertex.isSource }
+        let first = (processing.isEmpty ? Array(self.tasks.joined()) : processing)
+            .map { $0.firstRecordWall.load(ordering: .relaxed) }.filter { $0 > 0 }.min()
+        timeline.firstRecordAt = first.map(Int64.init)
+        return timeline
+    }
 
     func taskFailed(_ task: StreamTask, _ error: RuntimeError) {
         self.condition.lock()
         let first = self.failure == nil
-        if first { self.failure = error }
+        if first {
+            self.failure = error
+            self.timeline.failedAt = SystemStateClock().nowMilliseconds()
+            self.timeline.sourceRecordsAtFailure = self.records(of: 0)
+        }
         self.condition.unlock()
         if first { self.cancel() }
     }

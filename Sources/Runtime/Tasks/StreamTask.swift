@@ -27,6 +27,8 @@ final class StreamTask: @unchecked Sendable {
     let backPressuredMicros = Atomic<Int>(0)
     /// When the first record was processed (runtime clock, nanoseconds; 0: not yet).
     let firstRecordAt = Atomic<Int>(0)
+    /// When the first record was processed (milliseconds since 1970; 0: not yet).
+    let firstRecordWall = Atomic<Int>(0)
 
     private var handler: BarrierHandler
     private var blocked: Set<Int> = []
@@ -146,6 +148,7 @@ final class StreamTask: @unchecked Sendable {
         if self.firstRecordAt.load(ordering: .relaxed) == 0 {
             let (seconds, atto) = RuntimeClock.now.components
             self.firstRecordAt.store(Int(seconds) * 1_000_000_000 + Int(atto / 1_000_000_000) + 1, ordering: .relaxed)
+            self.firstRecordWall.store(Int(SystemStateClock().nowMilliseconds()), ordering: .relaxed)
         }
     }
 

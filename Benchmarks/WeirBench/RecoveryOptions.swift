@@ -1,0 +1,106 @@
+import ArgumentParser
+import Checkpointing
+import Runtime
+
+/// Every knob of the standard recovery workload (all defaults are the standard workload).
+struct RecoveryOptions: ParsableArguments {
+    @Option(help: "Snapshot strategy: changelog, incremental or full.")
+    var strategy: SnapshotStrategy.Kind = .changelog
+
+    @Option(help: "Changelog materialization interval in seconds.")
+    var materializationInterval: Double = 30
+
+    @Flag(inversion: .prefixedNo, help: "Keep payloads of at least --min-blob-size bytes in RocksDB blob files (KV separation).")
+    var kvSeparation = false
+
+    @Option(help: "Smallest value put into blob files with --kv-separation.")
+    var minBlobSize: Int = 1_024
+
+    @Option(help: "Barrier alignment: aligned, unaligned or timeout.")
+    var alignment: String = "aligned"
+
+    @Option(help: "Alignment timeout in milliseconds (--alignment timeout).")
+    var alignmentTimeout: Int = 20
+
+    @Option(help: "Sink sleep in microseconds after every 100 records (0: none): backpressure.")
+    var sinkThrottle: Int = 0
+
+    @Option(help: "Distinct keys (uniform).")
+    var keys: Int64 = 1_000_000
+
+    @Option(help: "Payload bytes.")
+    var payload: Int = 100
+
+    @Option(help: "Subtasks per vertex.")
+    var parallelism: Int = 2
+
+    @Option(help: "Seconds the job runs in all.")
+    var duration: Double = 30
+
+    @Option(help: "Seconds at the start not counted in the steady-state figures.")
+    var warmup: Double = 5
+
+    @Option(help: "Checkpoint interval in milliseconds.")
+    var interval: Int = 1_000
+
+    @Option(help: "Failure: none, exception (a task throws inside the process) or kill (kill -9 of a child process, restarted with restore).")
+    var failure: String = "none"
+
+    @Option(help: "Seconds after the start when the failure happens.")
+    var failureAt: Double = 15
+
+    @Flag(inversion: .prefixedNo, help: "Restore from the local copy of the materialization when it is there.")
+    var localRecovery = true
+
+    @Option(help: "RocksDB memtable size per column family, in MiB.")
+    var writeBufferMib: Int = 16
+
+    @Option(help: "RocksDB block cache per backend, in MiB.")
+    var blockCacheMib: Int = 32
+
+    @Option(help: "Seed of the generator.")
+    var seed: UInt64 = 42
+
+    func validate() throws {
+        guard ["aligned", "unaligned", "timeout"].contains(self.alignment) else { throw ValidationError("--alignment must be aligned, unaligned or timeout") }
+        guard ["none", "exception", "kill"].contains(self.failure) else { throw ValidationError("--failure must be none, exception or kill") }
+        guard self.duration > self.warmup, self.warmup >= 0, self.interval > 0, self.keys > 0, self.payload >= 0 else {
+            throw ValidationError("--duration must exceed --warmup; --interval and --keys must be positive")
+        }
+        guard self.failure == "none" || (self.failureAt > self.warmup && self.failureAt < self.duration) else {
+            throw ValidationError("--failure-at must fall between --warmup and --duration")
+        }
+    }
+
+    var alignmentMode: AlignmentMode {
+        switch self.alignment {
+        case "unaligned": .unaligned
+        case "timeout": .alignmentTimeout(.milliseconds(self.alignmentTimeout))
+        default: .aligned
+        }
+    }
+
+    var snapshotStrategy: SnapshotStrategy {
+        switch self.strategy {
+        case .incremental: .incremental
+        case .full, .savepoint: .full
+        case .changelog: .changelog(materializationInterval: .milliseconds(Int64(self.materializationInterval * 1000)))
+        }
+    }
+
+    /// The arguments that reproduce these options (for the child process of a kill run).
+    var arguments: [String] {
+        var list = [
+            "--strategy", self.strategy.rawValue, "--materialization-interval", "\(self.materializationInterval)",
+            "--min-blob-size", "\(self.minBlobSize)", "--alignment", self.alignment, "--alignment-timeout", "\(self.alignmentTimeout)",
+            "--sink-throttle", "\(self.sinkThrottle)", "--keys", "\(self.keys)", "--payload", "\(self.payload)",
+            "--parallelism", "\(self.parallelism)", "--duration", "\(self.duration)", "--warmup", "\(self.warmup)",
+            "--interval", "\(self.interval)", "--failure", self.failure, "--failure-at", "\(self.failureAt)", "--seed", "\(self.seed)",
+            "--write-buffer-mib", "\(self.writeBufferMib)", "--block-cache-mib", "\(self.blockCacheMib)",
+        ]
+        list.append(self.kvSeparation ? "--kv-separation" : "--no-kv-separation")
+        list.append(self.localRecovery ? "--local-recovery" : "--no-local-recovery")
+        return list
+    }
+}
+

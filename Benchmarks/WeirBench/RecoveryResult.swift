@@ -1,0 +1,165 @@
+import Foundation
+import Runtime
+
+/// One `weir-bench recovery` case, computed from its trace.
+struct RecoveryResult: Codable {
+    var strategy: String
+    var payloadBytes: Int
+    var kvSeparation: Bool
+    var alignment: String
+    var failure: String
+    var localRecovery: Bool
+    var sinkThrottleUs: Int
+    var throughputRps: Double
+    var throughputMinRps: Double
+    var throughputMedianRps: Double
+    var throughputMaxRps: Double
+    var checkpoints: Int
+    var checkpointP50Ms: Double
+    var checkpointP99Ms: Double
+    var checkpointMaxMs: Double
+    var uploadedBytesP50: Int
+    var stateBytes: Int
+    var inflightBytesP50: Int
+    var rootFiles: Int
+    var rootBytes: Int
+    var recoveryRestoredMs: Double?
+    var recoveryFetchMs: Double?
+    var recoveryOpenMs: Double?
+    var recoveryReplayMs: Double?
+    var recoveryFirstRecordMs: Double?
+    var recoveryCaughtUpMs: Double?
+    var recordsReprocessed: Int?
+    var peakRssMib: Double
+    /// The bare C-API loop's records/s in the same run (with `--bare-loop`), and the runtime's share of it.
+    var bareCRps: Double?
+    var throughputVsBare: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case strategy, alignment, failure, checkpoints
+        case payloadBytes = "payload_bytes", kvSeparation = "kv_separation", localRecovery = "local_recovery"
+        case sinkThrottleUs = "sink_throttle_us", throughputRps = "throughput_rps", throughputMinRps = "throughput_min_rps"
+        case throughputMedianRps = "throughput_median_rps", throughputMaxRps = "throughput_max_rps"
+        case checkpointP50Ms = "checkpoint_p50_ms", checkpointP99Ms = "checkpoint_p99_ms", checkpointMaxMs = "checkpoint_max_ms"
+        case uploadedBytesP50 = "uploaded_bytes_p50", stateBytes = "state_bytes", inflightBytesP50 = "inflight_bytes_p50"
+        case rootFiles = "root_files", rootBytes = "root_bytes", recoveryRestoredMs = "recovery_restored_ms"
+        case recoveryFetchMs = "recovery_fetch_ms", recoveryOpenMs = "recovery_open_ms", recoveryReplayMs = "recovery_replay_ms"
+        case recoveryFirstRecordMs = "recovery_first_record_ms", recoveryCaughtUpMs = "recovery_caught_up_ms"
+        case recordsReprocessed = "records_reprocessed", peakRssMib = "peak_rss_mib"
+        case bareCRps = "bare_c_rps", throughputVsBare = "throughput_vs_bare"
+    }
+
+    static func percentile<T: Comparable>(_ sorted: [T], _ p: Double) -> T? {
+        sorted.isEmpty ? nil : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+
+    /// Records at time `t` in `segment` (the latest sample at or before it).
+    static func records(at t: Int64, in samples: [RecoveryTrace.Sample]) -> Int? {
+        samples.last { $0.t <= t }?.records
+    }
+
+    init(options: RecoveryOptions, trace: RecoveryTrace, root: String) {
+        self.strategy = options.strategy.rawValue
+        self.payloadBytes = options.payload
+        self.kvSeparation = options.kvSeparation
+        self.alignment = options.alignment
+        self.failure = options.failure
+        self.localRecovery = options.localRecovery
+        self.sinkThrottleUs = options.sinkThrottle
+        let start = trace.startedAt
+        let warm = start + Int64(options.warmup * 1000)
+        let failedAt = trace.attempts.compactMap(\.failedAt).first
+        let steadyEnd = failedAt ?? (start + Int64(options.duration * 1000))
+        let first = trace.samples.filter { $0.segment == 0 }
+        // Per-second rates over whole seconds of the steady phase.
+        var rates: [Double] = []
+        var second = warm
+        while second + 1_000 <= steadyEnd {
+            if let a = Self.records(at: second, in: first), let b = Self.records(at: second + 1_000, in: first) {
+                rates.append(Double(b - a))
+            }
+            second += 1_000
+        }
+        let sortedRates = rates.sorted()
+        self.throughputRps = rates.isEmpty ? 0 : rates.reduce(0, +) / Double(rates.count)
+        self.throughputMinRps = sortedRates.first ?? 0
+        self.throughputMedianRps = Self.percentile(sortedRates, 0.5) ?? 0
+        self.throughputMaxRps = sortedRates.last ?? 0
+
+        let completed = trace.checkpoints.filter { $0.status == .completed }
+        let measured = Array(completed.dropFirst(Int(options.warmup * 1000) / options.interval))
+        let durations = measured.map { $0.endToEnd.ms }.sorted()
+        self.checkpoints = measured.count
+        self.checkpointP50Ms = Self.percentile(durations, 0.5) ?? 0
+        self.checkpointP99Ms = Self.percentile(durations, 0.99) ?? 0
+        self.checkpointMaxMs = durations.last ?? 0
+        self.uploadedBytesP50 = Self.percentile(measured.map(\.checkpointedBytes).sorted(), 0.5) ?? 0
+        self.stateBytes = completed.last?.stateBytes ?? 0
+        self.inflightBytesP50 = Self.percentile(measured.map(\.inflightBytes).sorted(), 0.5) ?? 0
+        (self.rootFiles, self.rootBytes) = Self.walk(root)
+        self.peakRssMib = Double(trace.peakRSSKiB) / 1024
+
+        guard let failedAt, let restart = trace.attempts.first(where: { ($0.startedAt >= failedAt - 50) && $0.failedAt == nil }) else { return }
+        self.recoveryRestoredMs = restart.restoredAt.map { Double($0 - failedAt) }
+        self.recoveryFetchMs = restart.fetchMs
+        self.recoveryOpenMs = restart.openMs
+        self.recoveryReplayMs = restart.replayMs
+        self.recoveryFirstRecordMs = restart.firstRecordAt.map { Double($0 - failedAt) }
+        if let atFailure = trace.attempts.compactMap(\.sourceRecordsAtFailure).first {
+            self.recordsReprocessed = max(atFailure - restart.restoredSourceRecords, 0)
+        }
+        // Caught up: the first 250 ms window after the first record whose rate is back to 90 % of the steady median.
+        let after = trace.samples.filter { $0.t >= (restart.firstRecordAt ?? failedAt) && $0.segment == trace.samples.last!.segment }
+        let target = 0.9 * self.throughputMedianRps
+        for sample in after {
+            guard let earlier = Self.records(at: sample.t - 250, in: after), sample.t - 250 >= after.first!.t else { continue }
+            if Double(sample.records - earlier) * 4 >= target {
+                self.recoveryCaughtUpMs = Double(sample.t - failedAt)
+                break
+            }
+        }
+    }
+
+    /// Files and bytes under `root`.
+    static func walk(_ root: String) -> (Int, Int) {
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return (0, 0) }
+        var files = 0
+        var bytes = 0
+        while let name = enumerator.nextObject() as? String {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: "\(root)/\(name)")
+            if attributes?[.type] as? FileAttributeType == .typeRegular {
+                files += 1
+                bytes += (attributes?[.size] as? Int) ?? 0
+            }
+        }
+        return (files, bytes)
+    }
+
+    var jsonLine: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    var table: String {
+        func ms(_ value: Double?) -> String { value.map { String(format: "%.0f ms", $0) } ?? "-" }
+        var lines = [
+            "\(self.strategy), \(self.payloadBytes) B, KV separation \(self.kvSeparation ? "on" : "off"), \(self.alignment), failure \(self.failure)",
+            String(format: "  throughput %.0f records/s (per second min %.0f, median %.0f, max %.0f)",
+                   self.throughputRps, self.throughputMinRps, self.throughputMedianRps, self.throughputMaxRps),
+            String(format: "  checkpoints %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; uploaded p50 %d B of state %d B; in-flight p50 %d B",
+                   self.checkpoints, self.checkpointP50Ms, self.checkpointP99Ms, self.checkpointMaxMs, self.uploadedBytesP50,
+                   self.stateBytes, self.inflightBytesP50),
+            "  checkpoint root at the end: \(self.rootFiles) files, \(self.rootBytes) B; peak RSS \(String(format: "%.0f", self.peakRssMib)) MiB",
+        ]
+        if let bare = self.bareCRps {
+            lines.append(String(format: "  bare C-API loop: %.0f records/s; the runtime reaches %.0f %% of it", bare, (self.throughputVsBare ?? 0) * 100))
+        }
+        if self.failure != "none" {
+            lines.append("  recovery: state restored after \(ms(self.recoveryRestoredMs)) (fetch \(ms(self.recoveryFetchMs)), open "
+                + "\(ms(self.recoveryOpenMs)), replay \(ms(self.recoveryReplayMs))), first record after \(ms(self.recoveryFirstRecordMs)), "
+                + "caught up after \(ms(self.recoveryCaughtUpMs)); \(self.recordsReprocessed.map(String.init) ?? "-") records reprocessed")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
