@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := librocksdb-dev rocksdb-tools pkg-config
 
-.PHONY: setup build run demo test bench-state bench-checkpoint bench-unaligned clean
+.PHONY: setup build run demo test bench-state bench-checkpoint bench-unaligned bench-report clean
 
 ## Install RocksDB (Debian packages) when it is missing.
 setup:
@@ -39,6 +39,10 @@ bench-checkpoint: setup
 ## Checkpoint duration under backpressure: aligned vs unaligned vs alignment timeout (release build).
 bench-unaligned: setup
 	$(SWIFT) run -c release weir-bench unaligned
+
+## The recovery matrix (release build, about 8 minutes): rewrites its section of docs/benchmarks.md and the charts.
+bench-report: setup
+	$(SWIFT) run -c release weir-bench report
 
 clean:
 	rm -rf .build

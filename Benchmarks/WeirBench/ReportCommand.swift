@@ -72,9 +72,9 @@ struct ReportCommand: ParsableCommand {
         let cases = self.matrix
         for (index, benchCase) in cases.enumerated() {
             let elapsed = Int(Date().timeIntervalSince(started))
-            print("[\(index + 1)/\(cases.count)] \(benchCase.name) (\(elapsed / 60)m\(elapsed % 60)s elapsed)")
+            Self.say("[\(index + 1)/\(cases.count)] \(benchCase.name) (\(elapsed / 60)m\(elapsed % 60)s elapsed)")
             let result = try self.runCase(benchCase)
-            print(String(format: "      %.0f records/s, checkpoint p99 %.0f ms", result.throughputRps, result.checkpointP99Ms)
+            Self.say(String(format: "      %.0f records/s, checkpoint p99 %.0f ms", result.throughputRps, result.checkpointP99Ms)
                 + (result.recoveryCaughtUpMs.map { String(format: ", caught up after %.0f ms", $0) } ?? ""))
             results.append((benchCase, result))
         }
@@ -83,6 +83,11 @@ struct ReportCommand: ParsableCommand {
                                     elapsed: Date().timeIntervalSince(started), chartDirectory: chartDirectory).write()
         try Self.replaceSection(in: self.output, with: markdown)
         print("wrote \(self.output) and charts in \(chartDirectory) in \(Int(Date().timeIntervalSince(started))) s")
+    }
+
+    /// A progress line, written at once (also when standard output is a file).
+    static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
     private func runCase(_ benchCase: Case) throws -> RecoveryResult {

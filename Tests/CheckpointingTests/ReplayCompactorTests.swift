@@ -76,3 +76,34 @@ import Testing
         #expect(written < changes.count, "repeated writes of a key collapse")
     }
 }
+
+/// A changelog with more distinct keys than the replay compactor holds at once restores exactly.
+@Suite struct LongReplayTests {
+    @Test func replayBeyondThePendingBoundRestoresEveryKey() throws {
+        let scratch = Scratch()
+        let setup = Setup(strategy: .changelog(materializationInterval: .seconds(3_600)), heap: false)
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        let backend = try scratch.open(setup, storage: storage)
+        let count = try backend.state.valueState(ValueStateDescriptor("count", serializer: .int64))
+        let keys: Int64 = 150_000
+        for round in 0..<2 as Range<Int64> {
+            for key in 0..<keys where round == 0 || key % 3 == 0 {
+                try backend.state.setCurrentKey(key)
+                try count.update(key * 10 + round)
+            }
+        }
+        try backend.checkpoint(1)
+        try backend.close()
+
+        let restored = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.directory.appending("work2"))
+        let report = try #require(restored.restoreReport)
+        #expect(report.replayedRecords == Int(keys + (keys + 2) / 3))
+        let again = try restored.state.valueState(ValueStateDescriptor("count", serializer: .int64))
+        for key in stride(from: 0, to: keys, by: 7) {
+            try restored.state.setCurrentKey(key)
+            #expect(try again.value() == key * 10 + (key % 3 == 0 ? 1 : 0))
+        }
+        try restored.close()
+    }
+}

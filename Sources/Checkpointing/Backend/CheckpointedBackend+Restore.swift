@@ -346,18 +346,20 @@ extension CheckpointedBackend {
                     written += ordered.count
                     try Self.apply(&ordered, to: state, path: path)
                 }
+                if compactor.pendingCount >= Self.replayPendingLimit {
+                    // Bounded memory: the stream so far is applied (ordered, then pending) and the rest starts fresh.
+                    var ordered = compactor.takeOrdered()
+                    written += ordered.count
+                    try Self.apply(&ordered, to: state, path: path)
+                    written += try Self.applyPending(compactor.takePending(), to: state, path: path)
+                }
                 report.replayedRecords += 1
             }
         }
         var ordered = compactor.takeOrdered()
         written += ordered.count
         try Self.apply(&ordered, to: state, path: lastPath)
-        let pending = compactor.takePending()
-        report.writtenRecords = written + pending.count
-        for chunk in stride(from: 0, to: pending.count, by: Self.replayBatch) {
-            var batch = Array(pending[chunk..<min(chunk + Self.replayBatch, pending.count)])
-            try Self.apply(&batch, to: state, path: lastPath)
-        }
+        report.writtenRecords = written + (try Self.applyPending(compactor.takePending(), to: state, path: lastPath))
         guard expected >= end else {
             throw CheckpointError(
                 code: .corrupt,
@@ -369,6 +371,19 @@ extension CheckpointedBackend {
 
     /// Records replayed per write batch.
     static var replayBatch: Int { 4_096 }
+    /// Distinct keys the replay compactor holds before it writes them out (about 30 MiB at 100 B values).
+    static var replayPendingLimit: Int { 131_072 }
+
+    /// Writes the compactor's pending changes in batches; returns how many.
+    private static func applyPending(_ pending: [RawStateChange], to state: KeyedStateBackend<Key>, path: String)
+        throws(CheckpointError) -> Int
+    {
+        for chunk in stride(from: 0, to: pending.count, by: Self.replayBatch) {
+            var batch = Array(pending[chunk..<min(chunk + Self.replayBatch, pending.count)])
+            try Self.apply(&batch, to: state, path: path)
+        }
+        return pending.count
+    }
 
     private static func apply(_ batch: inout [RawStateChange], to state: KeyedStateBackend<Key>, path: String)
         throws(CheckpointError)

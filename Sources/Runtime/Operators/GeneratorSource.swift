@@ -46,8 +46,9 @@ public struct GeneratedRecordSerializer: StateSerializer {
     }
 }
 
-/// A deterministic source: record `i` of the whole sequence has a key drawn from `seed` and `i`, so every run —
-/// and every restore — produces the same records. Subtask `s` of `p` emits `s, s + p, s + 2p, …`; its position
+/// A deterministic source: record `i` of the whole sequence has a key drawn from `seed` and `i`, and a payload
+/// that starts with `i` and continues with incompressible bytes, so every run — and every restore — produces the
+/// same records. Subtask `s` of `p` emits `s, s + p, s + 2p, …`; its position
 /// (the next index) is stored in checkpoints.
 public final class GeneratorSource: SourceFunction {
     /// What to generate.
@@ -89,6 +90,13 @@ public final class GeneratorSource: SourceFunction {
         self.payload = [UInt8](repeating: 0, count: configuration.payloadBytes)
     }
 
+    /// 1 MiB of seeded random bytes: payloads are windows of it, so they do not compress (as real payloads
+    /// mostly do not) and cost one copy each.
+    private static let pool: [UInt8] = {
+        var random = SeededGenerator(seed: 0x9A7_10AD)
+        return (0..<(1 << 17)).flatMap { _ in withUnsafeBytes(of: random.next()) { Array($0) } }
+    }()
+
     /// The key of record `index` of the sequence.
     public static func key(of index: Int64, configuration: Configuration) -> Int64 {
         var generator = SeededGenerator(seed: configuration.seed ^ (UInt64(bitPattern: index) &* 0x9E37_79B9_7F4A_7C15))
@@ -112,8 +120,15 @@ public final class GeneratorSource: SourceFunction {
             if let count = self.configuration.count, index >= count { return .finished }
             let key = Self.key(of: index, configuration: self.configuration)
             if !self.payload.isEmpty {
+                let count = self.payload.count
+                let start = Int(UInt64(bitPattern: index &* 0x9E37_79B9) % UInt64(Self.pool.count - count))
+                Self.pool.withUnsafeBufferPointer { pool in
+                    self.payload.withUnsafeMutableBufferPointer { payload in
+                        payload.baseAddress!.update(from: pool.baseAddress! + start, count: count)
+                    }
+                }
                 withUnsafeBytes(of: index.bigEndian) { raw in
-                    for position in 0..<min(8, self.payload.count) { self.payload[position] = raw[position] }
+                    for position in 0..<min(8, count) { self.payload[position] = raw[position] }
                 }
             }
             // Counted before `out`: a checkpoint taken while `out` waits for room already has this record in front
