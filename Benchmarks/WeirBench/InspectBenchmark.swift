@@ -59,8 +59,8 @@ struct InspectBenchmark: ParsableCommand {
         var rendered = 0
         let dumpStart = ContinuousClock.now
         try inspector.dump(metadata, DumpRequest(state: "value", scratchDirectory: base + "/dump")) { entry in
-            let line = "{\"key\":\(entry.key),\"key_group\":\(entry.keyGroup),\"value\":\(entry.value)}"
-            rendered += line.utf8.count
+            // The line `weir dump --json` prints.
+            rendered += entry.jsonLine.utf8.count + 1
             entries += 1
             return true
         }

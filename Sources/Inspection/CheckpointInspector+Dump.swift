@@ -23,15 +23,30 @@ public struct DumpEntry: Sendable {
 
     /// The entry as one JSON object, keys sorted (the shape `docs/CLI.md` documents for `weir dump --json`).
     public var jsonLine: String {
-        var fields = [
-            "\"backend\":\(SchemaRenderer.quote(self.backendID))", "\"key\":\(self.key)", "\"key_group\":\(self.keyGroup)",
-            "\"namespace\":\(self.namespace)",
-        ]
-        if let userKey = self.userKey { fields.append("\"map_key\":\(userKey)") }
-        fields.append("\"state\":\(SchemaRenderer.quote(self.state))")
-        if let timestamp = self.timestampMilliseconds { fields.append("\"timestamp_ms\":\(timestamp)") }
-        fields.append("\"value\":\(self.value)")
-        return "{" + fields.joined(separator: ",") + "}"
+        var line = ""
+        line.reserveCapacity(64 + self.backendID.utf8.count + self.key.utf8.count + self.value.utf8.count + self.namespace.utf8.count)
+        line += "{\"backend\":"
+        line += SchemaRenderer.quote(self.backendID)
+        line += ",\"key\":"
+        line += self.key
+        line += ",\"key_group\":"
+        line += String(self.keyGroup)
+        line += ",\"namespace\":"
+        line += self.namespace
+        if let userKey = self.userKey {
+            line += ",\"map_key\":"
+            line += userKey
+        }
+        line += ",\"state\":"
+        line += SchemaRenderer.quote(self.state)
+        if let timestamp = self.timestampMilliseconds {
+            line += ",\"timestamp_ms\":"
+            line += String(timestamp)
+        }
+        line += ",\"value\":"
+        line += self.value
+        line += "}"
+        return line
     }
 }
 
@@ -135,7 +150,6 @@ extension CheckpointInspector {
     ) throws(CheckpointError) -> DumpEntry? {
         var key = key
         var value = value
-        let describe = "state '\(state.name)' of '\(backend.backendID)'"
         do throws(SerializationError) {
             guard key.remaining >= 2 else { return nil }
             let high = (try? key.readUInt8()) ?? 0
@@ -177,7 +191,8 @@ extension CheckpointInspector {
         } catch {
             throw CheckpointError(
                 code: .corrupt,
-                message: "an entry of \(describe) does not decode with its recorded serializers: \(error)")
+                message: "an entry of state '\(state.name)' of '\(backend.backendID)' does not decode with its recorded "
+                    + "serializers: \(error)")
         }
     }
 }

@@ -64,10 +64,10 @@ indirect enum SchemaRenderer: Sendable {
         switch self {
         case .signed(let bits):
             switch bits {
-            case 8: return "\(try IntegerSerializer<Int8>().deserialize(from: &reader))"
-            case 16: return "\(try IntegerSerializer<Int16>().deserialize(from: &reader))"
-            case 32: return "\(try IntegerSerializer<Int32>().deserialize(from: &reader))"
-            default: return "\(try IntegerSerializer<Int64>().deserialize(from: &reader))"
+            case 8: return String(try IntegerSerializer<Int8>().deserialize(from: &reader))
+            case 16: return String(try IntegerSerializer<Int16>().deserialize(from: &reader))
+            case 32: return String(try IntegerSerializer<Int32>().deserialize(from: &reader))
+            default: return String(try IntegerSerializer<Int64>().deserialize(from: &reader))
             }
         case .unsigned(let bits):
             switch bits {
@@ -80,7 +80,13 @@ indirect enum SchemaRenderer: Sendable {
         case .float32: return "\(try FloatingPointSerializer<Float>().deserialize(from: &reader))"
         case .bool: return "\(try BoolSerializer().deserialize(from: &reader))"
         case .string: return Self.quote(try StringSerializer().deserialize(from: &reader))
-        case .bytes: return "\"hex:\(try BytesSerializer().deserialize(from: &reader).hexString)\""
+        case .bytes:
+            do {
+                let length = try reader.readLength()
+                return "\"hex:" + (try reader.readHex(count: length)) + "\""
+            } catch {
+                throw SerializationError(schema: SerializerSchema(name: "weir.bytes", version: 1), error)
+            }
         case .void:
             _ = try VoidNamespaceSerializer().deserialize(from: &reader)
             return "null"
@@ -103,13 +109,14 @@ indirect enum SchemaRenderer: Sendable {
             for _ in 0..<count { items.append(try inner.render(&reader)) }
             return "[" + items.joined(separator: ",") + "]"
         case .opaque(let name):
-            return "\"\(name) hex:\(reader.readRemainingBytes().hexString)\""
+            return "\"\(name) hex:" + ((try? reader.readHex(count: reader.remaining)) ?? "") + "\""
         }
     }
 
 
     /// A JSON string literal.
     static func quote(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) { return "\"" + text + "\"" }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

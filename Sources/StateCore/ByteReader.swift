@@ -148,6 +148,14 @@ public struct ByteReader {
         return string
     }
 
+    /// Reads the next `count` bytes as lowercase hexadecimal (two digits each), without copying them first.
+    public mutating func readHex(count: Int) throws(Error) -> String {
+        try self.require(count)
+        let slice = UnsafeRawBufferPointer(rebasing: self.base[self._offset..<(self._offset + count)])
+        self._offset += count
+        return Hex.encode(slice)
+    }
+
     /// Skips `count` bytes.
     @inlinable
     public mutating func skip(_ count: Int) throws(Error) {
