@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(
             name: "CheckpointingTests",
             dependencies: [
-                "Checkpointing", "Inspection", "KeyedState", "StateCore", "StateTestSupport", "weir-crash-child",
+                "Checkpointing", "Inspection", "KeyedState", "StateCore", "StateTestSupport", "weir-crash-child", "weir",
             ],
             exclude: ["Golden"],
             swiftSettings: strictSettings

@@ -56,6 +56,8 @@ public struct DumpRequest: Sendable {
     public var state: String
     /// Only this backend (`nil`: every backend that has the state).
     public var backendID: String?
+    /// Only the backends of this operator (`<operator>/<subtask>`), every subtask.
+    public var operatorName: String?
     /// Only this key group.
     public var keyGroup: Int?
     /// Only entries whose rendered key equals this text (`42`, `"alice"`).
@@ -70,8 +72,9 @@ public struct DumpRequest: Sendable {
     /// Creates a request.
     public init(
         state: String, backendID: String? = nil, keyGroup: Int? = nil, key: String? = nil, namespace: String? = nil,
-        atSQN: UInt64? = nil, scratchDirectory: String
+        atSQN: UInt64? = nil, scratchDirectory: String, operatorName: String? = nil
     ) {
+        self.operatorName = operatorName
         self.state = state
         self.backendID = backendID
         self.keyGroup = keyGroup
@@ -99,6 +102,7 @@ extension CheckpointInspector {
     ) throws(CheckpointError) {
         let backends = metadata.backends.filter { backend in
             (request.backendID == nil || backend.backendID == request.backendID)
+                && (request.operatorName == nil || backend.backendID.hasPrefix(request.operatorName! + "/"))
                 && backend.states.contains { $0.name == request.state }
         }
         guard !backends.isEmpty else {
@@ -106,7 +110,8 @@ extension CheckpointInspector {
             throw CheckpointError(
                 code: .invalidArgument,
                 message: "checkpoint \(metadata.checkpointID) has no state '\(request.state)'"
-                    + (request.backendID.map { " in backend '\($0)'" } ?? "") + "; its states: "
+                    + (request.backendID.map { " in backend '\($0)'" } ?? "")
+                    + (request.operatorName.map { " in operator '\($0)'" } ?? "") + "; its states: "
                     + known.joined(separator: ", "), checkpointID: metadata.checkpointID)
         }
         for backend in backends {

@@ -14,7 +14,7 @@ struct DumpCommand: ParsableCommand {
             as hex with the schema's name. --at-sqn shows the state as it was before that SQN.
 
             Example:
-              weir dump /data/checkpoints/job-1/chk-42 --state count --key 42 --json
+              weir dump /data/checkpoints/job-1/chk-42 --operator count --state count --key 42 --json
             """
     )
 
@@ -23,6 +23,9 @@ struct DumpCommand: ParsableCommand {
 
     @Option(help: "The state's name.")
     var state: String
+
+    @Option(name: .customLong("operator"), help: "Only this operator (vertex), every subtask.")
+    var operatorName: String?
 
     @Option(name: .customLong("backend"), help: "Only this backend (operator/subtask).")
     var backendID: String?
@@ -60,7 +63,7 @@ struct DumpCommand: ParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let request = DumpRequest(
                 state: self.state, backendID: self.backendID, keyGroup: self.keyGroup, key: self.key,
-                namespace: self.namespace, atSQN: self.atSqn, scratchDirectory: scratch)
+                namespace: self.namespace, atSQN: self.atSqn, scratchDirectory: scratch, operatorName: self.operatorName)
             var printed = 0
             let output = InspectionSupport.Output()
             if self.csv { output.line("backend,key_group,key,namespace,map_key,value,timestamp_ms") }

@@ -11,20 +11,9 @@ import Testing
     /// A root with checkpoints 1 and 2 (retained 2), a materialization between them, and an aborted folder.
     @discardableResult
     private func root(_ scratch: Scratch) throws -> (atOne: CheckpointWorkload.Model, atTwo: CheckpointWorkload.Model) {
-        let storage = try CheckpointStorage(root: scratch.root, retained: 2)
-        defer { storage.close() }
-        let backend = try scratch.open(Setup.all[0], storage: storage)
-        let states = try CheckpointWorkload.register(backend.state)
-        var workload = CheckpointWorkload(seed: 31)
-        for _ in 0..<400 { try workload.step(states) }
-        try backend.checkpoint(1)
-        let atOne = workload.model
-        try backend.materializeNow()
-        for _ in 0..<400 { try workload.step(states) }
-        try backend.checkpoint(2)
-        try backend.close()
+        let models = try scratch.seededRoot()
         try LocalFileSystem().createDirectory(scratch.root + "/chk-3")
-        return (atOne, workload.model)
+        return models
     }
 
     /// `dump` decodes every state kind and, with `atSQN`, shows the state as it was at the materialization.

@@ -28,6 +28,26 @@ final class Scratch {
     var work: String { self.directory.appending("work") }
     deinit { self.directory.remove() }
 
+    /// A root (retained 2) with checkpoint 1 after 400 steps of the seeded workload, a materialization, and
+    /// checkpoint 2 after 400 more; returns the model at each checkpoint.
+    @discardableResult
+    func seededRoot() throws -> (atOne: CheckpointWorkload.Model, atTwo: CheckpointWorkload.Model) {
+        let storage = try CheckpointStorage(root: self.root, retained: 2)
+        defer { storage.close() }
+        let backend = try self.open(Setup.all[0], storage: storage)
+        let states = try CheckpointWorkload.register(backend.state)
+        var workload = CheckpointWorkload(seed: 31)
+        for _ in 0..<400 { try workload.step(states) }
+        try backend.checkpoint(1)
+        let atOne = workload.model
+        try backend.materializeNow()
+        for _ in 0..<400 { try workload.step(states) }
+        try backend.checkpoint(2)
+        try backend.close()
+        storage.waitForCleanup()
+        return (atOne, workload.model)
+    }
+
     func open(
         _ setup: Setup, storage: CheckpointStorage, restore: RestoreSource = .empty, work: String? = nil
     ) throws -> CheckpointedBackend<Int64> {

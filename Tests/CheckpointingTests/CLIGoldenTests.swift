@@ -1,0 +1,103 @@
+import Checkpointing
+import Foundation
+import StateCore
+import StateTestSupport
+import Testing
+
+/// The `weir` CLI through the built binary: `--help` of every command and the table and JSON output of `dump`
+/// against golden files, and mutated segment and SST bytes giving one-line errors with exit 1, never a crash.
+/// Regenerate the golden files (after an intended output change) with
+/// `WEIR_WRITE_GOLDEN=1 swift test --filter CLIGoldenTests`.
+@Suite(.serialized) struct CLIGoldenTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Golden/cli"
+    static let weir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/weir"
+
+    /// Runs the binary; `output` is standard output and error together (help, errors), `errors` error alone.
+    static func run(_ arguments: [String]) throws -> (status: Int32, crashed: Bool, output: String, errors: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.weir)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["COLUMNS"] = "100"
+        process.environment = environment
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, process.terminationReason != .exit, errorText + text, errorText)
+    }
+
+    /// Compares `text` with golden file `name` (or writes it when regenerating).
+    static func expectGolden(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let path = "\(Self.directory)/\(name)"
+        if ProcessInfo.processInfo.environment["WEIR_WRITE_GOLDEN"] == "1" {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return
+        }
+        let golden = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text == golden, "output differs from Golden/cli/\(name)", sourceLocation: sourceLocation)
+    }
+
+    @Test(arguments: ["checkpoints", "show", "dump", "diff", "changelog", "verify", "gc", "run keyed-count"])
+    func helpMatchesItsGoldenFile(command: String) throws {
+        let (status, _, text, _) = try Self.run(command.split(separator: " ").map(String.init) + ["--help"])
+        #expect(status == 0)
+        #expect(text.contains("Example"), "every command's help has an example")
+        try Self.expectGolden(text, "help-\(command.replacingOccurrences(of: " ", with: "-")).txt")
+    }
+
+    @Test func dumpTableAndJSONMatchTheirGoldenFiles() throws {
+        let scratch = Scratch()
+        try scratch.seededRoot()
+        let checkpoint = scratch.root + "/chk-2"
+        for (state, name) in [("count", "count"), ("events", "events"), ("tags", "tags")] {
+            let table = try Self.run(["dump", checkpoint, "--state", state, "--limit", "12"])
+            #expect(table.status == 0)
+            try Self.expectGolden(table.output, "dump-\(name).txt")
+            let json = try Self.run(["dump", checkpoint, "--operator", "op", "--state", state, "--limit", "12", "--json"])
+            #expect(json.status == 0)
+            try Self.expectGolden(json.output, "dump-\(name).jsonl")
+        }
+        let unknown = try Self.run(["dump", checkpoint, "--operator", "nope", "--state", "count"])
+        #expect(unknown.status == 64 && unknown.output.hasPrefix("error: ") && unknown.output.contains("operator 'nope'"))
+    }
+
+    @Test func mutatedSegmentsAndTablesGiveOneLineErrorsNeverCrashes() throws {
+        let scratch = Scratch()
+        try scratch.seededRoot()
+        let shared = try FileManager.default.contentsOfDirectory(atPath: scratch.root + "/shared")
+        let targets = shared.filter { $0.hasSuffix("-changelog.wcl") || $0.hasSuffix(".sst") }.sorted().prefix(4)
+        #expect(!targets.isEmpty)
+        var random = SeededGenerator(seed: 11)
+        for name in targets {
+            let path = "\(scratch.root)/shared/\(name)"
+            let original = try LocalFileSystem().read(path)
+            for round in 0..<3 {
+                var bytes = original
+                if round == 2 {
+                    bytes = Array(bytes.prefix(bytes.count / 2))
+                } else {
+                    bytes[Int(random.next() % UInt64(bytes.count))] ^= 0x5A
+                }
+                try LocalFileSystem().write(bytes, to: path, sync: false)
+                let verify = try Self.run(["verify", scratch.root])
+                #expect(!verify.crashed && verify.status == 1, "verify after damaging \(name): \(verify.output)")
+                #expect(verify.output.contains(name), "verify names the damaged file \(name)")
+                for command in [["dump", scratch.root + "/chk-2", "--state", "count"], ["changelog", scratch.root + "/chk-2"]] {
+                    let result = try Self.run(command)
+                    #expect(!result.crashed, "\(command[0]) crashed on damaged \(name)")
+                    if result.status != 0 {
+                        // Streaming commands print what came before the damage; the error is one line on stderr.
+                        #expect(result.errors.hasPrefix("error: ") && result.errors.split(separator: "\n").count == 1,
+                                "\(command[0]) on damaged \(name): \(result.errors)")
+                    }
+                }
+            }
+            try LocalFileSystem().write(original, to: path, sync: false)
+        }
+    }
+}
