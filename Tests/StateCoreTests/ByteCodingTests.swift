@@ -58,3 +58,17 @@ import Testing
         }
     }
 }
+
+/// Combining CRC-32Cs of two parts gives the CRC-32C of the whole, at any split.
+@Suite struct CRC32CCombineTests {
+    @Test func combineEqualsTheChecksumOfTheConcatenation() {
+        var random = SeededGenerator(seed: 3)
+        let bytes = (0..<5_000).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        for split in [0, 1, 7, 8, 9, 100, 2_499, 4_999, 5_000] {
+            let a = Array(bytes[..<split])
+            let b = Array(bytes[split...])
+            #expect(CRC32C.combine(CRC32C.checksum(a), CRC32C.checksum(b), lengthB: b.count) == CRC32C.checksum(bytes), "split at \(split)")
+        }
+        #expect(CRC32C.combine(CRC32C.checksum(Array("1234".utf8)), CRC32C.checksum(Array("56789".utf8)), lengthB: 5) == 0xE306_9283)
+    }
+}
