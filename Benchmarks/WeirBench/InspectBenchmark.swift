@@ -66,24 +66,35 @@ struct InspectBenchmark: ParsableCommand {
         }
         let dumpSeconds = (ContinuousClock.now - dumpStart).seconds
 
-        let verifyStart = ContinuousClock.now
-        let report = try inspector.verify()
-        let verifySeconds = (ContinuousClock.now - verifyStart).seconds
-
-        let readStart = ContinuousClock.now
-        var readBytes = 0
         let fileSystem = LocalFileSystem()
-        for path in metadata.referencedPaths {
-            let absolute = root + "/" + path
-            let size = fileSystem.size(absolute) ?? 0
-            var offset = 0
-            while offset < size {
-                let count = min(4 << 20, size - offset)
-                readBytes += try fileSystem.read(absolute, offset: offset, count: count).count
-                offset += count
+        /// Reads every file the checkpoint references once, in 4 MiB pieces; returns bytes and seconds.
+        func plainRead() throws -> (Int, Double) {
+            let start = ContinuousClock.now
+            var bytes = 0
+            for path in metadata.referencedPaths {
+                let absolute = root + "/" + path
+                let size = fileSystem.size(absolute) ?? 0
+                var offset = 0
+                while offset < size {
+                    let count = min(4 << 20, size - offset)
+                    bytes += try fileSystem.read(absolute, offset: offset, count: count).count
+                    offset += count
+                }
             }
+            return (bytes, (ContinuousClock.now - start).seconds)
         }
-        let readSeconds = (ContinuousClock.now - readStart).seconds
+        func timedVerify() throws -> (VerifyReport, Double) {
+            let start = ContinuousClock.now
+            let report = try inspector.verify()
+            return (report, (ContinuousClock.now - start).seconds)
+        }
+        // Cold: the page cache dropped before each (when this process may: root on Linux).
+        let cold = Self.dropPageCache()
+        let (coldReport, coldVerifySeconds) = try timedVerify()
+        _ = Self.dropPageCache()
+        let (_, coldReadSeconds) = try plainRead()
+        let (report, verifySeconds) = try timedVerify()
+        let (readBytes, readSeconds) = try plainRead()
 
         print("weir-bench inspect: \(self.keys) keys of \(self.valueBytes) B, one materialized checkpoint")
         print(String(format: "dump:   %d entries (%d B of JSON) in %.2f s = %.0f entries/s", entries, rendered,
@@ -93,5 +104,20 @@ struct InspectBenchmark: ParsableCommand {
                      report.isClean ? "clean" : "PROBLEMS"))
         print(String(format: "read:   %.1f MB in %.2f s = %.0f MB/s (plain read of the same files)",
                      Double(readBytes) / 1e6, readSeconds, Double(readBytes) / 1e6 / readSeconds))
+        if cold {
+            print(String(format: "cold:   verify %.2f s (%@), plain read %.2f s, page cache dropped before each",
+                         coldVerifySeconds, coldReport.isClean ? "clean" : "PROBLEMS", coldReadSeconds))
+        } else {
+            print("cold:   not measured (dropping the page cache needs root)")
+        }
+    }
+
+    /// Syncs and drops the page cache; false when not permitted.
+    static func dropPageCache() -> Bool {
+        sync()
+        guard let file = FileHandle(forWritingAtPath: "/proc/sys/vm/drop_caches") else { return false }
+        defer { try? file.close() }
+        do { try file.write(contentsOf: Data("3".utf8)) } catch { return false }
+        return true
     }
 }

@@ -1,6 +1,6 @@
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every Weir file format.
 ///
-/// Slicing-by-8 in software: about 1 GB/s here, far above what checkpoint files need. `CRC32C.checksum("123456789")`
+/// Slicing-by-8 in software over one flat table (about 2 GB/s per core here). `CRC32C.checksum("123456789")`
 /// is `0xE3069283`, the standard check value.
 public struct CRC32C: Sendable {
     private static let tables: [[UInt32]] = {
@@ -27,35 +27,31 @@ public struct CRC32C: Sendable {
     /// The checksum of the bytes fed so far.
     public var value: UInt32 { ~self.state }
 
+    /// The eight tables in one contiguous block (table `k` at `256 * k`), read through one pointer.
+    private static let flat: [UInt32] = Self.tables.flatMap { $0 }
+
     /// Feeds bytes.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        guard var pointer = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        guard var pointer = bytes.baseAddress else { return }
         var remaining = bytes.count
         var crc = self.state
-        Self.tables.withUnsafeBufferPointer { tables in
-            let t0 = tables[0], t1 = tables[1], t2 = tables[2], t3 = tables[3]
-            let t4 = tables[4], t5 = tables[5], t6 = tables[6], t7 = tables[7]
-            t0.withUnsafeBufferPointer { t0 in
-                while remaining >= 8 {
-                    var low: UInt32 = 0
-                    var high: UInt32 = 0
-                    withUnsafeMutableBytes(of: &low) { $0.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: 4)) }
-                    withUnsafeMutableBytes(of: &high) {
-                        $0.copyMemory(from: UnsafeRawBufferPointer(start: pointer + 4, count: 4))
-                    }
-                    low = UInt32(littleEndian: low) ^ crc
-                    high = UInt32(littleEndian: high)
-                    crc = t7[Int(low & 0xFF)] ^ t6[Int((low >> 8) & 0xFF)] ^ t5[Int((low >> 16) & 0xFF)]
-                        ^ t4[Int(low >> 24)] ^ t3[Int(high & 0xFF)] ^ t2[Int((high >> 8) & 0xFF)]
-                        ^ t1[Int((high >> 16) & 0xFF)] ^ t0[Int(high >> 24)]
-                    pointer += 8
-                    remaining -= 8
-                }
-                while remaining > 0 {
-                    crc = (crc >> 8) ^ t0[Int((crc ^ UInt32(pointer.pointee)) & 0xFF)]
-                    pointer += 1
-                    remaining -= 1
-                }
+        Self.flat.withUnsafeBufferPointer { table in
+            let t = table.baseAddress!
+            while remaining >= 8 {
+                let word = UInt64(littleEndian: pointer.loadUnaligned(as: UInt64.self)) ^ UInt64(crc)
+                let low = UInt32(truncatingIfNeeded: word)
+                let high = UInt32(truncatingIfNeeded: word >> 32)
+                crc = t[7 * 256 + Int(low & 0xFF)] ^ t[6 * 256 + Int((low >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((low >> 16) & 0xFF)] ^ t[4 * 256 + Int(low >> 24)]
+                    ^ t[3 * 256 + Int(high & 0xFF)] ^ t[2 * 256 + Int((high >> 8) & 0xFF)]
+                    ^ t[256 + Int((high >> 16) & 0xFF)] ^ t[Int(high >> 24)]
+                pointer += 8
+                remaining -= 8
+            }
+            while remaining > 0 {
+                crc = (crc >> 8) ^ t[Int((crc ^ UInt32(pointer.load(as: UInt8.self))) & 0xFF)]
+                pointer += 1
+                remaining -= 1
             }
         }
         self.state = crc
