@@ -52,6 +52,9 @@ struct RecoveryOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Restore from the local copy of the materialization when it is there.")
     var localRecovery = true
 
+    @Option(help: "Buffers (32 KiB) per channel before the producer blocks.")
+    var channelCapacity: Int = 4
+
     @Option(help: "RocksDB memtable size per column family, in MiB.")
     var writeBufferMib: Int = 16
 
@@ -97,6 +100,7 @@ struct RecoveryOptions: ParsableArguments {
             "--parallelism", "\(self.parallelism)", "--duration", "\(self.duration)", "--warmup", "\(self.warmup)",
             "--interval", "\(self.interval)", "--failure", self.failure, "--failure-at", "\(self.failureAt)", "--seed", "\(self.seed)",
             "--write-buffer-mib", "\(self.writeBufferMib)", "--block-cache-mib", "\(self.blockCacheMib)",
+            "--channel-capacity", "\(self.channelCapacity)",
         ]
         list.append(self.kvSeparation ? "--kv-separation" : "--no-kv-separation")
         list.append(self.localRecovery ? "--local-recovery" : "--no-local-recovery")

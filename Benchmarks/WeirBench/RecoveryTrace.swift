@@ -109,6 +109,7 @@ enum RecoveryJob {
             checkpointing: checkpointing, workingDirectory: work, restartStrategy: .fixedDelay(attempts: 3, delay: .zero),
             restore: restore ? .latest : .empty, failureInjector: injector)
         configuration.localRecovery = options.localRecovery
+        configuration.channelCapacity = options.channelCapacity
         var rocks = RocksOptions()
         rocks.writeBufferBytes = options.writeBufferMib << 20
         rocks.blockCacheBytes = options.blockCacheMib << 20

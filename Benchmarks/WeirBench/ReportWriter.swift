@@ -37,7 +37,8 @@ struct ReportWriter {
 
             Written by `swift run -c release weir-bench report` on \(date) in \(Int(self.elapsed)) s. Machine: \(Self.machine).
             Standard workload: parallelism 2, generator seed 42, keys uniform in [0, 1,000,000), keyed count + last payload
-            (value states on RocksDB, 16 MiB memtables, 32 MiB block cache per backend), discarding sink, checkpoints every
+            (value states on RocksDB, 16 MiB memtables, 32 MiB block cache per backend), 4 buffers of 32 KiB per channel,
+            discarding sink, checkpoints every
             1 s to a local directory, materialization every 30 s (changelog). Each case runs \(Int(self.duration)) s; the first
             \(Int(self.warmup)) s are not counted; failures happen at \(Int(self.failureAt)) s (`exception`: a task throws inside the
             process and the job restarts from the latest checkpoint; `kill`: the process is killed with SIGKILL and started

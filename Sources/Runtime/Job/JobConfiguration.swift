@@ -19,7 +19,8 @@ public struct JobConfiguration: Sendable {
     public var failureInjector: (@Sendable (String, Int, Int, Int) -> Bool)?
     /// Bytes per network buffer (records are batched into buffers). Default 32 KiB, as in Flink.
     public var bufferSize: Int
-    /// Buffers a channel holds before its producer blocks (backpressure). Default 8.
+    /// Buffers a channel holds before its producer blocks (backpressure). Default 4 (measured: the same throughput
+    /// as 8 with half the data an aligned barrier waits behind).
     public var channelCapacity: Int
     /// How long a partly filled buffer may wait before it is sent. Default 5 ms.
     public var bufferTimeout: Duration
@@ -34,7 +35,7 @@ public struct JobConfiguration: Sendable {
         checkpointing: CheckpointConfiguration? = nil, workingDirectory: String,
         engine: StateEngine = .rocksDB(), restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delay: .milliseconds(200)),
         restore: RestoreSource = .empty, failureInjector: (@Sendable (String, Int, Int, Int) -> Bool)? = nil,
-        bufferSize: Int = 32 * 1024, channelCapacity: Int = 8,
+        bufferSize: Int = 32 * 1024, channelCapacity: Int = 4,
         bufferTimeout: Duration = .milliseconds(5), maxParallelism: Int = 128
     ) {
         self.checkpointing = checkpointing

@@ -33,7 +33,7 @@ public enum KeyedCountRun {
         /// Put payloads ≥ this into blob files (nil: off).
         public var minBlobSize: Int?
         /// Buffers per channel.
-        public var channelCapacity = 8
+        public var channelCapacity = 4
         /// Keyed state engine.
         public var engine: StateEngine = .rocksDB()
         /// Failure injection: `(attempt, record number in a subtask) -> throw?`.
