@@ -131,7 +131,7 @@ struct KeyedCountCommand: ParsableCommand {
         settings.sinkThrottle = self.job.sinkThrottle > 0 ? .microseconds(self.job.sinkThrottle) : nil
         settings.outputDirectory = self.output
         settings.restore = self.job.restore
-        settings.engine = self.job.engine == "heap" ? .heap : .rocksDB()
+        settings.engine = self.job.engine == "heap" ? .heap : .rocksDB(.perOperator)
         if !self.job.restore, settings.checkpointDirectory != nil { try? FileManager.default.removeItem(atPath: checkpoints) }
         defer { try? FileManager.default.removeItem(atPath: settings.workingDirectory) }
 

@@ -35,7 +35,7 @@ public enum KeyedCountRun {
         /// Buffers per channel.
         public var channelCapacity = 4
         /// Keyed state engine.
-        public var engine: StateEngine = .rocksDB()
+        public var engine: StateEngine = .rocksDB(.perOperator)
         /// Failure injection: `(attempt, record number in a subtask) -> throw?`.
         public var failAt: (@Sendable (Int, Int64) -> Bool)?
         /// Called after every completed or aborted checkpoint (coordinator thread).
