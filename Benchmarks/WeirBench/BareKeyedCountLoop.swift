@@ -2,6 +2,7 @@ import Foundation
 import RocksKit
 import Runtime
 import StateCore
+import Synchronization
 
 /// The physical limit of the recovery workload: per subtask, a thread and its own RocksDB database doing the
 /// workload's RocksDB operations per record through the raw C API (get the count, put count + 1, put the payload),
@@ -56,10 +57,9 @@ enum BareKeyedCountLoop {
 }
 
 /// Per-thread counts.
-final class Counts: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [Int]
-    init(_ count: Int) { self.values = Array(repeating: 0, count: count) }
-    func add(_ index: Int, _ value: Int) { self.lock.withLock { self.values[index] += value } }
-    var total: Int { self.lock.withLock { self.values.reduce(0, +) } }
+final class Counts: Sendable {
+    private let values: Mutex<[Int]>
+    init(_ count: Int) { self.values = Mutex(Array(repeating: 0, count: count)) }
+    func add(_ index: Int, _ value: Int) { self.values.withLock { $0[index] += value } }
+    var total: Int { self.values.withLock { $0.reduce(0, +) } }
 }

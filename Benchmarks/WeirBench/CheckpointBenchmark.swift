@@ -87,11 +87,7 @@ struct CheckpointBenchmark: ParsableCommand {
     private var phaseSeconds: Double { self.duration ?? (2 * self.materializationInterval - 1) }
 
     private func strategy(_ kind: SnapshotStrategy.Kind) -> SnapshotStrategy {
-        switch kind {
-        case .changelog: .changelog(materializationInterval: .milliseconds(Int(self.materializationInterval * 1_000)))
-        case .incremental: .incremental
-        default: .full
-        }
+        .named(kind, materializationInterval: .milliseconds(Int(self.materializationInterval * 1_000)))
     }
 
     private func measure(keys: Int, kind: SnapshotStrategy.Kind, directory: String) throws -> CheckpointBenchmarkResult {
@@ -153,7 +149,7 @@ struct CheckpointBenchmark: ParsableCommand {
         }
         let achievedRate = Double(updates) / (ContinuousClock.now - start).seconds
         try backend.close()
-        let rootBytes = Self.directoryBytes(root)
+        let rootBytes = directoryContents(root).bytes
 
         let restoreStart = ContinuousClock.now
         let restored = try CheckpointedBackend<Int64>.open(
@@ -168,7 +164,7 @@ struct CheckpointBenchmark: ParsableCommand {
         return CheckpointBenchmarkResult(
             strategy: kind.rawValue, keys: keys, checkpoints: durations.count, updatesPerSec: achievedRate,
             loadSeconds: loadSeconds,
-            checkpointP50Ms: Self.percentile(sorted, 0.5), checkpointP99Ms: Self.percentile(sorted, 0.99),
+            checkpointP50Ms: (percentile(sorted, 0.5) ?? 0), checkpointP99Ms: (percentile(sorted, 0.99) ?? 0),
             checkpointMaxMs: sorted.last ?? 0,
             uploadedBytesP50: uploadedSorted.isEmpty ? 0 : uploadedSorted[uploadedSorted.count / 2],
             uploadedBytesMax: uploadedSorted.last ?? 0, rootBytes: rootBytes,
@@ -202,25 +198,8 @@ struct CheckpointBenchmark: ParsableCommand {
         return sizes
     }
 
-    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
-    }
 
-    static func directoryBytes(_ path: String) -> Int {
-        guard let enumerator = FileManager.default.enumerator(atPath: path) else { return 0 }
-        var total = 0
-        while let name = enumerator.nextObject() as? String {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: "\(path)/\(name)")
-            if attributes?[.type] as? FileAttributeType == .typeRegular { total += (attributes?[.size] as? Int) ?? 0 }
-        }
-        return total
-    }
 }
 
 extension SnapshotStrategy.Kind: ExpressibleByArgument {}
 
-extension Duration {
-    var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
-    var milliseconds: Double { self.seconds * 1_000 }
-}

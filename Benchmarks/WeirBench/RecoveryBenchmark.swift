@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Runtime
+import Synchronization
 
 /// `weir-bench recovery`: the standard workload on the real runtime and backend, with one failure.
 struct RecoveryBenchmark: ParsableCommand {
@@ -134,27 +135,22 @@ struct RecoveryBenchmark: ParsableCommand {
 }
 
 /// Events collected in this process.
-final class EventLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var events: [RecoveryTrace.Event] = []
-    func add(_ event: RecoveryTrace.Event) { self.lock.withLock { self.events.append(event) } }
+final class EventLog: Sendable {
+    private let events = Mutex<[RecoveryTrace.Event]>([])
+    func add(_ event: RecoveryTrace.Event) { self.events.withLock { $0.append(event) } }
     func trace(startedAt: Int64) -> RecoveryTrace {
         var trace = RecoveryTrace(startedAt: startedAt)
-        for event in self.lock.withLock({ self.events }) { trace.add(event) }
+        for event in self.events.withLock({ $0 }) { trace.add(event) }
         return trace
     }
 }
 
 /// Events written as JSON lines (each written whole, so a killed process leaves complete lines).
 final class EventFile: @unchecked Sendable {
-    private let lock = NSLock()
-    private let file: FileHandle
-    private let encoder = JSONEncoder()
-    init(_ file: FileHandle) { self.file = file }
+    private let file: Mutex<FileHandle>
+    init(_ file: FileHandle) { self.file = Mutex(file) }
     func write(_ event: RecoveryTrace.Event) {
-        self.lock.withLock {
-            guard let data = try? self.encoder.encode(event) else { return }
-            self.file.write(data + Data("\n".utf8))
-        }
+        guard let data = try? JSONEncoder().encode(event) else { return }
+        self.file.withLock { $0.write(data + Data("\n".utf8)) }
     }
 }

@@ -76,19 +76,11 @@ struct RecoveryOptions: ParsableArguments {
     }
 
     var alignmentMode: AlignmentMode {
-        switch self.alignment {
-        case "unaligned": .unaligned
-        case "timeout": .alignmentTimeout(.milliseconds(self.alignmentTimeout))
-        default: .aligned
-        }
+        AlignmentMode(name: self.alignment, timeout: .milliseconds(self.alignmentTimeout)) ?? .aligned
     }
 
     var snapshotStrategy: SnapshotStrategy {
-        switch self.strategy {
-        case .incremental: .incremental
-        case .full, .savepoint: .full
-        case .changelog: .changelog(materializationInterval: .milliseconds(Int64(self.materializationInterval * 1000)))
-        }
+        .named(self.strategy, materializationInterval: .milliseconds(Int64(self.materializationInterval * 1000)))
     }
 
     /// The arguments that reproduce these options (for the child process of a kill run).

@@ -49,9 +49,6 @@ struct RecoveryResult: Codable {
         case bareCRps = "bare_c_rps", throughputVsBare = "throughput_vs_bare"
     }
 
-    static func percentile<T: Comparable>(_ sorted: [T], _ p: Double) -> T? {
-        sorted.isEmpty ? nil : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-    }
 
     /// Records at time `t` in `segment` (the latest sample at or before it).
     static func records(at t: Int64, in samples: [RecoveryTrace.Sample]) -> Int? {
@@ -83,20 +80,20 @@ struct RecoveryResult: Codable {
         let sortedRates = rates.sorted()
         self.throughputRps = rates.isEmpty ? 0 : rates.reduce(0, +) / Double(rates.count)
         self.throughputMinRps = sortedRates.first ?? 0
-        self.throughputMedianRps = Self.percentile(sortedRates, 0.5) ?? 0
+        self.throughputMedianRps = percentile(sortedRates, 0.5) ?? 0
         self.throughputMaxRps = sortedRates.last ?? 0
 
         let completed = trace.checkpoints.filter { $0.status == .completed }
         let measured = Array(completed.dropFirst(Int(options.warmup * 1000) / options.interval))
-        let durations = measured.map { $0.endToEnd.ms }.sorted()
+        let durations = measured.map { $0.endToEnd.milliseconds }.sorted()
         self.checkpoints = measured.count
-        self.checkpointP50Ms = Self.percentile(durations, 0.5) ?? 0
-        self.checkpointP99Ms = Self.percentile(durations, 0.99) ?? 0
+        self.checkpointP50Ms = percentile(durations, 0.5) ?? 0
+        self.checkpointP99Ms = percentile(durations, 0.99) ?? 0
         self.checkpointMaxMs = durations.last ?? 0
-        self.uploadedBytesP50 = Self.percentile(measured.map(\.checkpointedBytes).sorted(), 0.5) ?? 0
+        self.uploadedBytesP50 = percentile(measured.map(\.checkpointedBytes).sorted(), 0.5) ?? 0
         self.stateBytes = completed.last?.stateBytes ?? 0
-        self.inflightBytesP50 = Self.percentile(measured.map(\.inflightBytes).sorted(), 0.5) ?? 0
-        (self.rootFiles, self.rootBytes) = Self.walk(root)
+        self.inflightBytesP50 = percentile(measured.map(\.inflightBytes).sorted(), 0.5) ?? 0
+        (self.rootFiles, self.rootBytes) = directoryContents(root)
         self.peakRssMib = Double(trace.peakRSSKiB) / 1024
 
         guard let failedAt, let restart = trace.attempts.first(where: { ($0.startedAt >= failedAt - 50) && $0.failedAt == nil }) else { return }
@@ -120,20 +117,6 @@ struct RecoveryResult: Codable {
         }
     }
 
-    /// Files and bytes under `root`.
-    static func walk(_ root: String) -> (Int, Int) {
-        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return (0, 0) }
-        var files = 0
-        var bytes = 0
-        while let name = enumerator.nextObject() as? String {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: "\(root)/\(name)")
-            if attributes?[.type] as? FileAttributeType == .typeRegular {
-                files += 1
-                bytes += (attributes?[.size] as? Int) ?? 0
-            }
-        }
-        return (files, bytes)
-    }
 
     var jsonLine: String {
         let encoder = JSONEncoder()

@@ -37,9 +37,9 @@ struct RecoveryTrace: Codable, Sendable {
             self.firstRecordAt = timeline.firstRecordAt
             self.failedAt = timeline.failedAt
             // Backends restore in parallel: each phase lasts as long as its slowest backend.
-            self.fetchMs = timeline.restores.map { $0.fetch.ms }.max() ?? 0
-            self.openMs = timeline.restores.map { $0.open.ms }.max() ?? 0
-            self.replayMs = timeline.restores.map { $0.replay.ms }.max() ?? 0
+            self.fetchMs = timeline.restores.map { $0.fetch.milliseconds }.max() ?? 0
+            self.openMs = timeline.restores.map { $0.open.milliseconds }.max() ?? 0
+            self.replayMs = timeline.restores.map { $0.replay.milliseconds }.max() ?? 0
             self.replayedRecords = timeline.restores.reduce(0) { $0 + $1.replayedRecords }
             self.fetchedBytes = timeline.restores.reduce(0) { $0 + $1.fetchedBytes }
             self.localBytes = timeline.restores.reduce(0) { $0 + $1.localBytes }
@@ -77,11 +77,6 @@ struct RecoveryTrace: Codable, Sendable {
     }
 
     static var now: Int64 { SystemStateClock().nowMilliseconds() }
-}
-
-extension Duration {
-    /// Milliseconds as a `Double`.
-    var ms: Double { Double(self.components.seconds) * 1000 + Double(self.components.attoseconds) / 1e15 }
 }
 
 /// Runs the standard workload in this process until `stopAt`, injecting a task exception at `failAt` when given,

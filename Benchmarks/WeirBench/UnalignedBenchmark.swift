@@ -86,11 +86,7 @@ struct UnalignedBenchmark: ParsableCommand {
         settings.duration = .milliseconds(Int64(self.duration * 1000))
         settings.checkpointDirectory = scratch + "/checkpoints"
         settings.interval = .milliseconds(self.interval)
-        settings.alignment = switch mode {
-        case "unaligned": .unaligned
-        case "timeout": .alignmentTimeout(.milliseconds(self.alignmentTimeout))
-        default: .aligned
-        }
+        settings.alignment = AlignmentMode(name: mode, timeout: .milliseconds(self.alignmentTimeout)) ?? .aligned
         settings.sinkThrottle = .microseconds(self.sinkThrottle)
         settings.channelCapacity = capacity
         let summary: KeyedCountRun.Summary
@@ -102,21 +98,18 @@ struct UnalignedBenchmark: ParsableCommand {
         let seconds = summary.perSecond.dropFirst(Int(self.warmup))
         let checkpoints = summary.result.checkpoints.filter { $0.status == .completed }
         let measured = checkpoints.dropFirst(Int(self.warmup * 1000) / self.interval)
-        let durations = measured.map { Double($0.endToEnd.components.attoseconds) / 1e15 + Double($0.endToEnd.components.seconds) * 1000 }.sorted()
+        let durations = measured.map { $0.endToEnd.milliseconds }.sorted()
         let inflight = measured.map(\.inflightBytes).sorted()
         return UnalignedBenchmarkResult(
             mode: mode, channelCapacity: capacity, checkpoints: measured.count,
             aborted: summary.result.checkpoints.count - checkpoints.count,
             recordsPerSec: seconds.isEmpty ? 0 : Double(seconds.reduce(0, +)) / Double(seconds.count),
-            checkpointP50Ms: Self.percentile(durations, 0.5), checkpointP99Ms: Self.percentile(durations, 0.99),
-            checkpointMaxMs: durations.last ?? 0, inflightBytesP50: Self.percentile(inflight.map(Double.init), 0.5),
+            checkpointP50Ms: (percentile(durations, 0.5) ?? 0), checkpointP99Ms: (percentile(durations, 0.99) ?? 0),
+            checkpointMaxMs: durations.last ?? 0, inflightBytesP50: (percentile(inflight.map(Double.init), 0.5) ?? 0),
             inflightBytesMax: inflight.last ?? 0,
-            alignmentMaxMs: measured.map { Double($0.maxAlignment.components.attoseconds) / 1e15 + Double($0.maxAlignment.components.seconds) * 1000 }.max() ?? 0)
+            alignmentMaxMs: measured.map { $0.maxAlignment.milliseconds }.max() ?? 0)
     }
 
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-    }
 }
 
 /// One case of `weir-bench unaligned`.

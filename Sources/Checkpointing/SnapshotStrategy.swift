@@ -40,4 +40,14 @@ public struct SnapshotStrategy: Sendable, Hashable {
 
     /// A full snapshot at every checkpoint.
     public static let full = SnapshotStrategy(kind: .full, materializationInterval: .zero, persistThreshold: 0)
+
+    /// The strategy of `kind` (a savepoint kind means full snapshots); `materializationInterval` applies to the
+    /// changelog (command-line flags name strategies this way).
+    public static func named(_ kind: Kind, materializationInterval: Duration = .seconds(30)) -> SnapshotStrategy {
+        switch kind {
+        case .changelog: .changelog(materializationInterval: materializationInterval)
+        case .incremental: .incremental
+        case .full, .savepoint: .full
+        }
+    }
 }

@@ -62,8 +62,8 @@ public final class JobExecution: @unchecked Sendable {
         public var backPressured: Duration
         /// The last completed checkpoint's figures.
         public var lastCheckpoint: CheckpointStatistics?
-        /// When the current attempt processed its first record (nil: not yet), on the runtime clock.
-        public var firstRecordAt: Duration?
+        /// When the current attempt processed its first record (milliseconds since 1970; nil: not yet).
+        public var firstRecordAt: Int64?
     }
 
     /// Runs until the input ends, `cancel()`, or a failure the restart strategy does not cover.
@@ -161,13 +161,13 @@ public final class JobExecution: @unchecked Sendable {
                 lastCheckpoint: last)
         }
         let tasks = run.tasks.joined()
-        let first = tasks.map { $0.firstRecordAt.load(ordering: .relaxed) }.filter { $0 > 0 }.min()
+        let first = tasks.map { $0.firstRecordWall.load(ordering: .relaxed) }.filter { $0 > 0 }.min()
         return Progress(
             sourceRecords: before + run.records(of: 0), sinkRecords: after + run.records(of: run.tasks.count - 1),
             attempt: run.attempt,
             queuedBuffers: tasks.reduce(0) { $0 + $1.gate.queuedBuffers },
             backPressured: .microseconds(tasks.reduce(0) { $0 + $1.backPressuredMicros.load(ordering: .relaxed) }),
-            lastCheckpoint: last, firstRecordAt: first.map { .nanoseconds($0 - 1) })
+            lastCheckpoint: last, firstRecordAt: first.map(Int64.init))
     }
 
     private func restoredMetadata(_ source: RestoreSource) throws(RuntimeError) -> CheckpointMetadata? {

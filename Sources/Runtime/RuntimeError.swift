@@ -61,6 +61,14 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// An exception a test or benchmark injects on purpose.
+public struct InjectedFailure: Error, Sendable, CustomStringConvertible {
+    /// Where it was injected.
+    public var message: String
+    /// The message.
+    public var description: String { self.message }
+}
+
 /// A description of a non-Sendable error.
 struct SendableBox: Error, Sendable, CustomStringConvertible {
     let description: String

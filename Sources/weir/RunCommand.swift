@@ -57,19 +57,12 @@ struct JobOptions: ParsableArguments {
     }
 
     var snapshotStrategy: SnapshotStrategy {
-        switch self.strategy {
-        case "incremental": .incremental
-        case "full": .full
-        default: .changelog(materializationInterval: .milliseconds(Int64(self.materializationInterval * 1000)))
-        }
+        .named(SnapshotStrategy.Kind(rawValue: self.strategy) ?? .changelog,
+               materializationInterval: .milliseconds(Int64(self.materializationInterval * 1000)))
     }
 
     var alignmentMode: AlignmentMode {
-        switch self.alignment {
-        case "unaligned": .unaligned
-        case "timeout": .alignmentTimeout(.milliseconds(self.alignmentTimeout))
-        default: .aligned
-        }
+        AlignmentMode(name: self.alignment, timeout: .milliseconds(self.alignmentTimeout)) ?? .aligned
     }
 }
 

@@ -75,9 +75,7 @@ public final class CheckpointedBackend<Key> {
     var databaseDirectory: String { self.workingDirectory + "/db" }
     func localMaterializationDirectory(_ id: Int64) -> String { "\(self.workingDirectory)/local/mat-\(id)" }
     /// The backend id as a file-name part.
-    var fileToken: String {
-        String(self.backendID.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" })
-    }
+    var fileToken: String { self.backendID.fileToken }
 
     /// The SQN the next change gets (changelog strategy; 0 otherwise).
     public var nextSQN: UInt64 { self.writer?.nextSQN ?? 0 }

@@ -121,7 +121,7 @@ public final class CheckpointStorage: Sendable {
     public func checkpointDirectory(_ id: Int64) -> String { "\(self.root)/chk-\(id)" }
 
     /// The relative path of checkpoint `id`'s folder.
-    static func checkpointFolder(_ id: Int64) -> String { "chk-\(id)" }
+    package static func checkpointFolder(_ id: Int64) -> String { "chk-\(id)" }
 
     /// The IDs of the retained completed checkpoints, oldest first.
     public var completedCheckpoints: [Int64] { self.state.withLock { $0.completed.keys.sorted() } }

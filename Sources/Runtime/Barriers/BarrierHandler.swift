@@ -7,6 +7,17 @@ public enum AlignmentMode: Sendable, Hashable, CustomStringConvertible {
     /// Start aligned; switch the checkpoint to unaligned once it is older than the timeout.
     case alignmentTimeout(Duration)
 
+    /// The mode named `aligned`, `unaligned` or `timeout` (aligned, switching to unaligned after `timeout`), as
+    /// command-line flags name them; nil for another name.
+    public init?(name: String, timeout: Duration) {
+        switch name {
+        case "aligned": self = .aligned
+        case "unaligned": self = .unaligned
+        case "timeout": self = .alignmentTimeout(timeout)
+        default: return nil
+        }
+    }
+
     /// `aligned`, `unaligned` or `timeout-<ms>ms`.
     public var description: String {
         switch self {
@@ -172,13 +183,5 @@ public struct BarrierHandler: Sendable {
         if pending.unaligned { return [.finish(checkpointID: pending.id)] }
         return [.snapshot(checkpointID: pending.id, unaligned: false), .forward(checkpointID: pending.id)]
             + [.unblockAll, .finish(checkpointID: pending.id)]
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = self.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

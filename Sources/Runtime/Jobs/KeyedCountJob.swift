@@ -48,14 +48,6 @@ public struct KeyedCount: KeyedProcessFunction {
     }
 }
 
-/// An exception a test or benchmark injects on purpose.
-public struct InjectedFailure: Error, Sendable, CustomStringConvertible {
-    /// Where it was injected.
-    public var message: String
-    /// The message.
-    public var description: String { self.message }
-}
-
 /// The sink of the keyed-count job.
 public enum KeyedCountSink: Sendable {
     /// Count and discard, optionally sleeping `throttle` every 100 records (backpressure).

@@ -2,6 +2,7 @@ import Checkpointing
 import Foundation
 import KeyedState
 import RocksKit
+import Synchronization
 
 /// Runs the keyed-count job for a while with a progress sample every second: what `weir run keyed-count` and
 /// `weir-bench` share.
@@ -108,9 +109,8 @@ public enum KeyedCountRun {
 }
 
 /// Per-second rates, appended by the sampler.
-final class SampleLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [Int] = []
-    func append(_ value: Int) { self.lock.withLock { self.stored.append(value) } }
-    var values: [Int] { self.lock.withLock { self.stored } }
+final class SampleLog: Sendable {
+    private let stored = Mutex<[Int]>([])
+    func append(_ value: Int) { self.stored.withLock { $0.append(value) } }
+    var values: [Int] { self.stored.withLock { $0 } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import StateCore
 
 /// A two-phase-commit file sink: records go to an in-progress file; a checkpoint's snapshot closes it, syncs it
 /// and renames it pending for that checkpoint; the checkpoint's completion renames pending files to their final

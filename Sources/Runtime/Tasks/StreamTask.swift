@@ -25,8 +25,6 @@ final class StreamTask: @unchecked Sendable {
     var backPressured = Duration.zero
     /// Time spent waiting for room in a full output channel, in microseconds, readable from any thread.
     let backPressuredMicros = Atomic<Int>(0)
-    /// When the first record was processed (runtime clock, nanoseconds; 0: not yet).
-    let firstRecordAt = Atomic<Int>(0)
     /// When the first record was processed (milliseconds since 1970; 0: not yet).
     let firstRecordWall = Atomic<Int>(0)
 
@@ -145,9 +143,7 @@ final class StreamTask: @unchecked Sendable {
     }
 
     private func noteFirstRecord() {
-        if self.firstRecordAt.load(ordering: .relaxed) == 0 {
-            let (seconds, atto) = RuntimeClock.now.components
-            self.firstRecordAt.store(Int(seconds) * 1_000_000_000 + Int(atto / 1_000_000_000) + 1, ordering: .relaxed)
+        if self.firstRecordWall.load(ordering: .relaxed) == 0 {
             self.firstRecordWall.store(Int(SystemStateClock().nowMilliseconds()), ordering: .relaxed)
         }
     }
@@ -378,11 +374,12 @@ final class StreamTask: @unchecked Sendable {
         if !self.recording.isEmpty, let storage = self.execution.storage {
             let file = ChannelStateFile(vertex: self.vertex.name, subtask: self.subtask, checkpointID: id, buffers: self.recording)
             let folder = storage.checkpointDirectory(id)
+            let relativeFolder = CheckpointStorage.checkpointFolder(id)
             let name = "channels-\(self.vertex.name.fileToken)-\(self.subtask).wchs"
             try storage.fileSystem.createDirectory(folder)
             let bytes = file.encoded()
             try storage.fileSystem.write(bytes, to: "\(folder)/\(name)", sync: true)
-            handle.channelState = FileHandle(path: "chk-\(id)/\(name)", size: bytes.count, crc32c: CRC32C.checksum(bytes))
+            handle.channelState = FileHandle(path: "\(relativeFolder)/\(name)", size: bytes.count, crc32c: CRC32C.checksum(bytes))
             handle.inflightBytes = file.dataBytes
         }
         self.recording.removeAll()
@@ -405,9 +402,4 @@ struct TaskAcknowledgement: Sendable {
     var asynchronous: Duration
     var alignment: Duration
     var unaligned: Bool
-}
-
-extension String {
-    /// The string with every character but letters, digits, `-` and `_` replaced by `-` (a file-name part).
-    var fileToken: String { String(self.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" }) }
 }

@@ -1,0 +1,29 @@
+import Foundation
+
+/// The nearest-rank percentile of ascending `sorted` (`fraction` 0.5 = median), or nil when empty.
+func percentile<T>(_ sorted: [T], _ fraction: Double) -> T? {
+    guard !sorted.isEmpty else { return nil }
+    return sorted[max(min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1), 0)]
+}
+
+/// Regular files and their bytes under `path`.
+func directoryContents(_ path: String) -> (files: Int, bytes: Int) {
+    guard let enumerator = FileManager.default.enumerator(atPath: path) else { return (0, 0) }
+    var files = 0
+    var bytes = 0
+    while let name = enumerator.nextObject() as? String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: "\(path)/\(name)")
+        if attributes?[.type] as? FileAttributeType == .typeRegular {
+            files += 1
+            bytes += (attributes?[.size] as? Int) ?? 0
+        }
+    }
+    return (files, bytes)
+}
+
+extension Duration {
+    /// Seconds as a `Double`.
+    var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
+    /// Milliseconds as a `Double`.
+    var milliseconds: Double { self.seconds * 1_000 }
+}
