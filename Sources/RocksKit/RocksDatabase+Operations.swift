@@ -106,11 +106,13 @@ extension RocksDatabase {
         return slice.withReader { reader in reader.map { var r = $0; return r.readRemainingBytes() } }
     }
 
-    func pinnedValue(_ family: ColumnFamily, key: [UInt8]) throws(RocksError) -> OpaquePointer? {
+    func pinnedValue(_ family: ColumnFamily, key: [UInt8], readOptions: OpaquePointer? = nil) throws(RocksError)
+        -> OpaquePointer?
+    {
         try withBytes(key) { key throws(RocksError) in
             try withRocksError(operation: "get from '\(family.name)'", path: self.path) { error in
                 rocksdb_get_pinned_cf(
-                    self.handle, self.readOptions, family.handle,
+                    self.handle, readOptions ?? self.readOptions, family.handle,
                     key.baseAddress?.assumingMemoryBound(to: CChar.self), key.count, error)
             }
         }

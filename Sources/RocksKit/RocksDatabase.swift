@@ -33,7 +33,18 @@ public final class RocksDatabase: @unchecked Sendable {
         var families: [String: ColumnFamily] = [:]
         var familyOptions: [OpaquePointer] = []
         var filters: [CompactionFilterHandle] = []
+        /// Snapshots taken and not yet released, released at close.
+        var snapshots: [ObjectIdentifier: RocksSnapshot] = [:]
         var closed = false
+    }
+
+    func register(_ snapshot: RocksSnapshot) {
+        self.registry.withLock { $0.snapshots[ObjectIdentifier(snapshot)] = snapshot }
+    }
+
+    /// Removes `snapshot` from the open ones; false when it was released already (or the database closed).
+    func unregister(_ snapshot: RocksSnapshot) -> Bool {
+        self.registry.withLock { $0.snapshots.removeValue(forKey: ObjectIdentifier(snapshot)) != nil }
     }
 
     /// Opens (or creates) the database at `path` with the given column families.
@@ -198,9 +209,11 @@ public final class RocksDatabase: @unchecked Sendable {
             registry.families = [:]
             registry.familyOptions = []
             registry.filters = []
+            registry.snapshots = [:]
             return copy
         }
         guard let registry else { return }
+        for snapshot in registry.snapshots.values { rocksdb_release_snapshot(self.handle, snapshot.handle) }
         for family in registry.families.values { rocksdb_column_family_handle_destroy(family.handle) }
         rocksdb_close(self.handle)
         registry.familyOptions.forEach { rocksdb_options_destroy($0) }
@@ -223,6 +236,10 @@ public final class RocksDatabase: @unchecked Sendable {
         rocksdb_options_set_level_compaction_dynamic_level_bytes(
             made, options.levelCompactionDynamicLevelBytes ? 1 : 0)
         rocksdb_options_set_max_open_files(made, -1)
+        if options.bulkLoad {
+            rocksdb_options_set_memtable_vector_rep(made)
+            rocksdb_options_set_allow_concurrent_memtable_write(made, 0)
+        }
         let table = rocksdb_block_based_options_create()!
         rocksdb_block_based_options_set_block_cache(table, cache)
         if options.bloomFilterBitsPerKey > 0 {

@@ -14,6 +14,7 @@ public struct RocksIterator: ~Copyable {
     private let handle: OpaquePointer
     private let readOptions: OpaquePointer
     private let database: RocksDatabase
+    private let snapshot: RocksSnapshot?
     private let lowerBound: UnsafeMutableRawBufferPointer?
     private let upperBound: UnsafeMutableRawBufferPointer?
 
@@ -23,10 +24,16 @@ public struct RocksIterator: ~Copyable {
     ///   - family: The family to iterate.
     ///   - lowerBound: The first key that may be visited (inclusive), or `nil`.
     ///   - upperBound: The key where iteration stops (exclusive), or `nil`.
-    public init(database: RocksDatabase, family: ColumnFamily, lowerBound: [UInt8]? = nil, upperBound: [UInt8]? = nil) {
+    ///   - snapshot: Iterate the database as this snapshot sees it, or `nil` for its current state.
+    public init(
+        database: RocksDatabase, family: ColumnFamily, lowerBound: [UInt8]? = nil, upperBound: [UInt8]? = nil,
+        snapshot: RocksSnapshot? = nil
+    ) {
         precondition(!database.isClosed, "RocksIterator created on a closed database")
         self.database = database
+        self.snapshot = snapshot
         self.readOptions = rocksdb_readoptions_create()!
+        if let snapshot { rocksdb_readoptions_set_snapshot(self.readOptions, snapshot.handle) }
         self.lowerBound = lowerBound.map(Self.copy)
         self.upperBound = upperBound.map(Self.copy)
         if let lower = self.lowerBound {

@@ -22,6 +22,10 @@ public struct RocksOptions: Sendable, Hashable {
     /// Write each change to RocksDB's write-ahead log. Default `false`: durability comes from checkpoints, as in
     /// Flink, and the backend flushes memtables before it closes.
     public var writeAheadLog: Bool
+    /// Tune for a write-only bulk load (a restore replaying a changelog): memtables are unsorted vectors, so an
+    /// insert is an append and the sort happens once, when the memtable is flushed. Point reads and iteration are
+    /// slow in this mode; reopen with it off before serving reads. Default `false`.
+    public var bulkLoad: Bool
 
     /// Creates options with the documented defaults.
     public init(
@@ -34,7 +38,8 @@ public struct RocksOptions: Sendable, Hashable {
         bloomFilterBitsPerKey: Double = 10,
         levelCompactionDynamicLevelBytes: Bool = true,
         statistics: Bool = true,
-        writeAheadLog: Bool = false
+        writeAheadLog: Bool = false,
+        bulkLoad: Bool = false
     ) {
         self.createIfMissing = createIfMissing
         self.blockCacheBytes = blockCacheBytes
@@ -46,5 +51,6 @@ public struct RocksOptions: Sendable, Hashable {
         self.levelCompactionDynamicLevelBytes = levelCompactionDynamicLevelBytes
         self.statistics = statistics
         self.writeAheadLog = writeAheadLog
+        self.bulkLoad = bulkLoad
     }
 }

@@ -106,6 +106,38 @@ final class Scratch {
 
     /// After a materialization, old changelog segments and materialized files are deleted once no retained
     /// checkpoint needs them, and every file a retained checkpoint references still exists.
+    /// A changelog longer than the bulk-load threshold (every change kind, on top of a materialization) is
+    /// replayed in RocksDB bulk-load mode and restores exactly; the reopened backend serves reads and goes on.
+    @Test func longChangelogReplaysInBulkLoadMode() throws {
+        let scratch = Scratch()
+        let setup = Setup.all[0]
+        var workload = CheckpointWorkload(seed: 5, keys: 2_000, valueBytes: 4_000)
+        do {
+            let storage = try CheckpointStorage(root: scratch.root)
+            defer { storage.close() }
+            let backend = try scratch.open(setup, storage: storage)
+            let states = try CheckpointWorkload.register(backend.state)
+            for _ in 0..<2_000 { try workload.step(states) }
+            try backend.materializeNow()
+            for _ in 0..<40_000 { try workload.step(states) }
+            let handle = try backend.checkpoint(1)
+            #expect(handle.changelog.reduce(0) { $0 + $1.length } > 4 << 20)
+            try backend.close()
+        }
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        let restored = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-2")
+        #expect(restored.restoreReport?.bulkLoaded == true)
+        let states = try CheckpointWorkload.register(restored.state)
+        #expect(try workload.read(states) == workload.model)
+        for _ in 0..<200 { try workload.step(states) }
+        try restored.checkpoint(2)
+        try restored.close()
+        let again = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-3")
+        #expect(try workload.read(try CheckpointWorkload.register(again.state)) == workload.model)
+        try again.close()
+    }
+
     @Test func changelogIsTruncatedAfterMaterialization() throws {
         let scratch = Scratch()
         let setup = Setup.all[0]

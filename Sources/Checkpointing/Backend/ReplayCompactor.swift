@@ -1,3 +1,4 @@
+import Foundation
 import KeyedState
 
 /// Collapses a stream of replayed changes so each key is written once: a later put or delete of a key replaces
@@ -12,10 +13,7 @@ import KeyedState
 /// changes emitted plus its pending one, applied in emission order then pending, leave the state the full stream
 /// would have left.
 struct ReplayCompactor {
-    private struct Slot: Hashable {
-        var column: Int
-        var key: [UInt8]
-    }
+    private typealias Slot = RawStateKey
 
     private var pending: [Slot: RawStateChange] = [:]
     /// Pending keys by `(column, primary key)`: a map state's `clear` deletes exactly one such group.
@@ -57,13 +55,27 @@ struct ReplayCompactor {
         return self.ordered
     }
 
-    /// Hands out everything pending (to apply after every ordered change).
+    /// Hands out everything pending (to apply after every ordered change), sorted by column and key: RocksDB's
+    /// memtable inserts keys that arrive in order several times faster than keys in random order.
     mutating func takePending() -> [RawStateChange] {
         defer {
-            self.pending.removeAll()
+            self.pending.removeAll(keepingCapacity: true)
             self.byPrimary.removeAll()
         }
-        return Array(self.pending.values)
+        return self.pending.values.sorted { lhs, rhs in
+            lhs.column != rhs.column ? lhs.column < rhs.column : Self.precedes(lhs.key, rhs.key)
+        }
+    }
+
+    /// Byte-wise order, as RocksDB's default comparator.
+    private static func precedes(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        lhs.withUnsafeBytes { left in
+            rhs.withUnsafeBytes { right in
+                let common = min(left.count, right.count)
+                let order = common == 0 ? 0 : memcmp(left.baseAddress!, right.baseAddress!, common)
+                return order != 0 ? order < 0 : left.count < right.count
+            }
+        }
     }
 
     /// The number of pending changes.

@@ -20,6 +20,8 @@ public struct RestoreReport: Sendable, CustomStringConvertible {
     public var writtenRecords = 0
     /// Changelog bytes read.
     public var replayedBytes = 0
+    /// The replay ran in RocksDB bulk-load mode (a long changelog: unsorted memtables, then a reopen).
+    public var bulkLoaded = false
     /// The SQN the backend continues at.
     public var nextSQN: UInt64 = 0
 
@@ -31,8 +33,7 @@ public struct RestoreReport: Sendable, CustomStringConvertible {
         "restored checkpoint \(self.checkpointID) (\(self.strategy.rawValue)) in \(Self.ms(self.total)): "
             + "fetch \(Self.ms(self.fetch)) (\(self.fetchedBytes) B copied, \(self.localBytes) B local), "
             + "open \(Self.ms(self.open)), replay \(Self.ms(self.replay)) (\(self.replayedRecords) records, "
-            + "\(self.writtenRecords) writes, "
-            + "\(self.replayedBytes) B), next SQN \(self.nextSQN)"
+            + "\(self.writtenRecords) writes, \(self.replayedBytes) B\(self.bulkLoaded ? ", bulk load" : "")), next SQN \(self.nextSQN)"
     }
 
     static func ms(_ duration: Duration) -> String {
