@@ -80,6 +80,8 @@ public final class JobExecution: @unchecked Sendable {
             }
         }
         defer { self.storage?.close() }
+        // Backends a failed attempt parked for local rollback and no later attempt took.
+        defer { ParkedBackends.shared.closeAll(under: self.configuration.workingDirectory + "/") }
         var attempt = 0
         var restore = self.configuration.restore
         while true {

@@ -12,6 +12,10 @@ extension CheckpointedBackend {
     ///   - keySerializer, keyGroupRange, maxParallelism, clock: As for `KeyedStateBackend`.
     ///   - strategy: How checkpoints are taken. Default `.changelog()`.
     ///   - restore: Where the state comes from. Default `.empty`.
+    ///   - localRollback: On RocksDB, keep a snapshot at each checkpoint and the keys changed since, so that after
+    ///     a failure in this process `park()` keeps the database open and the next `open` in the same working
+    ///     directory rolls it back in place to the checkpoint it restores (no fetch, no replay, warm caches).
+    ///     Costs a set insert per change and old versions RocksDB keeps for up to two checkpoints. Default `false`.
     /// - Throws: `CheckpointError`: `.missing`/`.corrupt`/`.unsupportedVersion` for damaged checkpoints (naming the
     ///   file, offset, checkpoint and SQN), `.incompatible` when the snapshot does not fit, `.unsafePath`.
     public static func open(
@@ -24,12 +28,23 @@ extension CheckpointedBackend {
         maxParallelism: Int = Limits.maxParallelismDefault,
         strategy: SnapshotStrategy = .changelog(),
         restore: RestoreSource = .empty,
+        localRollback: Bool = false,
         clock: any StateClock = SystemStateClock()
     ) throws(CheckpointError) -> CheckpointedBackend<Key> {
         let fileSystem = storage.fileSystem
         try fileSystem.createDirectory(workingDirectory)
         let range = keyGroupRange ?? .all(maxParallelism: maxParallelism)
         let found = try Self.findHandle(backendID: backendID, storage: storage, source: restore)
+        if let parked = ParkedBackends.shared.take(workingDirectory: workingDirectory) {
+            if localRollback, let (metadata, handle, _) = found,
+                let backend = try Self.reuse(
+                    parked, metadata: metadata, handle: handle, backendID: backendID, range: range, storage: storage,
+                    workingDirectory: workingDirectory, engine: engine, strategy: strategy)
+            {
+                return backend
+            }
+            parked.close()
+        }
         let databaseDirectory = workingDirectory + "/db"
         func makeState(reopen: Bool, bulkLoad: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
             do {
@@ -52,6 +67,7 @@ extension CheckpointedBackend {
                 metadata: metadata, root: root, backendID: backendID, storage: storage, workingDirectory: workingDirectory,
                 engine: engine, keySerializer: keySerializer, range: range, maxParallelism: maxParallelism,
                 strategy: strategy, makeState: { reopen throws(CheckpointError) in try makeState(reopen: reopen, bulkLoad: false) })
+            if localRollback { backend.enableRollback() }
             backend.publishLiveFiles()
             return backend
         }
@@ -61,6 +77,7 @@ extension CheckpointedBackend {
                 state: try makeState(reopen: false, bulkLoad: false), backendID: backendID, strategy: strategy, storage: storage,
                 workingDirectory: workingDirectory, engine: engine)
             backend.startChangelog(sqn: 0, sections: [])
+            if localRollback { backend.enableRollback() }
             return backend
         }
         var report = RestoreReport(checkpointID: metadata.checkpointID, strategy: handle.strategy)
@@ -92,6 +109,7 @@ extension CheckpointedBackend {
             // The restored state is in no changelog: materialize it before the first checkpoint can need it.
             if strategy.kind == .changelog { try backend.materializeNow() }
         }
+        if localRollback { backend.enableRollback() }
         backend.publishLiveFiles()
         return backend
     }
@@ -143,8 +161,20 @@ extension CheckpointedBackend {
             threshold: self.strategy.persistThreshold, nextSQN: sqn, sections: sections)
         writer.onTick = { [unowned self] in self.pollMaterialization() }
         self.writer = writer
-        self.state.attachChangeSink(writer)
         self.lastMaterializationStart = .now
+        if let rollback = self.rollback {
+            rollback.next = writer
+        } else {
+            self.state.attachChangeSink(writer)
+        }
+    }
+
+    /// Turns local rollback on (RocksDB only): the tracker sees every change before the changelog writer does.
+    func enableRollback(_ tracker: RollbackTracker = RollbackTracker()) {
+        guard self.state.engine == .rocksDB else { return }
+        tracker.next = self.writer
+        self.rollback = tracker
+        self.state.attachChangeSink(tracker)
     }
 
     /// The metadata, this backend's handle, and the root its paths are relative to.

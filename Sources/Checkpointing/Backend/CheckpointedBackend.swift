@@ -55,6 +55,8 @@ public final class CheckpointedBackend<Key> {
     var nextMaterializationID: Int64 = 1
     var lastMaterializationStart = ContinuousClock.now
     lazy var materializer = BackgroundWorker(name: "weir-materialize")
+    /// Local rollback: snapshots at checkpoints and keys changed since (RocksDB with `localRollback` only).
+    var rollback: RollbackTracker?
     private var closed = false
     /// Files referenced by snapshots taken but not yet confirmed complete or aborted: kept live until then.
     private var pendingSnapshots: [Int64: Set<String>] = [:]
@@ -97,6 +99,7 @@ public final class CheckpointedBackend<Key> {
             }
             self.pendingSnapshots[id] = handle.referencedPaths
             self.publishLiveFiles()
+            if let rollback = self.rollback, let point = self.state.makeRollbackPoint() { rollback.began(id, at: point) }
             return handle
         } catch {
             throw error.inCheckpoint(id)
@@ -107,6 +110,7 @@ public final class CheckpointedBackend<Key> {
     /// storage's retained checkpoints (or released).
     public func notifyCheckpointComplete(_ id: Int64) {
         guard !self.closed else { return }
+        for point in self.rollback?.completed(id) ?? [] { self.state.releaseRollbackPoint(point) }
         let before = self.pendingSnapshots.count
         self.pendingSnapshots = self.pendingSnapshots.filter { $0.key > id }
         if self.pendingSnapshots.count != before {
@@ -117,7 +121,9 @@ public final class CheckpointedBackend<Key> {
 
     /// Checkpoint `id` will not complete: its snapshot's files are released.
     public func notifyCheckpointAborted(_ id: Int64) {
-        guard !self.closed, self.pendingSnapshots.removeValue(forKey: id) != nil else { return }
+        guard !self.closed else { return }
+        if let point = self.rollback?.aborted(id) { self.state.releaseRollbackPoint(point) }
+        guard self.pendingSnapshots.removeValue(forKey: id) != nil else { return }
         self.publishLiveFiles()
         self.storage.collect()
     }
@@ -267,16 +273,37 @@ public final class CheckpointedBackend<Key> {
     /// Waits for a running materialization, closes the state, and stops background work. Does not checkpoint.
     public func close() throws(CheckpointError) {
         guard !self.closed else { return }
+        self.stopBackgroundWork()
+        do { try self.state.close() } catch { throw CheckpointError.state(error, "closing '\(self.backendID)'") }
+    }
+
+    /// Ends this backend after a failed attempt like `close()`, but with local rollback on RocksDB keeps the
+    /// database open and parked in this process, so the next attempt's `open` in the same working directory can
+    /// roll it back to the checkpoint it restores instead of rebuilding it. Otherwise the same as `close()`.
+    public func park() throws(CheckpointError) {
+        guard !self.closed else { return }
+        guard let rollback = self.rollback, !rollback.epochs.isEmpty else { return try self.close() }
+        self.stopBackgroundWork()
+        rollback.next = nil
+        self.state.attachChangeSink(rollback)
+        let state = self.state
+        ParkedBackends.shared.park(
+            ParkedBackends.Entry(
+                backendID: self.backendID, state: state, tracker: rollback, close: { try? state.close() }),
+            workingDirectory: self.workingDirectory)
+    }
+
+    /// Waits for a running materialization and stops background work; files written since the last checkpoint
+    /// that no retained checkpoint references become garbage.
+    private func stopBackgroundWork() {
         self.closed = true
         if let materializing = self.materializing {
             _ = materializing.wait()
         }
         self.materializer.stop()
         self.adoptFinishedMaterialization()
-        // Files written since the last checkpoint that no retained checkpoint references are garbage now.
         self.writer?.waitForUploads()
         self.storage.setLive(owner: self.backendID, paths: [], settling: self.writer?.takeUnsettled() ?? [])
         self.storage.collect()
-        do { try self.state.close() } catch { throw CheckpointError.state(error, "closing '\(self.backendID)'") }
     }
 }

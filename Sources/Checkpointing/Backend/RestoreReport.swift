@@ -20,17 +20,25 @@ public struct RestoreReport: Sendable, CustomStringConvertible {
     public var writtenRecords = 0
     /// Changelog bytes read.
     public var replayedBytes = 0
+    /// Time to roll a parked database back in place (local rollback; then there is no fetch, open or replay).
+    public var rollback: Duration = .zero
+    /// The state was rolled back in place: the failed attempt's database was reused (local rollback).
+    public var rolledBack = false
     /// The replay ran in RocksDB bulk-load mode (a long changelog: unsorted memtables, then a reopen).
     public var bulkLoaded = false
     /// The SQN the backend continues at.
     public var nextSQN: UInt64 = 0
 
-    /// The three phases together.
-    public var total: Duration { self.fetch + self.open + self.replay }
+    /// The phases together.
+    public var total: Duration { self.fetch + self.open + self.replay + self.rollback }
 
     /// One line per phase.
     public var description: String {
-        "restored checkpoint \(self.checkpointID) (\(self.strategy.rawValue)) in \(Self.ms(self.total)): "
+        if self.rolledBack {
+            return "rolled back to checkpoint \(self.checkpointID) (\(self.strategy.rawValue)) in place in "
+                + "\(Self.ms(self.rollback)): \(self.writtenRecords) keys rewritten, next SQN \(self.nextSQN)"
+        }
+        return "restored checkpoint \(self.checkpointID) (\(self.strategy.rawValue)) in \(Self.ms(self.total)): "
             + "fetch \(Self.ms(self.fetch)) (\(self.fetchedBytes) B copied, \(self.localBytes) B local), "
             + "open \(Self.ms(self.open)), replay \(Self.ms(self.replay)) (\(self.replayedRecords) records, "
             + "\(self.writtenRecords) writes, \(self.replayedBytes) B\(self.bulkLoaded ? ", bulk load" : "")), next SQN \(self.nextSQN)"

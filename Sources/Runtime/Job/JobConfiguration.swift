@@ -28,7 +28,8 @@ public struct JobConfiguration: Sendable {
     /// The default `maxParallelism` (number of key groups). Default 128.
     public var maxParallelism: Int
     /// Restore from the local copy of the last materialization when it is there (default), instead of fetching
-    /// every file from the checkpoint root.
+    /// every file from the checkpoint root; and after a failure inside this process, roll each RocksDB backend
+    /// back in place to the checkpoint restored (no fetch, no replay: only the keys changed since are rewritten).
     public var localRecovery = true
 
     /// Creates a configuration.

@@ -41,7 +41,7 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
                 backendID: "\(task.vertex.name)/\(task.subtask)", storage: storage, workingDirectory: directory,
                 engine: configuration.engine.backendEngine(for: F.Key.self), keySerializer: keySerializer,
                 keyGroupRange: self.range, maxParallelism: maxParallelism,
-                strategy: checkpointing.strategy, restore: restore)
+                strategy: checkpointing.strategy, restore: restore, localRollback: configuration.localRecovery)
             self.backend = backend
             self.plain = nil
             state = backend.state
@@ -113,6 +113,11 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
 
     func close() {
         try? self.backend?.close()
+        try? self.plain?.close()
+    }
+
+    func park() {
+        try? self.backend?.park()
         try? self.plain?.close()
     }
 }

@@ -114,6 +114,7 @@ final class StreamTask: @unchecked Sendable {
     /// Builds the operator chain (restoring state), then runs until the input ends, the job is cancelled, or
     /// something fails.
     func run() {
+        var ended = false
         do {
             guard let build = self.vertex.build else { return }
             try build(self)
@@ -121,10 +122,12 @@ final class StreamTask: @unchecked Sendable {
             self.execution.taskReady()
             if self.sourceDriver != nil { try self.runSource() } else { try self.runInput() }
             if let failure = self.failure { throw failure }
+            ended = !self.gate.isCancelled
         } catch {
             if !self.gate.isCancelled { self.execution.taskFailed(self, RuntimeError.wrap(error, task: self.label)) }
         }
-        for op in self.operators { op.close() }
+        // A failed or cancelled attempt parks its state for the next one (closed at the job's end if unused).
+        for op in self.operators { if ended { op.close() } else { op.park() } }
         self.execution.taskExited(self)
     }
 

@@ -20,6 +20,9 @@ protocol TaskOperator: AnyObject {
     func onProcessingTime(_ now: Int64) throws
     /// The task stops.
     func close()
+    /// The task stops because its attempt failed: keep what the next attempt can reuse (local rollback), close
+    /// the rest.
+    func park()
     /// Bytes of keyed state (for statistics), if the operator has any.
     var stateBytes: Int { get }
 }
@@ -32,6 +35,7 @@ extension TaskOperator {
     var nextProcessingTimer: Int64? { nil }
     func onProcessingTime(_ now: Int64) throws {}
     func close() {}
+    func park() { self.close() }
     var stateBytes: Int { 0 }
 }
 

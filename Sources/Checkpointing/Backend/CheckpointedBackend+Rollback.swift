@@ -1,0 +1,53 @@
+import KeyedState
+import RocksKit
+import StateCore
+
+extension CheckpointedBackend {
+    /// Reuses the database a failed attempt parked, rolled back in place to checkpoint `metadata` (local
+    /// rollback): every key changed since the checkpoint's snapshot gets its value at that snapshot back.
+    /// - Returns: The backend, continuing from the checkpoint exactly as a restore would (same changelog SQN,
+    ///   materialization and uploaded files), or `nil` when the parked database cannot stand for this checkpoint
+    ///   (another backend or key-group range, another strategy, other states, or no snapshot of that checkpoint):
+    ///   the caller then closes it and restores normally.
+    /// - Throws: `CheckpointError` when the rollback's reads or writes fail.
+    static func reuse(
+        _ parked: ParkedBackends.Entry, metadata: CheckpointMetadata, handle: BackendStateHandle, backendID: String,
+        range: KeyGroupRange, storage: CheckpointStorage, workingDirectory: String, engine: Engine,
+        strategy: SnapshotStrategy
+    ) throws(CheckpointError) -> CheckpointedBackend? {
+        guard metadata.kind == .checkpoint, parked.backendID == backendID, handle.backendID == backendID,
+            handle.keyGroups == range, handle.strategy == strategy.kind,
+            let state = parked.state as? KeyedStateBackend<Key>, state.keyGroupRange == range,
+            state.stateColumns.starts(with: handle.states),
+            let (point, keys, prefixes) = parked.tracker.changes(since: metadata.checkpointID)
+        else { return nil }
+        let start = ContinuousClock.now
+        let written: Int
+        do {
+            written = try state.rollBack(to: point, keys: Array(keys), prefixes: Array(prefixes))
+        } catch {
+            parked.close()
+            throw CheckpointError.state(error, "rolling '\(backendID)' back to checkpoint \(metadata.checkpointID) in place")
+        }
+        for old in parked.tracker.reset() { state.releaseRollbackPoint(old) }
+        RocksDatabase.configureCurrentThread()
+        var report = RestoreReport(checkpointID: metadata.checkpointID, strategy: handle.strategy)
+        report.rollback = ContinuousClock.now - start
+        report.rolledBack = true
+        report.writtenRecords = written
+        report.nextSQN = handle.sqn
+        let backend = CheckpointedBackend(
+            state: state, backendID: backendID, strategy: strategy, storage: storage,
+            workingDirectory: workingDirectory, engine: engine)
+        backend.restoreReport = report
+        backend.materialization = handle.materialization
+        backend.nextMaterializationID = (handle.materialization?.id ?? 0) + 1
+        for file in handle.materialization?.files ?? [] {
+            if let name = file.localName { backend.uploaded["\(name):\(file.size)"] = file }
+        }
+        backend.startChangelog(sqn: handle.sqn, sections: handle.changelog)
+        backend.enableRollback(parked.tracker)
+        backend.publishLiveFiles()
+        return backend
+    }
+}

@@ -1,0 +1,100 @@
+import Checkpointing
+import KeyedState
+import StateCore
+import StateTestSupport
+import Testing
+
+/// Local rollback: a parked RocksDB backend is put back in place to the checkpoint the next open restores.
+@Suite struct LocalRollbackTests {
+    static let setups = [
+        Setup(strategy: .changelog(materializationInterval: .zero, persistThreshold: 2_048), heap: false),
+        Setup(strategy: .incremental, heap: false),
+        Setup(strategy: .full, heap: false),
+    ]
+
+    func open(_ setup: Setup, _ scratch: Scratch, _ storage: CheckpointStorage, restore: RestoreSource = .empty, work: String? = nil)
+        throws -> CheckpointedBackend<Int64>
+    {
+        try CheckpointedBackend.open(
+            backendID: "op/0", storage: storage, workingDirectory: work ?? scratch.work, engine: setup.engine(),
+            keySerializer: .int64, strategy: setup.strategy, restore: restore, localRollback: true)
+    }
+
+    /// Every change kind after checkpoint 1 (a completed checkpoint), a second checkpoint taken but never
+    /// completed, more changes, then a failure: the parked database rolls back to exactly checkpoint 1, goes on
+    /// checkpointing, and a normal restore elsewhere of the next checkpoint matches the model.
+    @Test(arguments: Self.setups, [UInt64(1), 2, 3])
+    func parkedBackendRollsBackToTheRestoredCheckpoint(setup: Setup, seed: UInt64) throws {
+        let scratch = Scratch()
+        let storage = try CheckpointStorage(root: scratch.root, retained: 3)
+        defer { storage.close() }
+        var workload = CheckpointWorkload(seed: seed, keys: 200)
+        let backend = try self.open(setup, scratch, storage)
+        var states = try CheckpointWorkload.register(backend.state)
+        for _ in 0..<1_500 { try workload.step(states) }
+        if setup.strategy.kind == .changelog { try backend.materializeNow() }
+        for _ in 0..<300 { try workload.step(states) }
+        try backend.checkpoint(1)
+        let atOne = workload
+        for _ in 0..<400 { try workload.step(states) }
+        _ = try backend.snapshot(checkpointID: 2)  // taken, never completed
+        for _ in 0..<400 { try workload.step(states) }
+        try backend.park()
+
+        let rolled = try self.open(setup, scratch, storage, restore: .checkpoint(1))
+        let report = try #require(rolled.restoreReport)
+        #expect(report.rolledBack)
+        #expect(report.writtenRecords > 0)
+        #expect(report.fetchedBytes == 0 && report.replayedRecords == 0)
+        states = try CheckpointWorkload.register(rolled.state)
+        #expect(try atOne.read(states) == atOne.model)
+        workload = atOne
+        for _ in 0..<300 { try workload.step(states) }
+        try rolled.checkpoint(3)
+        try rolled.close()
+
+        let elsewhere = try self.open(setup, scratch, storage, restore: .latest, work: scratch.work + "-elsewhere")
+        #expect(elsewhere.restoreReport?.rolledBack == false)
+        #expect(try workload.read(try CheckpointWorkload.register(elsewhere.state)) == workload.model)
+        try elsewhere.close()
+    }
+
+    /// A parked backend that cannot stand for the checkpoint restored (its snapshot was released when a newer
+    /// checkpoint completed) is closed and the checkpoint restored normally.
+    @Test func parkedBackendWithoutThatSnapshotRestoresNormally() throws {
+        let scratch = Scratch()
+        let setup = Self.setups[0]
+        let storage = try CheckpointStorage(root: scratch.root, retained: 3)
+        defer { storage.close() }
+        var workload = CheckpointWorkload(seed: 9, keys: 100)
+        let backend = try self.open(setup, scratch, storage)
+        let states = try CheckpointWorkload.register(backend.state)
+        for _ in 0..<500 { try workload.step(states) }
+        try backend.checkpoint(1)
+        let atOne = workload
+        for _ in 0..<500 { try workload.step(states) }
+        try backend.checkpoint(2)
+        for _ in 0..<100 { try workload.step(states) }
+        try backend.park()
+        let restored = try self.open(setup, scratch, storage, restore: .checkpoint(1))
+        #expect(restored.restoreReport?.rolledBack == false)
+        #expect(try atOne.read(try CheckpointWorkload.register(restored.state)) == atOne.model)
+        try restored.close()
+    }
+
+    /// Without local rollback, parking is closing.
+    @Test func parkWithoutLocalRollbackCloses() throws {
+        let scratch = Scratch()
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        let backend = try scratch.open(Self.setups[0], storage: storage)
+        var workload = CheckpointWorkload(seed: 4)
+        for _ in 0..<100 { try workload.step(try CheckpointWorkload.register(backend.state)) }
+        try backend.checkpoint(1)
+        try backend.park()
+        let restored = try scratch.open(Self.setups[0], storage: storage, restore: .latest)
+        #expect(restored.restoreReport?.rolledBack == false)
+        #expect(try workload.read(try CheckpointWorkload.register(restored.state)) == workload.model)
+        try restored.close()
+    }
+}
