@@ -27,6 +27,8 @@ struct RecoveryResult: Codable {
     var recoveryFetchMs: Double?
     var recoveryOpenMs: Double?
     var recoveryReplayMs: Double?
+    /// Local rollback of the parked databases in place (task exceptions with local recovery).
+    var recoveryRollbackMs: Double?
     var recoveryFirstRecordMs: Double?
     var recoveryCaughtUpMs: Double?
     var recordsReprocessed: Int?
@@ -44,6 +46,7 @@ struct RecoveryResult: Codable {
         case uploadedBytesP50 = "uploaded_bytes_p50", stateBytes = "state_bytes", inflightBytesP50 = "inflight_bytes_p50"
         case rootFiles = "root_files", rootBytes = "root_bytes", recoveryRestoredMs = "recovery_restored_ms"
         case recoveryFetchMs = "recovery_fetch_ms", recoveryOpenMs = "recovery_open_ms", recoveryReplayMs = "recovery_replay_ms"
+        case recoveryRollbackMs = "recovery_rollback_ms"
         case recoveryFirstRecordMs = "recovery_first_record_ms", recoveryCaughtUpMs = "recovery_caught_up_ms"
         case recordsReprocessed = "records_reprocessed", peakRssMib = "peak_rss_mib"
         case bareCRps = "bare_c_rps", throughputVsBare = "throughput_vs_bare"
@@ -101,6 +104,7 @@ struct RecoveryResult: Codable {
         self.recoveryFetchMs = restart.fetchMs
         self.recoveryOpenMs = restart.openMs
         self.recoveryReplayMs = restart.replayMs
+        self.recoveryRollbackMs = restart.rollbackMs
         self.recoveryFirstRecordMs = restart.firstRecordAt.map { Double($0 - failedAt) }
         if let atFailure = trace.attempts.compactMap(\.sourceRecordsAtFailure).first {
             self.recordsReprocessed = max(atFailure - restart.restoredSourceRecords, 0)
@@ -140,7 +144,7 @@ struct RecoveryResult: Codable {
         }
         if self.failure != "none" {
             lines.append("  recovery: state restored after \(ms(self.recoveryRestoredMs)) (fetch \(ms(self.recoveryFetchMs)), open "
-                + "\(ms(self.recoveryOpenMs)), replay \(ms(self.recoveryReplayMs))), first record after \(ms(self.recoveryFirstRecordMs)), "
+                + "\(ms(self.recoveryOpenMs)), replay \(ms(self.recoveryReplayMs)), rollback \(ms(self.recoveryRollbackMs))), first record after \(ms(self.recoveryFirstRecordMs)), "
                 + "caught up after \(ms(self.recoveryCaughtUpMs)); \(self.recordsReprocessed.map(String.init) ?? "-") records reprocessed")
         }
         return lines.joined(separator: "\n")

@@ -24,6 +24,7 @@ struct RecoveryTrace: Codable, Sendable {
         var fetchMs: Double = 0
         var openMs: Double = 0
         var replayMs: Double = 0
+        var rollbackMs: Double = 0
         var replayedRecords = 0
         var fetchedBytes = 0
         var localBytes = 0
@@ -40,6 +41,7 @@ struct RecoveryTrace: Codable, Sendable {
             self.fetchMs = timeline.restores.map { $0.fetch.milliseconds }.max() ?? 0
             self.openMs = timeline.restores.map { $0.open.milliseconds }.max() ?? 0
             self.replayMs = timeline.restores.map { $0.replay.milliseconds }.max() ?? 0
+            self.rollbackMs = timeline.restores.map { $0.rollback.milliseconds }.max() ?? 0
             self.replayedRecords = timeline.restores.reduce(0) { $0 + $1.replayedRecords }
             self.fetchedBytes = timeline.restores.reduce(0) { $0 + $1.fetchedBytes }
             self.localBytes = timeline.restores.reduce(0) { $0 + $1.localBytes }

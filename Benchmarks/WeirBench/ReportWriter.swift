@@ -46,7 +46,7 @@ struct ReportWriter {
             failure. "first record" is the first record a keyed task processed; "caught up" is the end of the first 250 ms
             window back at 90 % of the steady median.
 
-            | case | records/s (min / median / max) | checkpoint p50 / p99 / max ms | uploaded p50 / state | root at end | in-flight p50 | restored ms (fetch / open / replay) | first record ms | caught up ms | reprocessed | peak RSS |
+            | case | records/s (min / median / max) | checkpoint p50 / p99 / max ms | uploaded p50 / state | root at end | in-flight p50 | restored ms (fetch / open / replay / rollback) | first record ms | caught up ms | reprocessed | peak RSS |
             |---|---|---|---|---|---|---|---|---|---|---|
 
             """
@@ -56,7 +56,7 @@ struct ReportWriter {
                 + String(format: "%.0f / %.0f / %.0f", r.checkpointP50Ms, r.checkpointP99Ms, r.checkpointMaxMs) + " | "
                 + "\(Self.mib(r.uploadedBytesP50)) / \(Self.mib(r.stateBytes)) | \(r.rootFiles) files, \(Self.mib(r.rootBytes)) | "
                 + "\(Self.mib(r.inflightBytesP50)) | "
-                + (r.failure == "none" ? "–" : "\(Self.ms(r.recoveryRestoredMs)) (\(Self.ms(r.recoveryFetchMs)) / \(Self.ms(r.recoveryOpenMs)) / \(Self.ms(r.recoveryReplayMs)))")
+                + (r.failure == "none" ? "–" : "\(Self.ms(r.recoveryRestoredMs)) (\(Self.ms(r.recoveryFetchMs)) / \(Self.ms(r.recoveryOpenMs)) / \(Self.ms(r.recoveryReplayMs)) / \(Self.ms(r.recoveryRollbackMs)))")
                 + " | \(Self.ms(r.recoveryFirstRecordMs)) | \(Self.ms(r.recoveryCaughtUpMs)) | "
                 + "\(r.recordsReprocessed.map { Self.thousands(Double($0)) } ?? "–") | " + String(format: "%.0f MiB", r.peakRssMib) + " |\n"
         }
@@ -111,10 +111,12 @@ struct ReportWriter {
             rows: recoveries.map { (benchCase, r) in
                 let restored = r.recoveryRestoredMs ?? 0
                 let phases = (r.recoveryFetchMs ?? 0) + (r.recoveryOpenMs ?? 0) + (r.recoveryReplayMs ?? 0)
+                    + (r.recoveryRollbackMs ?? 0)
                 let first = max((r.recoveryFirstRecordMs ?? restored) - restored, 0)
                 let caught = max((r.recoveryCaughtUpMs ?? 0) - max(r.recoveryFirstRecordMs ?? restored, restored), 0)
                 return SVGChart.Row(label: benchCase.name, values: [
                     ("fetch", r.recoveryFetchMs ?? 0), ("open", r.recoveryOpenMs ?? 0), ("replay", r.recoveryReplayMs ?? 0),
+                    ("rollback", r.recoveryRollbackMs ?? 0),
                     ("restart + other", max(restored - phases, 0)), ("to first record", first), ("to caught up", caught),
                 ])
             }, stacked: true, reference: nil)

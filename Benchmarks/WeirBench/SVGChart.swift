@@ -15,7 +15,7 @@ struct SVGChart {
     /// A vertical reference line (e.g. a target), with its caption.
     var reference: (Double, String)?
 
-    static let palette = ["#3b6ea5", "#e07b39", "#5aa469", "#c94c4c", "#8b6bb8", "#999999"]
+    static let palette = ["#3b6ea5", "#e07b39", "#5aa469", "#d4b02f", "#c94c4c", "#8b6bb8", "#999999"]
 
     var text: String {
         let labelWidth = 250.0

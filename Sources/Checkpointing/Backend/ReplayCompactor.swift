@@ -1,4 +1,3 @@
-import Foundation
 import KeyedState
 
 /// Collapses a stream of replayed changes so each key is written once: a later put or delete of a key replaces
@@ -63,18 +62,7 @@ struct ReplayCompactor {
             self.byPrimary.removeAll()
         }
         return self.pending.values.sorted { lhs, rhs in
-            lhs.column != rhs.column ? lhs.column < rhs.column : Self.precedes(lhs.key, rhs.key)
-        }
-    }
-
-    /// Byte-wise order, as RocksDB's default comparator.
-    private static func precedes(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        lhs.withUnsafeBytes { left in
-            rhs.withUnsafeBytes { right in
-                let common = min(left.count, right.count)
-                let order = common == 0 ? 0 : memcmp(left.baseAddress!, right.baseAddress!, common)
-                return order != 0 ? order < 0 : left.count < right.count
-            }
+            lhs.column != rhs.column ? lhs.column < rhs.column : RawStateKey.precedes(lhs.key, rhs.key)
         }
     }
 

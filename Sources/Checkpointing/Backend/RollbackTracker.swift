@@ -13,8 +13,10 @@ final class RollbackTracker: StateChangeSink {
     struct Epoch {
         let checkpointID: Int64
         let point: RocksSnapshot
-        var keys: Set<RawStateKey> = []
-        var prefixes: Set<RawStateKey> = []
+        /// Every change's target since the snapshot, appended as it comes (no hashing, no allocation per change):
+        /// `kind (0 key, 1 prefix) ‖ column u32 ‖ length u32 ‖ key bytes`, little-endian. Deduplicated only when
+        /// a rollback reads it.
+        var log: [UInt8] = []
     }
 
     /// The sink after this one (the changelog writer), or `nil`.
@@ -26,13 +28,16 @@ final class RollbackTracker: StateChangeSink {
     {
         if !self.epochs.isEmpty {
             let last = self.epochs.count - 1
-            if kind == .deletePrefix {
-                self.epochs[last].prefixes.insert(RawStateKey(column: column, key: key))
-            } else {
-                self.epochs[last].keys.insert(RawStateKey(column: column, key: key))
-            }
+            Self.append(prefix: kind == .deletePrefix, column: column, key: key, to: &self.epochs[last].log)
         }
         try self.next?.stateChanged(kind, column: column, key: key, primaryLength: primaryLength, value: value)
+    }
+
+    private static func append(prefix: Bool, column: Int, key: [UInt8], to log: inout [UInt8]) {
+        log.append(prefix ? 1 : 0)
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: column).littleEndian) { log.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: key.count).littleEndian) { log.append(contentsOf: $0) }
+        log.append(contentsOf: key)
     }
 
     /// Checkpoint `id` was snapshotted at `point`: later changes belong to its epoch.
@@ -51,21 +56,28 @@ final class RollbackTracker: StateChangeSink {
     func aborted(_ id: Int64) -> RocksSnapshot? {
         guard let index = self.epochs.firstIndex(where: { $0.checkpointID == id }) else { return nil }
         let epoch = self.epochs.remove(at: index)
-        if index > 0 {
-            self.epochs[index - 1].keys.formUnion(epoch.keys)
-            self.epochs[index - 1].prefixes.formUnion(epoch.prefixes)
-        }
+        if index > 0 { self.epochs[index - 1].log.append(contentsOf: epoch.log) }
         return epoch.point
     }
 
-    /// The snapshot of checkpoint `id` and every key and prefix changed since, or `nil` when `id` has no epoch.
+    /// The snapshot of checkpoint `id` and every distinct key and prefix changed since, or `nil` when `id` has
+    /// no epoch.
     func changes(since id: Int64) -> (point: RocksSnapshot, keys: Set<RawStateKey>, prefixes: Set<RawStateKey>)? {
         guard let index = self.epochs.firstIndex(where: { $0.checkpointID == id }) else { return nil }
-        var keys = self.epochs[index].keys
-        var prefixes = self.epochs[index].prefixes
-        for epoch in self.epochs[(index + 1)...] {
-            keys.formUnion(epoch.keys)
-            prefixes.formUnion(epoch.prefixes)
+        var keys = Set<RawStateKey>()
+        var prefixes = Set<RawStateKey>()
+        for epoch in self.epochs[index...] {
+            epoch.log.withUnsafeBytes { bytes in
+                var offset = 0
+                while offset + 9 <= bytes.count {
+                    let isPrefix = bytes[offset] == 1
+                    let column = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 1, as: UInt32.self)))
+                    let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 5, as: UInt32.self)))
+                    let key = RawStateKey(column: column, key: Array(bytes[(offset + 9)..<(offset + 9 + length)]))
+                    if isPrefix { prefixes.insert(key) } else { keys.insert(key) }
+                    offset += 9 + length
+                }
+            }
         }
         return (self.epochs[index].point, keys, prefixes)
     }

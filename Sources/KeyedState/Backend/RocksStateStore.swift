@@ -216,7 +216,8 @@ final class RocksStateStore: StateStore {
     }
 
     /// Writes back what `snapshot` saw: every entry under each of `prefixes` (after deleting what is there now),
-    /// then each of `keys` (its value then, or a delete when it had none). One write batch per 4,096 writes.
+    /// then each of `keys` (its value then, or a delete when it had none), in key order (each block is read
+    /// once, and the memtable takes sorted inserts fast). One write batch per 4,096 writes.
     /// - Returns: The writes made.
     func rollBack(keys: [RawStateKey], prefixes: [RawStateKey], to snapshot: RocksSnapshot) throws(StateError) -> Int {
         var batch = RocksWriteBatch()
@@ -249,7 +250,7 @@ final class RocksStateStore: StateStore {
             }
             do { try iterator.checkError() } catch { throw StateError.storage(error, state: self.stateName(prefix.column)) }
         }
-        for entry in keys {
+        for entry in keys.sorted() {
             let family = self.family(entry.column)
             let value: [UInt8]?
             do { value = try self.database.get(family, key: entry.key, at: snapshot) } catch {
