@@ -39,6 +39,44 @@ private final class DropOddValues: CompactionFilter {
         #expect(try database.get(family, key: [1, 2]) == nil)
     }
 
+    /// A snapshot sees the database as it was, through get, batched multi-get and iterators, across a flush and
+    /// a compaction; a database closes with a snapshot still held.
+    @Test func snapshotReadsTheDatabaseAsItWas() throws {
+        let path = scratchPath("snapshot")
+        defer { removeScratch(path) }
+        let database = try RocksDatabase(path: path, columnFamilies: ["a": ColumnFamilyOptions()])
+        let family = try #require(database.columnFamily(named: "a"))
+        for key in UInt8(0)..<50 { try database.put(family, key: [key], value: [key, 0]) }
+        let snapshot = database.snapshot()
+        for key in UInt8(0)..<50 where key % 2 == 0 { try database.put(family, key: [key], value: [key, 1]) }
+        for key in UInt8(0)..<50 where key % 5 == 0 { try database.delete(family, key: [key]) }
+        try database.put(family, key: [200], value: [1])
+        try database.flush()
+        database.compact(family)
+        #expect(try database.get(family, key: [2]) == [2, 1])
+        #expect(try database.get(family, key: [2], at: snapshot) == [2, 0])
+        #expect(try database.get(family, key: [5], at: snapshot) == [5, 0])
+        #expect(try database.get(family, key: [200], at: snapshot) == nil)
+        let keys: [[UInt8]] = [[1], [2], [5], [49], [200]]
+        #expect(try database.multiGet(family, sortedKeys: keys, at: snapshot) == [[1, 0], [2, 0], [5, 0], [49, 0], nil])
+        #expect(try database.multiGet(family, sortedKeys: keys) == [[1, 0], [2, 1], nil, [49, 0], [1]])
+        do {
+            let iterator = RocksIterator(database: database, family: family, snapshot: snapshot)
+            iterator.seekToFirst()
+            var seen = 0
+            while iterator.isValid {
+                #expect(iterator.value == [UInt8(seen), 0])
+                seen += 1
+                iterator.next()
+            }
+            #expect(seen == 50)
+        }
+        database.release(snapshot)
+        database.release(snapshot)
+        _ = database.snapshot()
+        try database.close()
+    }
+
     @Test func concatenationMergeAppendsWithoutReading() throws {
         let path = scratchPath("merge")
         defer { removeScratch(path) }

@@ -216,8 +216,8 @@ final class RocksStateStore: StateStore {
     }
 
     /// Writes back what `snapshot` saw: every entry under each of `prefixes` (after deleting what is there now),
-    /// then each of `keys` (its value then, or a delete when it had none), in key order (each block is read
-    /// once, and the memtable takes sorted inserts fast). One write batch per 4,096 writes.
+    /// then each of `keys` (its value then, or a delete when it had none), in key order with batched MultiGets
+    /// of up to 256 keys (lookups share index, filter and block reads). One write batch per 4,096 writes.
     /// - Returns: The writes made.
     func rollBack(keys: [RawStateKey], prefixes: [RawStateKey], to snapshot: RocksSnapshot) throws(StateError) -> Int {
         var batch = RocksWriteBatch()
@@ -250,14 +250,23 @@ final class RocksStateStore: StateStore {
             }
             do { try iterator.checkError() } catch { throw StateError.storage(error, state: self.stateName(prefix.column)) }
         }
-        for entry in keys.sorted() {
-            let family = self.family(entry.column)
-            let value: [UInt8]?
-            do { value = try self.database.get(family, key: entry.key, at: snapshot) } catch {
-                throw StateError.storage(error, state: self.stateName(entry.column))
+        let sorted = keys.sorted()
+        var start = 0
+        while start < sorted.count {
+            let column = sorted[start].column
+            var end = start
+            while end < sorted.count && end - start < 256 && sorted[end].column == column { end += 1 }
+            let family = self.family(column)
+            let chunk = sorted[start..<end].map(\.key)
+            let values: [[UInt8]?]
+            do { values = try self.database.multiGet(family, sortedKeys: chunk, at: snapshot) } catch {
+                throw StateError.storage(error, state: self.stateName(column))
             }
-            if let value { batch.put(family, key: entry.key, value: value) } else { batch.delete(family, key: entry.key) }
+            for (key, value) in zip(chunk, values) {
+                if let value { batch.put(family, key: key, value: value) } else { batch.delete(family, key: key) }
+            }
             try flushIfFull(false)
+            start = end
         }
         try flushIfFull(true)
         return written
