@@ -35,6 +35,12 @@ struct StateBenchmark: ParsableCommand {
     @Option(help: "Values of at least this many bytes go to blob files when separation is on.")
     var minBlobSize: Int = 1_024
 
+    @Option(help: "Blob garbage collection age cutoff with separation (0: no blob GC).")
+    var blobGcAgeCutoff: Double = ValueSeparation().garbageCollectionAgeCutoff
+
+    @Option(help: "Blob file size in MiB with separation.")
+    var blobFileMib: Int = ValueSeparation().blobFileSize >> 20
+
     @Option(help: "Scratch directory (removed afterwards). Default: $TMPDIR/weir-bench-state-<pid>.")
     var directory: String?
 
@@ -64,7 +70,11 @@ struct StateBenchmark: ParsableCommand {
             for mode in self.separation {
                 let run = StateBenchmarkRun(
                     keys: self.keys, operations: self.operations ?? self.keys, valueSize: size, mode: mode,
-                    minBlobSize: self.minBlobSize, directory: "\(base)/\(size)-\(mode.rawValue)", seed: self.seed)
+                    separation: ValueSeparation(
+                        minBlobSize: self.minBlobSize, blobFileSize: self.blobFileMib << 20,
+                        garbageCollection: self.blobGcAgeCutoff > 0,
+                        garbageCollectionAgeCutoff: max(self.blobGcAgeCutoff, 0)),
+                    directory: "\(base)/\(size)-\(mode.rawValue)", seed: self.seed)
                 try run.execute { result in
                     results.append(result)
                     print(self.json ? result.jsonLine : result.tableRow)

@@ -10,7 +10,8 @@ struct StateBenchmarkRun {
     let operations: Int
     let valueSize: Int
     let mode: SeparationMode
-    let minBlobSize: Int
+    /// The separation used in `.blob` mode.
+    let separation: ValueSeparation
     let directory: String
     let seed: UInt64
 
@@ -21,7 +22,7 @@ struct StateBenchmarkRun {
     static let rounds = 6
 
     func execute(report: (StateBenchmarkResult) -> Void) throws {
-        let separation = self.mode == .blob ? ValueSeparation(minBlobSize: self.minBlobSize) : nil
+        let separation = self.mode == .blob ? self.separation : nil
         let options = RocksOptions()
         let weir = try WeirSide(directory: "\(self.directory)/weir", options: options, separation: separation)
         let raw = try RawSide(directory: "\(self.directory)/raw", options: options, separation: separation)

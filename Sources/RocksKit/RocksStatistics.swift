@@ -27,9 +27,9 @@ public struct RocksStatistics: Sendable, Hashable {
     public var bytesWritten: UInt64 { self["rocksdb.bytes.written"] }
     /// Bytes the application read.
     public var bytesRead: UInt64 { self["rocksdb.bytes.read"] }
-    /// SST bytes written by memtable flushes.
+    /// Bytes written by memtable flushes (SST files, and blob files with separation).
     public var flushBytesWritten: UInt64 { self["rocksdb.flush.write.bytes"] }
-    /// SST bytes written by compactions.
+    /// Bytes written by compactions (SST files, and blob files that blob garbage collection relocates to).
     public var compactionBytesWritten: UInt64 { self["rocksdb.compact.write.bytes"] }
     /// SST bytes read by compactions.
     public var compactionBytesRead: UInt64 { self["rocksdb.compact.read.bytes"] }
@@ -38,11 +38,12 @@ public struct RocksStatistics: Sendable, Hashable {
     /// Bytes read from blob files.
     public var blobBytesRead: UInt64 { self["rocksdb.blobdb.blob.file.bytes.read"] }
 
-    /// Bytes written to storage (flush + compaction SSTs + blob files) per byte the application wrote; 0 when
-    /// nothing was written.
+    /// Bytes written to storage by flushes and compactions per byte the application wrote; 0 when nothing was
+    /// written. RocksDB's flush and compaction write counters already include the blob files those jobs write
+    /// (they count every byte the job's thread wrote), so blob bytes are not added again.
     public var writeAmplification: Double {
         guard self.bytesWritten > 0 else { return 0 }
-        let stored = self.flushBytesWritten + self.compactionBytesWritten + self.blobBytesWritten
+        let stored = self.flushBytesWritten + self.compactionBytesWritten
         return Double(stored) / Double(self.bytesWritten)
     }
 

@@ -71,7 +71,7 @@ struct DemoCommand: ParsableCommand {
             try database.flush()
             let statistics = database.statistics()
             print("RocksDB: \(statistics.bytesWritten) bytes written by the backend, "
-                  + "\(statistics.flushBytesWritten) flushed to SST files, \(statistics.blobBytesWritten) to blob files, "
+                  + "\(statistics.flushBytesWritten) flushed (of which \(statistics.blobBytesWritten) to blob files), "
                   + String(format: "write amplification %.2f", statistics.writeAmplification))
             let blobFamily = database.columnFamily(named: "state.profile")
             print("blob files of 'profile': \(database.integerProperty("rocksdb.num-blob-files", family: blobFamily) ?? 0), "
