@@ -31,7 +31,7 @@ let package = Package(
         .target(
             name: "Checkpointing", dependencies: ["KeyedState", "RocksKit", "StateCore"], swiftSettings: strictSettings),
         .target(
-            name: "Inspection", dependencies: ["Checkpointing", "KeyedState", "StateCore"],
+            name: "Inspection", dependencies: ["Checkpointing", "KeyedState", "RocksKit", "StateCore"],
             swiftSettings: strictSettings),
         .target(
             name: "Runtime",

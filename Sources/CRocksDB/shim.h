@@ -2,4 +2,46 @@
 #define WEIR_CROCKSDB_SHIM_H
 // RocksDB's C API (Debian librocksdb-dev 7.8.3). Only the RocksKit module imports this.
 #include <rocksdb/c.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+// CRC-32C with the CPU's crc32 instruction (SSE 4.2), as RocksDB itself checksums its files; its C API does not
+// export RocksDB's own, so these few lines stand in. RocksKit wraps them (`HardwareCRC32C`).
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+/// 1 when the CPU has SSE 4.2's crc32 instruction.
+static inline int weir_crc32c_hardware(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    return (c & bit_SSE4_2) != 0;
+}
+
+/// Extends the CRC-32C register `crc` (pre-inverted, as the instruction keeps it) over `n` bytes at `p`.
+/// Call only when `weir_crc32c_hardware()` is 1.
+__attribute__((target("sse4.2")))
+static inline uint32_t weir_crc32c_extend(uint32_t crc, const void *p, size_t n) {
+    const unsigned char *bytes = (const unsigned char *)p;
+    uint64_t wide = crc;
+    while (n >= 8) {
+        uint64_t word;
+        memcpy(&word, bytes, 8);
+        wide = __builtin_ia32_crc32di(wide, word);
+        bytes += 8;
+        n -= 8;
+    }
+    uint32_t narrow = (uint32_t)wide;
+    while (n > 0) {
+        narrow = __builtin_ia32_crc32qi(narrow, *bytes);
+        bytes += 1;
+        n -= 1;
+    }
+    return narrow;
+}
+#else
+static inline int weir_crc32c_hardware(void) { return 0; }
+static inline uint32_t weir_crc32c_extend(uint32_t crc, const void *p, size_t n) { (void)p; (void)n; return crc; }
+#endif
+
 #endif

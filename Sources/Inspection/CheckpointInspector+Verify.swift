@@ -1,7 +1,8 @@
 import Checkpointing
 import Dispatch
-import Synchronization
+import RocksKit
 import StateCore
+import Synchronization
 
 /// What `verify` found.
 public struct VerifyReport: Sendable {
@@ -165,7 +166,7 @@ extension CheckpointInspector {
             let job = work[index]
             do throws(CheckpointError) {
                 let bytes = job.count == 0 ? [] : try fileSystem.read(job.path, offset: job.offset, count: job.count)
-                results.set(index, .success(CRC32C.checksum(bytes)))
+                results.set(index, .success(HardwareCRC32C.checksum(bytes)))
             } catch {
                 results.set(index, .failure(error))
             }

@@ -59,6 +59,30 @@ import Testing
         try elsewhere.close()
     }
 
+    /// A second failure before any new checkpoint rolls back to the same checkpoint again.
+    @Test func repeatedFailuresRollBackToTheSameCheckpoint() throws {
+        let scratch = Scratch()
+        let setup = Self.setups[0]
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        var workload = CheckpointWorkload(seed: 12, keys: 150)
+        var backend = try self.open(setup, scratch, storage)
+        var states = try CheckpointWorkload.register(backend.state)
+        for _ in 0..<600 { try workload.step(states) }
+        try backend.checkpoint(1)
+        let atOne = workload
+        for round in 0..<3 {
+            for _ in 0..<(200 + 100 * round) { try workload.step(states) }
+            try backend.park()
+            backend = try self.open(setup, scratch, storage, restore: .checkpoint(1))
+            #expect(backend.restoreReport?.rolledBack == true, "round \(round)")
+            states = try CheckpointWorkload.register(backend.state)
+            #expect(try atOne.read(states) == atOne.model, "round \(round)")
+            workload = atOne
+        }
+        try backend.close()
+    }
+
     /// A parked backend that cannot stand for the checkpoint restored (its snapshot was released when a newer
     /// checkpoint completed) is closed and the checkpoint restored normally.
     @Test func parkedBackendWithoutThatSnapshotRestoresNormally() throws {

@@ -79,6 +79,10 @@ import Glibc
         let schedule = "mode \(mode), strategy \(strategyName), failures at \(failures)"
         #expect(!summary.result.failures.isEmpty, "\(schedule): no failure was injected")
         #expect(!summary.result.restoredFrom.isEmpty, "\(schedule): no restart restored a checkpoint")
+        // Local recovery is on: every restart after a task exception rolls the parked RocksDB backends back in place.
+        for timeline in summary.timelines.dropFirst() where timeline.restoredCheckpoint != nil {
+            #expect(!timeline.restores.isEmpty && timeline.restores.allSatisfy(\.rolledBack), "\(schedule): attempt \(timeline.attempt) restored without rollback")
+        }
         let lines = try Self.committed(scratch.appending("out"))
         #expect(lines.count == Self.expected.count, "\(schedule): \(lines.count) lines committed, \(Self.expected.count) expected")
         #expect(lines == Self.expected, "\(schedule): committed output differs from the failure-free run")

@@ -114,7 +114,8 @@ extension CheckpointedBackend {
         return backend
     }
 
-    /// Restores one handle into a fresh backend in `workingDirectory` for reading (inspection): no storage, no
+    /// Restores one handle into a scratch RocksDB backend in `workingDirectory` for reading (inspection, rescaling;
+    /// whatever engine wrote it, so memory stays bounded for any state size): no storage, no
     /// lock, nothing written under `root`. Replays the changelog only below `sqn` when given.
     /// - Throws: `CheckpointError`; `.invalidArgument` when `sqn` is below the materialization.
     package static func restoreForReading(
@@ -130,11 +131,9 @@ extension CheckpointedBackend {
         }
         try fileSystem.createDirectory(workingDirectory)
         var report = RestoreReport(checkpointID: checkpointID, strategy: handle.strategy)
-        let onRocks = handle.materialization?.format == .rocksDB
+        // Always a scratch RocksDB, whatever engine wrote the state: reading stays within RocksDB's memory budget
+        // for any state size.
         func makeState(reopen: Bool, bulkLoad: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
-            guard onRocks else {
-                return .heap(keySerializer: keySerializer, keyGroupRange: handle.keyGroups, maxParallelism: handle.maxParallelism)
-            }
             do {
                 return try .rocksDB(
                     directory: workingDirectory + "/db", keySerializer: keySerializer, keyGroupRange: handle.keyGroups,
@@ -338,14 +337,6 @@ extension CheckpointedBackend {
                 throw CheckpointError(code: .corrupt, message: "a snapshot materialization lists no file")
             }
             let source = try Self.resolve(file.path, root: root, fileSystem: fileSystem)
-            let bytes = try fileSystem.read(source)
-            guard bytes.count == file.size, CRC32C.checksum(bytes) == file.crc32c else {
-                throw CheckpointError(
-                    code: .corrupt,
-                    message: "\(source) does not match the checkpoint (\(bytes.count) bytes, expected \(file.size), "
-                        + "or its CRC-32C differs); the file is damaged", path: source)
-            }
-            report.fetchedBytes += bytes.count
             report.fetch = ContinuousClock.now - fetchStart
             let openStart = ContinuousClock.now
             let state = try makeState(false)
@@ -353,7 +344,10 @@ extension CheckpointedBackend {
             let range = state.keyGroupRange
             var batch: [RawStateChange] = []
             batch.reserveCapacity(Self.replayBatch)
-            try StateSnapshotFile.read(bytes, path: source) { header throws(CheckpointError) in
+            // Streamed block by block (memory stays at one block and one write batch); the file's size and
+            // CRC-32C are checked as it is read.
+            try StateSnapshotFile.read(fileSystem: fileSystem, path: source, size: file.size, crc32c: file.crc32c) {
+                header throws(CheckpointError) in
                 guard header.states == handle.states else {
                     throw CheckpointError(
                         code: .corrupt, message: "\(source): its header lists other states than the checkpoint",
@@ -365,6 +359,7 @@ extension CheckpointedBackend {
                     kind: .put, column: column, key: key, primaryLength: primaryLength ?? -1, value: value))
                 if batch.count >= Self.replayBatch { try Self.apply(&batch, to: state, path: source) }
             }
+            report.fetchedBytes += file.size
             try Self.apply(&batch, to: state, path: source)
             report.open = ContinuousClock.now - openStart
             return state

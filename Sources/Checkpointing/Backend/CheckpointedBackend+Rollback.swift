@@ -29,7 +29,7 @@ extension CheckpointedBackend {
             parked.close()
             throw CheckpointError.state(error, "rolling '\(backendID)' back to checkpoint \(metadata.checkpointID) in place")
         }
-        for old in parked.tracker.reset() { state.releaseRollbackPoint(old) }
+        for old in parked.tracker.restart(at: metadata.checkpointID) { state.releaseRollbackPoint(old) }
         RocksDatabase.configureCurrentThread()
         var report = RestoreReport(checkpointID: metadata.checkpointID, strategy: handle.strategy)
         report.rollback = ContinuousClock.now - start

@@ -82,9 +82,11 @@ final class RollbackTracker: StateChangeSink {
         return (self.epochs[index].point, keys, prefixes)
     }
 
-    /// Forgets every epoch; returns their snapshots to release.
-    func reset() -> [RocksSnapshot] {
-        defer { self.epochs = [] }
-        return self.epochs.map(\.point)
+    /// The state was just rolled back to checkpoint `id`: its epoch stays, with nothing changed since, so a failure
+    /// before the next checkpoint can roll back to it again. Returns the other epochs' snapshots to release.
+    func restart(at id: Int64) -> [RocksSnapshot] {
+        let others = self.epochs.filter { $0.checkpointID != id }
+        self.epochs = self.epochs.filter { $0.checkpointID == id }.map { Epoch(checkpointID: $0.checkpointID, point: $0.point) }
+        return others.map(\.point)
     }
 }

@@ -1,4 +1,5 @@
 import KeyedState
+import RocksKit
 import StateCore
 
 /// A changelog segment file: the changes of one or more backends, each backend's in its own section.
@@ -101,7 +102,7 @@ package enum ChangelogSegment {
                     path: path, offset: base, sqn: handle.firstSQN)
             }
             let payloadStart = reader.offset
-            guard payloadCRC == CRC32C.checksum(bytes[payloadStart...]) else {
+            guard payloadCRC == HardwareCRC32C.checksum(bytes[payloadStart...]) else {
                 throw CheckpointError(
                     code: .corrupt,
                     message: "\(path): changelog records at offset \(base + payloadStart) (\(sqnRange)) fail their "

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import RocksKit
 import StateCore
 
 /// The real file system, through POSIX calls.
@@ -81,7 +82,7 @@ public struct LocalFileSystem: CheckpointFileSystem {
         let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard output >= 0 else { throw Self.failure("create", destination) }
         defer { close(output) }
-        var crc = CRC32C()
+        var crc: UInt32 = 0
         var total = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
@@ -92,12 +93,12 @@ public struct LocalFileSystem: CheckpointFileSystem {
             }
             if count == 0 { break }
             let chunk = Array(buffer[0..<count])
-            crc.update(chunk)
+            crc = chunk.withUnsafeBytes { HardwareCRC32C.extend(crc, $0) }
             try Self.writeAll(output, chunk, destination)
             total += count
         }
         if fsync(output) != 0 { throw Self.failure("fsync", destination) }
-        return (total, crc.value)
+        return (total, crc)
     }
 
     public func read(_ path: String) throws(CheckpointError) -> [UInt8] {

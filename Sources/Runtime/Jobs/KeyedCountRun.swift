@@ -66,6 +66,8 @@ public enum KeyedCountRun {
         public var elapsed: Duration
         /// Records per second in each whole second.
         public var perSecond: [Int]
+        /// Every attempt: what it restored (and how: fetch/open/replay or rollback in place), first record, failure.
+        public var timelines: [AttemptTimeline]
     }
 
     /// Runs the job; `onSample` is called once a second from a sampling thread.
@@ -104,7 +106,7 @@ public enum KeyedCountRun {
         let result = try execution.run()
         return Summary(
             result: result, records: execution.progress.sourceRecords, elapsed: ContinuousClock.now - started,
-            perSecond: samples.values)
+            perSecond: samples.values, timelines: execution.timelines)
     }
 }
 
