@@ -2,7 +2,6 @@ import Checkpointing
 import Dispatch
 import RocksKit
 import StateCore
-import Synchronization
 
 /// What `verify` found.
 public struct VerifyReport: Sendable {
@@ -145,41 +144,36 @@ extension CheckpointInspector {
         return report
     }
 
-    /// Checks one file's presence, size and CRC-32C (streamed); returns true when it is intact.
-    /// The CRC-32C of every file that exists with its recorded size, computed in 8 MiB chunks on every core and
-    /// combined per file (each byte is read once).
+    /// The CRC-32C of every file that exists with its recorded size. Files are read one after another in 4 MiB
+    /// pieces, in order (the access pattern of a plain sequential read, which the page cache's read-ahead serves
+    /// best), and checksummed with the CPU's CRC-32C instruction on a second thread while the next piece is read:
+    /// verify takes about the time of reading the bytes once.
     private func checksums(_ files: [(FileHandle, Int64)]) -> [String: Result<UInt32, CheckpointError>] {
-        let chunk = 8 << 20
-        var jobs: [(file: Int, path: String, offset: Int, count: Int)] = []
-        for (index, (file, id)) in files.enumerated() {
-            guard let path = try? self.resolve(file.path, checkpoint: id), self.fileSystem.size(path) == file.size else { continue }
-            var offset = 0
-            repeat {
-                jobs.append((index, path, offset, min(chunk, file.size - offset)))
-                offset += chunk
-            } while offset < file.size
-        }
-        let results = ChunkResults(count: jobs.count)
-        let fileSystem = self.fileSystem
-        let work = jobs
-        DispatchQueue.concurrentPerform(iterations: work.count) { index in
-            let job = work[index]
-            do throws(CheckpointError) {
-                let bytes = job.count == 0 ? [] : try fileSystem.read(job.path, offset: job.offset, count: job.count)
-                results.set(index, .success(HardwareCRC32C.checksum(bytes)))
-            } catch {
-                results.set(index, .failure(error))
-            }
-        }
+        let piece = 4 << 20
+        let checksummer = DispatchQueue(label: "weir-verify-crc")
+        let inFlight = DispatchSemaphore(value: 2)
         var combined: [String: Result<UInt32, CheckpointError>] = [:]
-        for (index, job) in jobs.enumerated() {
-            let key = files[job.file].0.path
-            switch (combined[key], results.get(index)) {
-            case (.failure, _): continue
-            case (_, .failure(let error)): combined[key] = .failure(error)
-            case (nil, .success(let crc)): combined[key] = .success(crc)
-            case (.success(let crc), .success(let next)): combined[key] = .success(CRC32C.combine(crc, next, lengthB: job.count))
+        for (file, id) in files {
+            guard let path = try? self.resolve(file.path, checkpoint: id), self.fileSystem.size(path) == file.size else { continue }
+            let running = RunningChecksum()
+            var offset = 0
+            var failure: CheckpointError?
+            while offset < file.size {
+                let count = min(piece, file.size - offset)
+                let bytes: [UInt8]
+                do { bytes = try self.fileSystem.read(path, offset: offset, count: count) } catch {
+                    failure = error
+                    break
+                }
+                inFlight.wait()
+                checksummer.async {
+                    running.extend(bytes)
+                    inFlight.signal()
+                }
+                offset += count
             }
+            checksummer.sync {}
+            combined[file.path] = failure.map { .failure($0) } ?? .success(running.value)
         }
         return combined
     }
@@ -227,12 +221,8 @@ extension CheckpointInspector {
     }
 }
 
-/// Chunk checksums written by several threads.
-private final class ChunkResults: Sendable {
-    private let results: Mutex<[Result<UInt32, CheckpointError>?]>
-    init(count: Int) { self.results = Mutex(Array(repeating: nil, count: count)) }
-    func set(_ index: Int, _ result: Result<UInt32, CheckpointError>) { self.results.withLock { $0[index] = result } }
-    func get(_ index: Int) -> Result<UInt32, CheckpointError> {
-        self.results.withLock { $0[index] } ?? .failure(CheckpointError(code: .io, message: "a chunk was not read"))
-    }
+/// A CRC-32C extended piece by piece on one serial queue (the only place it changes), read after that queue drains.
+private final class RunningChecksum: @unchecked Sendable {
+    private(set) var value: UInt32 = 0
+    func extend(_ bytes: [UInt8]) { self.value = bytes.withUnsafeBytes { HardwareCRC32C.extend(self.value, $0) } }
 }
