@@ -22,6 +22,9 @@ public struct RocksOptions: Sendable, Hashable {
     /// Write each change to RocksDB's write-ahead log. Default `false`: durability comes from checkpoints, as in
     /// Flink, and the backend flushes memtables before it closes.
     public var writeAheadLog: Bool
+    /// Flush and compaction output is written back to disk every this many bytes instead of all at the file's end,
+    /// so large background writes do not stall a foreground fsync (a checkpoint's). Default 1 MiB; 0 turns it off.
+    public var bytesPerSync: Int
     /// Tune for a write-only bulk load (a restore replaying a changelog): memtables are unsorted vectors, so an
     /// insert is an append and the sort happens once, when the memtable is flushed. Point reads and iteration are
     /// slow in this mode; reopen with it off before serving reads. Default `false`.
@@ -39,6 +42,7 @@ public struct RocksOptions: Sendable, Hashable {
         levelCompactionDynamicLevelBytes: Bool = true,
         statistics: Bool = true,
         writeAheadLog: Bool = false,
+        bytesPerSync: Int = 1 << 20,
         bulkLoad: Bool = false
     ) {
         self.createIfMissing = createIfMissing
@@ -51,6 +55,7 @@ public struct RocksOptions: Sendable, Hashable {
         self.levelCompactionDynamicLevelBytes = levelCompactionDynamicLevelBytes
         self.statistics = statistics
         self.writeAheadLog = writeAheadLog
+        self.bytesPerSync = bytesPerSync
         self.bulkLoad = bulkLoad
     }
 }

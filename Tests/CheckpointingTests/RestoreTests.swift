@@ -164,6 +164,34 @@ final class Scratch {
         try backend.close()
     }
 
+    /// After an incremental restore, the next checkpoint references the restored SST files instead of uploading
+    /// them again.
+    @Test func incrementalRestoreReusesUploadedFiles() throws {
+        let scratch = Scratch()
+        let setup = Setup.all[2]
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        var workload = CheckpointWorkload(seed: 21, keys: 500)
+        do {
+            let backend = try scratch.open(setup, storage: storage)
+            let states = try CheckpointWorkload.register(backend.state)
+            for _ in 0..<3_000 { try workload.step(states) }
+            try backend.checkpoint(1)
+            try backend.close()
+        }
+        let restored = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-2")
+        let states = try CheckpointWorkload.register(restored.state)
+        for _ in 0..<10 { try workload.step(states) }
+        try restored.checkpoint(2)
+        let stats = try #require(restored.lastMaterialization)
+        #expect(stats.reusedBytes > 0)
+        #expect(stats.uploadedBytes < stats.totalBytes)
+        try restored.close()
+        let again = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-3")
+        #expect(try workload.read(try CheckpointWorkload.register(again.state)) == workload.model)
+        try again.close()
+    }
+
     /// Restoring on the same machine links the local copy of the materialization instead of downloading it.
     @Test func localRecoveryReusesTheLocalMaterialization() throws {
         let scratch = Scratch()

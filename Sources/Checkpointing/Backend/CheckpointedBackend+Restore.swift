@@ -106,6 +106,13 @@ extension CheckpointedBackend {
             backend.startChangelog(sqn: handle.sqn, sections: handle.changelog)
         } else {
             backend.startChangelog(sqn: handle.sqn, sections: [])
+            if handle.strategy == .incremental && strategy.kind == .incremental && metadata.kind == .checkpoint {
+                // The restored database holds the checkpoint's SST and blob files under the same names: the next
+                // incremental checkpoint references them instead of uploading them again.
+                for file in handle.materialization?.files ?? [] {
+                    if let name = file.localName { backend.uploaded["\(name):\(file.size)"] = file }
+                }
+            }
             // The restored state is in no changelog: materialize it before the first checkpoint can need it.
             if strategy.kind == .changelog { try backend.materializeNow() }
         }
