@@ -288,7 +288,10 @@ extension CheckpointedBackend {
         var bulk = options
         bulk.bulkLoad = true
         bulk.writeBufferBytes = max(options.writeBufferBytes, 32 << 20)
-        bulk.maxWriteBufferNumber = max(options.maxWriteBufferNumber, 3)
+        bulk.maxWriteBufferNumber = max(options.maxWriteBufferNumber, 4)
+        // Flushes sort the vector memtables and are the replay's bottleneck: RocksDB gives flushes a quarter of the
+        // background jobs (one thread at the default 2, shared by every backend in the process).
+        bulk.maxBackgroundJobs = max(options.maxBackgroundJobs, 8)
         return bulk
     }
 
