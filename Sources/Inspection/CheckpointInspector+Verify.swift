@@ -88,8 +88,10 @@ extension CheckpointInspector {
                 if let snapshot = backend.materialization, snapshot.format == .stateSnapshot {
                     for file in snapshot.files where checked[file.path] == true {
                         do throws(CheckpointError) {
-                            let bytes = try self.fileSystem.read(try self.resolve(file.path, checkpoint: id))
-                            try StateSnapshotFile.read(bytes, path: file.path) { _ in } entry: { _, _, _, _ in }
+                            try StateSnapshotFile.read(
+                                fileSystem: self.fileSystem, path: try self.resolve(file.path, checkpoint: id),
+                                size: file.size, crc32c: file.crc32c
+                            ) { _ in } entry: { _, _, _, _ in }
                         } catch {
                             report.problems.append(.init(checkpointID: id, path: file.path, message: error.message))
                         }

@@ -99,10 +99,10 @@ extension RocksDatabase {
         }
     }
 
-    /// Copies the value under `key` out, or returns `nil`.
+    /// Copies the value under `key` out (now, or as `snapshot` saw the database), or returns `nil`.
     /// - Throws: `RocksError`.
-    public func get(_ family: ColumnFamily, key: [UInt8]) throws(RocksError) -> [UInt8]? {
-        let slice = PinnedValue(handle: try self.pinnedValue(family, key: key))
+    public func get(_ family: ColumnFamily, key: [UInt8], at snapshot: RocksSnapshot? = nil) throws(RocksError) -> [UInt8]? {
+        let slice = PinnedValue(handle: try self.pinnedValue(family, key: key, readOptions: snapshot?.readOptions))
         return slice.withReader { reader in reader.map { var r = $0; return r.readRemainingBytes() } }
     }
 

@@ -35,13 +35,6 @@ extension RocksDatabase {
         guard self.unregister(snapshot) else { return }
         rocksdb_release_snapshot(self.handle, snapshot.handle)
     }
-
-    /// Copies the value under `key` as `snapshot` sees it out, or returns `nil`.
-    /// - Throws: `RocksError`.
-    public func get(_ family: ColumnFamily, key: [UInt8], at snapshot: RocksSnapshot) throws(RocksError) -> [UInt8]? {
-        let slice = PinnedValue(handle: try self.pinnedValue(family, key: key, readOptions: snapshot.readOptions))
-        return slice.withReader { reader in reader.map { var r = $0; return r.readRemainingBytes() } }
-    }
 }
 
 extension RocksDatabase {

@@ -98,20 +98,12 @@ extension CheckpointedBackend {
         let continuesChangelog = handle.strategy == .changelog && metadata.kind == .checkpoint
         let reusesImage = continuesChangelog && (handle.materialization?.format == .rocksDB) == (state.engine == .rocksDB)
         if reusesImage || (continuesChangelog && handle.materialization == nil) {
-            backend.materialization = handle.materialization
-            backend.nextMaterializationID = (handle.materialization?.id ?? 0) + 1
-            for file in handle.materialization?.files ?? [] where file.localName != nil {
-                backend.uploaded["\(file.localName!):\(file.size)"] = file
-            }
-            backend.startChangelog(sqn: handle.sqn, sections: handle.changelog)
+            backend.continueFrom(handle)
         } else {
             backend.startChangelog(sqn: handle.sqn, sections: [])
             if handle.strategy == .incremental && strategy.kind == .incremental && metadata.kind == .checkpoint {
-                // The restored database holds the checkpoint's SST and blob files under the same names: the next
-                // incremental checkpoint references them instead of uploading them again.
-                for file in handle.materialization?.files ?? [] {
-                    if let name = file.localName { backend.uploaded["\(name):\(file.size)"] = file }
-                }
+                // The restored database holds the checkpoint's SST and blob files under the same names.
+                backend.rememberUploaded(handle.materialization)
             }
             // The restored state is in no changelog: materialize it before the first checkpoint can need it.
             if strategy.kind == .changelog { try backend.materializeNow() }
@@ -157,6 +149,23 @@ extension CheckpointedBackend {
             return (state, report)
         } catch {
             throw error.inCheckpoint(checkpointID)
+        }
+    }
+
+    /// Goes on from `handle` as the checkpoint left it: its materialization (and the next one's id), its files as
+    /// already uploaded, and its changelog continued from its SQN.
+    func continueFrom(_ handle: BackendStateHandle) {
+        self.materialization = handle.materialization
+        self.nextMaterializationID = (handle.materialization?.id ?? 0) + 1
+        self.rememberUploaded(handle.materialization)
+        self.startChangelog(sqn: handle.sqn, sections: handle.changelog)
+    }
+
+    /// Records `materialization`'s files as already in the root, so later snapshots reference the immutable ones
+    /// (same name and size in the database) instead of uploading them again.
+    func rememberUploaded(_ materialization: MaterializationHandle?) {
+        for file in materialization?.files ?? [] {
+            if let name = file.localName { self.uploaded["\(name):\(file.size)"] = file }
         }
     }
 

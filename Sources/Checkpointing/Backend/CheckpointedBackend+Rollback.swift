@@ -40,12 +40,7 @@ extension CheckpointedBackend {
             state: state, backendID: backendID, strategy: strategy, storage: storage,
             workingDirectory: workingDirectory, engine: engine)
         backend.restoreReport = report
-        backend.materialization = handle.materialization
-        backend.nextMaterializationID = (handle.materialization?.id ?? 0) + 1
-        for file in handle.materialization?.files ?? [] {
-            if let name = file.localName { backend.uploaded["\(name):\(file.size)"] = file }
-        }
-        backend.startChangelog(sqn: handle.sqn, sections: handle.changelog)
+        backend.continueFrom(handle)
         backend.enableRollback(parked.tracker)
         backend.publishLiveFiles()
         return backend

@@ -61,9 +61,7 @@ struct ReplayCompactor {
             self.pending.removeAll(keepingCapacity: true)
             self.byPrimary.removeAll()
         }
-        return self.pending.values.sorted { lhs, rhs in
-            lhs.column != rhs.column ? lhs.column < rhs.column : RawStateKey.precedes(lhs.key, rhs.key)
-        }
+        return self.pending.sorted { $0.key < $1.key }.map(\.value)
     }
 
     /// The number of pending changes.

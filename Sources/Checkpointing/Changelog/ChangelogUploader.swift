@@ -1,3 +1,4 @@
+import RocksKit
 import StateCore
 import Synchronization
 
@@ -42,7 +43,7 @@ final class ChangelogUploader: Sendable {
             }
             try fileSystem.write(bytes, to: absolute, sync: true)
             try fileSystem.syncDirectory(self.storage.root + "/shared")
-            let file = FileHandle(path: relative, size: bytes.count, crc32c: CRC32C.checksum(bytes))
+            let file = FileHandle(path: relative, size: bytes.count, crc32c: HardwareCRC32C.checksum(bytes))
             for ((section, ticket), range) in zip(batch, ranges) {
                 ticket.fulfill(.success(ChangelogSectionHandle(
                     file: file, offset: range.offset, length: range.length, firstSQN: section.firstSQN,

@@ -57,7 +57,7 @@ package enum ChangelogSegment {
             writer.writeInteger(section.firstSQN)
             writer.writeInteger(UInt32(section.count))
             writer.writeInteger(UInt32(section.payload.count))
-            writer.writeInteger(CRC32C.checksum(section.payload))
+            writer.writeInteger(HardwareCRC32C.checksum(section.payload))
             writer.writeInteger(CRC32C.checksum(writer.bytes[start...]))
             writer.writeBytes(section.payload)
             ranges.append((start, writer.count - start))

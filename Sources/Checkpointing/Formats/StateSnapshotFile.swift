@@ -37,7 +37,7 @@ package enum StateSnapshotFile {
         private var blockEntries = 0
         private var total: UInt64 = 0
         private var size = 0
-        private var crc = CRC32C()
+        private var crc: UInt32 = 0
 
         init(fileSystem: any CheckpointFileSystem, path: String, header: Header) throws(CheckpointError) {
             self.fileSystem = fileSystem
@@ -51,7 +51,7 @@ package enum StateSnapshotFile {
             writer.writeInteger(CRC32C.checksum(json))
             writer.writeBytes(json)
             try fileSystem.write(writer.bytes, to: path, sync: false)
-            self.crc.update(writer.bytes)
+            self.crc = writer.bytes.withUnsafeBytes { HardwareCRC32C.extend(self.crc, $0) }
             self.size = writer.count
         }
 
@@ -81,10 +81,10 @@ package enum StateSnapshotFile {
             var framed = ByteWriter(capacity: payload.count + 12)
             framed.writeInteger(count)
             framed.writeInteger(UInt32(payload.count))
-            framed.writeInteger(CRC32C.checksum(payload))
+            framed.writeInteger(HardwareCRC32C.checksum(payload))
             framed.writeBytes(payload)
             try self.fileSystem.append(framed.bytes, to: self.path)
-            self.crc.update(framed.bytes)
+            self.crc = framed.bytes.withUnsafeBytes { HardwareCRC32C.extend(self.crc, $0) }
             self.size += framed.count
         }
 
@@ -95,7 +95,7 @@ package enum StateSnapshotFile {
             end.writeInteger(self.total)
             try self.emit(count: 0, payload: end.bytes)
             try self.fileSystem.sync(self.path)
-            return (self.size, self.crc.value, self.total)
+            return (self.size, self.crc, self.total)
         }
     }
 

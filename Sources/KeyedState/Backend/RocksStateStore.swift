@@ -187,28 +187,31 @@ final class RocksStateStore: StateStore {
     /// Applies changes in one write batch (restore and replay).
     func apply(_ changes: [RawStateChange]) throws(StateError) {
         var batch = RocksWriteBatch()
-        var keys: [[UInt8]] = []
         for change in changes {
             let family = self.family(change.column)
             switch change.kind {
             case .put: batch.put(family, key: change.key, value: change.value)
             case .append: batch.merge(family, key: change.key, operand: change.value)
             case .delete: batch.delete(family, key: change.key)
-            case .deletePrefix:
-                if let end = change.key.prefixSuccessor {
-                    batch.deleteRange(family, start: change.key, end: end)
-                } else {
-                    keys.removeAll()
-                    try self.scan(change.column, prefix: change.key) { key, _ in
-                        var key = key
-                        keys.append(key.readRemainingBytes())
-                        return true
-                    }
-                    for key in keys { batch.delete(family, key: key) }
-                }
+            case .deletePrefix: try self.deletePrefix(change.column, prefix: change.key, into: &batch)
             }
         }
         do { try self.database.write(batch) } catch { throw StateError.storage(error, state: nil) }
+    }
+
+    /// Adds the deletion of every key of `column` under `prefix` to `batch`: one range delete, or (for a prefix of
+    /// 0xFF bytes, which has no successor) a delete per key found now.
+    private func deletePrefix(_ column: Int, prefix: [UInt8], into batch: inout RocksWriteBatch) throws(StateError) {
+        let family = self.family(column)
+        if let end = prefix.prefixSuccessor {
+            batch.deleteRange(family, start: prefix, end: end)
+        } else {
+            try self.scan(column, prefix: prefix) { key, _ in
+                var key = key
+                batch.delete(family, key: key.readRemainingBytes())
+                return true
+            }
+        }
     }
 
     func close() throws(StateError) {
@@ -230,15 +233,7 @@ final class RocksStateStore: StateStore {
         }
         for prefix in prefixes {
             let family = self.family(prefix.column)
-            if let end = prefix.key.prefixSuccessor {
-                batch.deleteRange(family, start: prefix.key, end: end)
-            } else {
-                try self.scan(prefix.column, prefix: prefix.key) { key, _ in
-                    var key = key
-                    batch.delete(family, key: key.readRemainingBytes())
-                    return true
-                }
-            }
+            try self.deletePrefix(prefix.column, prefix: prefix.key, into: &batch)
             let iterator = RocksIterator(
                 database: self.database, family: family, lowerBound: prefix.key, upperBound: prefix.key.prefixSuccessor,
                 snapshot: snapshot)

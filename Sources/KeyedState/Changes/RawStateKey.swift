@@ -30,7 +30,7 @@ package struct RawStateKey: Hashable, Comparable, Sendable {
     }
 
     /// Byte-wise order (a shorter key before the longer ones it starts).
-    package static func precedes(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    private static func precedes(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
         lhs.withUnsafeBytes { left in
             rhs.withUnsafeBytes { right in
                 let common = min(left.count, right.count)
