@@ -27,8 +27,15 @@ struct InspectBenchmark: ParsableCommand {
     @Option(help: "Value size in bytes.")
     var valueBytes: Int = 100
 
+    @Option(help: "Rounds of verify and plain read (alternating which goes first); medians are printed.")
+    var rounds: Int = 3
+
     @Option(help: "Scratch directory (removed afterwards). Default: $TMPDIR/weir-bench-inspect-<pid>.")
     var directory: String?
+
+    func validate() throws {
+        guard self.rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+    }
 
     func run() throws {
         let base = self.directory ?? benchScratchDirectory("inspect")
@@ -88,29 +95,49 @@ struct InspectBenchmark: ParsableCommand {
             let report = try inspector.verify()
             return (report, (ContinuousClock.now - start).seconds)
         }
+        // Rounds alternate which goes first, so neither profits from the other's read-ahead or a quieter disk.
         // Cold: the page cache dropped before each (when this process may: root on Linux).
-        let cold = Self.dropPageCache()
-        let (coldReport, coldVerifySeconds) = try timedVerify()
-        _ = Self.dropPageCache()
-        let (_, coldReadSeconds) = try plainRead()
-        let (report, verifySeconds) = try timedVerify()
-        let (readBytes, readSeconds) = try plainRead()
+        var verifyWarm: [Double] = [], readWarm: [Double] = [], verifyCold: [Double] = [], readCold: [Double] = []
+        var report: VerifyReport?
+        var readBytes = 0
+        var cold = true
+        for round in 0..<self.rounds {
+            for verifyFirst in round % 2 == 0 ? [true, false] : [false, true] {
+                if verifyFirst {
+                    cold = Self.dropPageCache() && cold
+                    if cold { verifyCold.append(try timedVerify().1) }
+                    let warm = try timedVerify()
+                    report = warm.0
+                    verifyWarm.append(warm.1)
+                } else {
+                    cold = Self.dropPageCache() && cold
+                    if cold { readCold.append(try plainRead().1) }
+                    let warm = try plainRead()
+                    readBytes = warm.0
+                    readWarm.append(warm.1)
+                }
+            }
+        }
+        let verifySeconds = median(verifyWarm), readSeconds = median(readWarm)
+        func list(_ seconds: [Double]) -> String { seconds.map { String(format: "%.2f", $0) }.joined(separator: " / ") }
 
         print("weir-bench inspect: \(self.keys) keys of \(self.valueBytes) B, one materialized checkpoint")
         print(String(format: "dump:   %d entries (%d B of JSON) in %.2f s = %.0f entries/s", entries, rendered,
                      dumpSeconds, Double(entries) / dumpSeconds))
-        print(String(format: "verify: %d files, %.1f MB in %.2f s = %.0f MB/s (%@)", report.files,
-                     Double(report.bytesRead) / 1e6, verifySeconds, Double(report.bytesRead) / 1e6 / verifySeconds,
-                     report.isClean ? "clean" : "PROBLEMS"))
-        print(String(format: "read:   %.1f MB in %.2f s = %.0f MB/s (plain read of the same files)",
-                     Double(readBytes) / 1e6, readSeconds, Double(readBytes) / 1e6 / readSeconds))
+        print(String(format: "verify: %d files, %.1f MB in %.2f s = %.0f MB/s (%@), median of %@", report?.files ?? 0,
+                     Double(report?.bytesRead ?? 0) / 1e6, verifySeconds, Double(report?.bytesRead ?? 0) / 1e6 / verifySeconds,
+                     report?.isClean == true ? "clean" : "PROBLEMS", list(verifyWarm)))
+        print(String(format: "read:   %.1f MB in %.2f s = %.0f MB/s (plain read of the same files), median of %@",
+                     Double(readBytes) / 1e6, readSeconds, Double(readBytes) / 1e6 / readSeconds, list(readWarm)))
         if cold {
-            print(String(format: "cold:   verify %.2f s (%@), plain read %.2f s, page cache dropped before each",
-                         coldVerifySeconds, coldReport.isClean ? "clean" : "PROBLEMS", coldReadSeconds))
+            print(String(format: "cold:   verify %.2f s (%@), plain read %.2f s (%@), page cache dropped before each",
+                         median(verifyCold), list(verifyCold), median(readCold), list(readCold)))
         } else {
             print("cold:   not measured (dropping the page cache needs root)")
         }
     }
+
+    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
     /// Syncs and drops the page cache; false when not permitted.
     static func dropPageCache() -> Bool {
