@@ -53,18 +53,31 @@ struct CheckpointBenchmark: ParsableCommand {
     @Flag(help: "Print one JSON object per case instead of a table.")
     var json = false
 
+    @Flag(help: "Keep the scratch directory (needs --directory), for --restore-only runs.")
+    var keep = false
+
+    @Flag(help: """
+        Only restore the latest checkpoint of each case from a directory a --keep run left (needs --directory); \
+        prints the restore figures (repeatable, for working on restore).
+        """)
+    var restoreOnly = false
+
     func validate() throws {
         guard self.keys.allSatisfy({ $0 >= 16 }) else { throw ValidationError("--keys must be at least 16") }
         guard self.rate > 0, (self.duration ?? 1) > 0, self.interval > 0, self.materializationInterval > 1 else {
             throw ValidationError("--rate, --duration and --interval must be positive")
         }
         guard !self.strategies.contains(.savepoint) else { throw ValidationError("savepoint is not a checkpoint strategy") }
+        guard self.directory != nil || !(self.keep || self.restoreOnly) else {
+            throw ValidationError("--keep and --restore-only need --directory")
+        }
     }
 
     func run() throws {
         let base = self.directory ?? benchScratchDirectory("checkpoint")
+        if self.restoreOnly { return try self.restoreKept(base: base) }
         try? FileManager.default.removeItem(atPath: base)
-        defer { try? FileManager.default.removeItem(atPath: base) }
+        defer { if !self.keep { try? FileManager.default.removeItem(atPath: base) } }
         if !self.json {
             print("weir-bench checkpoint: \(self.rate) updates/s of \(self.valueBytes) B for \(self.phaseSeconds) s, "
                   + "checkpoint every \(self.interval) s, materialization every \(self.materializationInterval) s")
@@ -75,13 +88,35 @@ struct CheckpointBenchmark: ParsableCommand {
             for kind in self.strategies {
                 let directory = "\(base)/\(keys)-\(kind.rawValue)"
                 let result = try self.measure(keys: keys, kind: kind, directory: directory)
-                try? FileManager.default.removeItem(atPath: directory)
+                if !self.keep { try? FileManager.default.removeItem(atPath: directory) }
                 results.append(result)
                 print(self.json ? result.jsonLine : result.tableRow)
                 fflush(nil)
             }
         }
         if !self.json { print(CheckpointBenchmarkResult.targets(results)) }
+    }
+
+    /// Restores the latest checkpoint of every case a `--keep` run left under `base`, and prints the figures.
+    private func restoreKept(base: String) throws {
+        for keys in self.keys {
+            for kind in self.strategies {
+                let directory = "\(base)/\(keys)-\(kind.rawValue)"
+                let storage = try CheckpointStorage(root: directory + "/root")
+                defer { storage.close() }
+                let start = ContinuousClock.now
+                let restored = try CheckpointedBackend<Int64>.open(
+                    backendID: "bench/0", storage: storage, workingDirectory: directory + "/work", keySerializer: .int64,
+                    strategy: self.strategy(kind), restore: .latest)
+                let total = (ContinuousClock.now - start).milliseconds
+                let report = restored.restoreReport
+                try restored.close()
+                print(String(
+                    format: "%@ %d keys: restore %.0f ms (fetch %.0f, open %.0f, replay %.0f; %d records replayed, %d written)",
+                    kind.rawValue, keys, total, report?.fetch.milliseconds ?? 0, report?.open.milliseconds ?? 0,
+                    report?.replay.milliseconds ?? 0, report?.replayedRecords ?? 0, report?.writtenRecords ?? 0))
+            }
+        }
     }
 
     private var phaseSeconds: Double { self.duration ?? (2 * self.materializationInterval - 1) }

@@ -219,6 +219,50 @@ private final class DropOddValues: CompactionFilter {
         #expect(try copy.get(try #require(copy.columnFamily(named: "default")), key: [5]) == [6])
     }
 
+    /// A written table file is ingested in one step and is newer than everything in the family: its puts,
+    /// deletions and merges win over older entries, its range deletion removes older keys but not the file's own
+    /// puts inside the range, and out-of-order keys are refused.
+    @Test func ingestedTableIsNewerThanTheDatabase() throws {
+        let path = scratchPath("ingest")
+        defer { removeScratch(path) }
+        try FileManager.default.createDirectory(atPath: path + ".chk", withIntermediateDirectories: true)
+        let database = try RocksDatabase(
+            path: path, columnFamilies: ["a": ColumnFamilyOptions(mergeOperator: .concatenation)])
+        defer { try? database.close() }
+        let family = try #require(database.columnFamily(named: "a"))
+        for key in UInt8(0)..<20 { try database.put(family, key: [key], value: [key]) }
+        try database.flush()
+        try database.put(family, key: [3], value: [33])  // in the memtable: the ingest must flush it first
+        try database.put(family, key: [7, 1], value: [71])
+        try database.put(family, key: [7, 2], value: [72])
+        try database.put(family, key: [8], value: [8])
+        let file = path + ".chk/1.sst"
+        let writer = try database.tableWriter(path: file)
+        func put(_ key: [UInt8], _ value: [UInt8]) throws {
+            try key.withUnsafeBytes { k in try value.withUnsafeBytes { v in try writer.put(key: k, value: v) } }
+        }
+        try put([1], [100])
+        try [UInt8(2)].withUnsafeBytes { try writer.delete(key: $0) }
+        try [UInt8(3)].withUnsafeBytes { k in try [UInt8(4)].withUnsafeBytes { try writer.merge(key: k, operand: $0) } }
+        try put([7, 2], [172])
+        try writer.deleteRange(start: [7], end: [8])
+        let refused = #expect(throws: RocksError.self) { try put([0], [0]) }
+        #expect(refused?.message.isEmpty == false)
+        #expect(writer.entries == 5)
+        #expect(try writer.finish() > 0)
+        try database.ingest(family, files: [file])
+        #expect(try database.get(family, key: [1]) == [100])
+        #expect(try database.get(family, key: [2]) == nil)
+        #expect(try database.get(family, key: [3]) == [33, 4])
+        #expect(try database.get(family, key: [7, 1]) == nil)
+        #expect(try database.get(family, key: [7, 2]) == [172])
+        #expect(try database.get(family, key: [8]) == [8])
+        #expect(try database.get(family, key: [9]) == [9])
+        try database.put(family, key: [1], value: [101])  // later writes are newer than the ingested file
+        #expect(try database.get(family, key: [1]) == [101])
+        #expect(!FileManager.default.fileExists(atPath: file))
+    }
+
     @Test func statisticsParseTickerLines() {
         let text = """
             rocksdb.bytes.written COUNT : 1000
