@@ -57,7 +57,7 @@ public struct StateError: Error, Sendable, CustomStringConvertible {
     public var description: String { self.message }
 
     /// Maps a RocksDB failure to a state error that keeps RocksDB's message and names the state.
-    static func storage(_ error: RocksError, state: String?) -> StateError {
+    package static func storage(_ error: RocksError, state: String?) -> StateError {
         let code: Code
         switch error.code {
         case .locked: code = .locked

@@ -237,3 +237,22 @@ func withBytes<R, E: Error>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) t
     }
     return try result.get()
 }
+
+extension RocksDatabase {
+    /// Pauses or resumes automatic compactions of `family` (a bulk load pauses them while it adds level-0 files,
+    /// so they do not compete with it for the CPU, and resumes them afterwards).
+    /// - Throws: `RocksError` when RocksDB refuses the change.
+    public func setAutomaticCompactions(_ enabled: Bool, family: ColumnFamily) throws(RocksError) {
+        let key = strdup("disable_auto_compactions")
+        let value = strdup(enabled ? "false" : "true")
+        defer {
+            free(key)
+            free(value)
+        }
+        var keys: [UnsafePointer<CChar>?] = [UnsafePointer(key)]
+        var values: [UnsafePointer<CChar>?] = [UnsafePointer(value)]
+        try withRocksError(operation: "set disable_auto_compactions of '\(family.name)'", path: self.path) { error in
+            rocksdb_set_options_cf(self.handle, family.handle, 1, &keys, &values, error)
+        }
+    }
+}

@@ -237,10 +237,6 @@ public final class RocksDatabase: @unchecked Sendable {
             made, options.levelCompactionDynamicLevelBytes ? 1 : 0)
         rocksdb_options_set_max_open_files(made, -1)
         rocksdb_options_set_bytes_per_sync(made, UInt64(max(options.bytesPerSync, 0)))
-        if options.bulkLoad {
-            rocksdb_options_set_memtable_vector_rep(made)
-            rocksdb_options_set_allow_concurrent_memtable_write(made, 0)
-        }
         let table = rocksdb_block_based_options_create()!
         rocksdb_block_based_options_set_block_cache(table, cache)
         if options.bloomFilterBitsPerKey > 0 {

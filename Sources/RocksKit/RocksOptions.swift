@@ -25,10 +25,6 @@ public struct RocksOptions: Sendable, Hashable {
     /// Flush and compaction output is written back to disk every this many bytes instead of all at the file's end,
     /// so large background writes do not stall a foreground fsync (a checkpoint's). Default 1 MiB; 0 turns it off.
     public var bytesPerSync: Int
-    /// Tune for a write-only bulk load (a restore replaying a changelog): memtables are unsorted vectors, so an
-    /// insert is an append and the sort happens once, when the memtable is flushed. Point reads and iteration are
-    /// slow in this mode; reopen with it off before serving reads. Default `false`.
-    public var bulkLoad: Bool
 
     /// Creates options with the documented defaults.
     public init(
@@ -42,8 +38,7 @@ public struct RocksOptions: Sendable, Hashable {
         levelCompactionDynamicLevelBytes: Bool = true,
         statistics: Bool = true,
         writeAheadLog: Bool = false,
-        bytesPerSync: Int = 1 << 20,
-        bulkLoad: Bool = false
+        bytesPerSync: Int = 1 << 20
     ) {
         self.createIfMissing = createIfMissing
         self.blockCacheBytes = blockCacheBytes
@@ -56,6 +51,5 @@ public struct RocksOptions: Sendable, Hashable {
         self.statistics = statistics
         self.writeAheadLog = writeAheadLog
         self.bytesPerSync = bytesPerSync
-        self.bulkLoad = bulkLoad
     }
 }

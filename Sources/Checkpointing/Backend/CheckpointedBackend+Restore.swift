@@ -46,7 +46,7 @@ extension CheckpointedBackend {
             parked.close()
         }
         let databaseDirectory = workingDirectory + "/db"
-        func makeState(reopen: Bool, bulkLoad: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
+        func makeState(reopen: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
             do {
                 switch engine {
                 case .heap:
@@ -54,8 +54,7 @@ extension CheckpointedBackend {
                 case .rocksDB(let options):
                     return try .rocksDB(
                         directory: databaseDirectory, keySerializer: keySerializer, keyGroupRange: range,
-                        maxParallelism: maxParallelism, options: bulkLoad ? Self.bulkLoadOptions(options) : options,
-                        reopen: reopen, clock: clock)
+                        maxParallelism: maxParallelism, options: options, reopen: reopen, clock: clock)
                 }
             } catch {
                 throw CheckpointError.state(error, "opening the state of '\(backendID)' in \(databaseDirectory)")
@@ -66,7 +65,7 @@ extension CheckpointedBackend {
             let backend = try Self.openRescaled(
                 metadata: metadata, root: root, backendID: backendID, storage: storage, workingDirectory: workingDirectory,
                 engine: engine, keySerializer: keySerializer, range: range, maxParallelism: maxParallelism,
-                strategy: strategy, makeState: { reopen throws(CheckpointError) in try makeState(reopen: reopen, bulkLoad: false) })
+                strategy: strategy, makeState: makeState)
             if localRollback { backend.enableRollback() }
             backend.publishLiveFiles()
             return backend
@@ -74,7 +73,7 @@ extension CheckpointedBackend {
         guard let (metadata, handle, root) = found else {
             try fileSystem.remove(databaseDirectory)
             let backend = CheckpointedBackend(
-                state: try makeState(reopen: false, bulkLoad: false), backendID: backendID, strategy: strategy, storage: storage,
+                state: try makeState(reopen: false), backendID: backendID, strategy: strategy, storage: storage,
                 workingDirectory: workingDirectory, engine: engine)
             backend.startChangelog(sqn: 0, sections: [])
             if localRollback { backend.enableRollback() }
@@ -132,12 +131,11 @@ extension CheckpointedBackend {
         var report = RestoreReport(checkpointID: checkpointID, strategy: handle.strategy)
         // Always a scratch RocksDB, whatever engine wrote the state: reading stays within RocksDB's memory budget
         // for any state size.
-        func makeState(reopen: Bool, bulkLoad: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
+        func makeState(reopen: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
             do {
                 return try .rocksDB(
                     directory: workingDirectory + "/db", keySerializer: keySerializer, keyGroupRange: handle.keyGroups,
-                    maxParallelism: handle.maxParallelism,
-                    options: bulkLoad ? Self.bulkLoadOptions(RocksOptions()) : RocksOptions(), reopen: reopen)
+                    maxParallelism: handle.maxParallelism, options: RocksOptions(), reopen: reopen)
             } catch {
                 throw CheckpointError.state(error, "opening a copy of '\(handle.backendID)' in \(workingDirectory)")
             }
@@ -259,50 +257,46 @@ extension CheckpointedBackend {
 
     /// Builds a backend's state from its handle: the materialized image, then the changelog replayed on top.
     ///
-    /// A long changelog on RocksDB is replayed in bulk-load mode (unsorted vector memtables: an insert is an
-    /// append, RocksDB sorts once per flush) with every change written in order, then the database is flushed,
-    /// closed and reopened for normal use. A short one is collapsed by `ReplayCompactor` and written directly.
+    /// A long changelog on RocksDB is replayed through sorted table files that RocksDB ingests (`TableReplay`:
+    /// each key written once per chunk, no memtable); a short one is collapsed by `ReplayCompactor` and written
+    /// in batches.
     private static func restoreState(
         _ handle: BackendStateHandle, root: String, fileSystem: any CheckpointFileSystem, workingDirectory: String,
         upTo limit: UInt64? = nil, report: inout RestoreReport,
-        makeState: (_ reopen: Bool, _ bulkLoad: Bool) throws(CheckpointError) -> KeyedStateBackend<Key>
+        makeState: (_ reopen: Bool) throws(CheckpointError) -> KeyedStateBackend<Key>
     ) throws(CheckpointError) -> KeyedStateBackend<Key> {
-        let changelogBytes = handle.changelog.reduce(0) { $0 + $1.length }
-        let bulk = (handle.materialization.map { $0.format == .rocksDB } ?? true) && changelogBytes >= Self.bulkReplayBytes
         let state = try Self.restoreImage(
             handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory, report: &report,
-            makeState: { reopen throws(CheckpointError) in try makeState(reopen, bulk) })
-        guard bulk && state.engine == .rocksDB else {
+            makeState: makeState)
+        let changelogBytes = handle.changelog.reduce(0) { $0 + $1.length }
+        guard state.engine == .rocksDB && changelogBytes >= Self.tableReplayBytes else {
             try Self.replay(handle, into: state, root: root, fileSystem: fileSystem, upTo: limit, report: &report)
             return state
         }
-        try Self.replay(handle, into: state, root: root, fileSystem: fileSystem, upTo: limit, compact: false, report: &report)
-        let reopenStart = ContinuousClock.now
-        do { try state.close() } catch {
-            throw CheckpointError.state(error, "flushing the replayed changelog of '\(handle.backendID)'")
+        // Table files are moved into the database: they are written next to it, on the same file system.
+        let tables = workingDirectory + "/replay"
+        try fileSystem.remove(tables)
+        try fileSystem.createDirectory(tables)
+        defer { try? fileSystem.remove(tables) }
+        // Compactions of the ingested level-0 files wait until the replay is done (they would take a core from it).
+        do { try state.setAutomaticCompactions(false) } catch {
+            throw CheckpointError.state(error, "pausing compactions of '\(handle.backendID)'")
         }
-        let reopened = try makeState(true, false)
-        try Self.openColumns(handle, reopened)
-        report.replay += ContinuousClock.now - reopenStart
-        report.bulkLoaded = true
-        return reopened
+        try Self.replay(
+            handle, into: state, root: root, fileSystem: fileSystem, upTo: limit, tables: tables, report: &report)
+        do { try state.setAutomaticCompactions(true) } catch {
+            throw CheckpointError.state(error, "resuming compactions of '\(handle.backendID)'")
+        }
+        return state
     }
 
-    /// Changelog bytes from which a RocksDB restore replays in bulk-load mode (below it, the compactor's
-    /// collapsed writes into the normal memtable are as fast and save the flush and reopen).
-    static var bulkReplayBytes: Int { 4 << 20 }
+    /// Changelog bytes from which a RocksDB restore replays through table files (below it, the compactor's
+    /// collapsed writes into the memtable are as fast and make no files).
+    static var tableReplayBytes: Int { 4 << 20 }
 
-    /// `options` tuned for a write-only replay: vector memtables, twice the memtable size (fewer, larger L0 files).
-    static func bulkLoadOptions(_ options: RocksOptions) -> RocksOptions {
-        var bulk = options
-        bulk.bulkLoad = true
-        bulk.writeBufferBytes = max(options.writeBufferBytes, 32 << 20)
-        bulk.maxWriteBufferNumber = max(options.maxWriteBufferNumber, 4)
-        // Flushes sort the vector memtables and are the replay's bottleneck: RocksDB gives flushes a quarter of the
-        // background jobs (one thread at the default 2, shared by every backend in the process).
-        bulk.maxBackgroundJobs = max(options.maxBackgroundJobs, 8)
-        return bulk
-    }
+    /// Section bytes one table-file chunk holds before it is written (its records' keys and sort entries add
+    /// about half as much again at 100 B values).
+    static var tableChunkBytes: Int { 64 << 20 }
 
     /// Fetches and opens the materialized image (or an empty backend when there is none).
     private static func restoreImage(
@@ -391,10 +385,11 @@ extension CheckpointedBackend {
         }
     }
 
-    /// Replays the changelog from the materialization's SQN up to the handle's.
+    /// Replays the changelog from the materialization's SQN up to the handle's: through table files in `tables`
+    /// when given, else through the compactor.
     private static func replay(
         _ handle: BackendStateHandle, into state: KeyedStateBackend<Key>, root: String,
-        fileSystem: any CheckpointFileSystem, upTo limit: UInt64? = nil, compact: Bool = true,
+        fileSystem: any CheckpointFileSystem, upTo limit: UInt64? = nil, tables: String? = nil,
         report: inout RestoreReport
     ) throws(CheckpointError) {
         let end = min(handle.sqn, limit ?? handle.sqn)
@@ -402,8 +397,7 @@ extension CheckpointedBackend {
         var expected = handle.materialization?.sqn ?? 0
         let range = state.keyGroupRange
         var compactor = ReplayCompactor()
-        var inOrder: [RawStateChange] = []
-        inOrder.reserveCapacity(compact ? 0 : Self.replayBatch)
+        var chunk = TableReplay()
         var written = 0
         var lastPath = ""
         for section in handle.changelog.sorted(by: { $0.firstSQN < $1.firstSQN }) {
@@ -418,30 +412,36 @@ extension CheckpointedBackend {
             lastPath = path
             let bytes = try fileSystem.read(path, offset: section.offset, count: section.length)
             report.replayedBytes += bytes.count
-            try ChangelogSegment.records(ofSection: bytes, handle: section, backendID: handle.backendID, path: path) {
-                record throws(CheckpointError) in
-                guard record.sqn >= expected, record.sqn < end else { return }
-                expected = record.sqn + 1
-                guard record.kind == .deletePrefix && record.key.count < 2 || range.contains(Self.keyGroup(of: record.key))
-                else { return }
-                guard record.column < handle.states.count else {
+            var buffer = tables == nil ? 0 : chunk.keep(bytes)
+            try ChangelogSegment.spans(ofSection: bytes, handle: section, backendID: handle.backendID, path: path) {
+                span throws(CheckpointError) in
+                guard span.sqn >= expected, span.sqn < end else { return }
+                expected = span.sqn + 1
+                let keyGroup = span.keyCount < 2 ? -1 : Int(bytes[span.keyOffset]) << 8 | Int(bytes[span.keyOffset + 1])
+                guard span.kind == .deletePrefix && span.keyCount < 2 || range.contains(keyGroup) else { return }
+                guard span.column < handle.states.count else {
                     throw CheckpointError(
-                        code: .corrupt, message: "\(path): record SQN \(record.sqn) names column \(record.column) of "
-                            + "\(handle.states.count)", path: path, sqn: record.sqn)
+                        code: .corrupt, message: "\(path): record SQN \(span.sqn) names column \(span.column) of "
+                            + "\(handle.states.count)", path: path, sqn: span.sqn)
                 }
-                let change = RawStateChange(
-                    kind: record.kind, column: record.column, key: record.key, primaryLength: record.primaryLength,
-                    value: record.value)
                 report.replayedRecords += 1
-                guard compact else {
-                    inOrder.append(change)
-                    if inOrder.count >= Self.replayBatch {
-                        written += inOrder.count
-                        try Self.apply(&inOrder, to: state, path: path)
+                let key = { Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount]) }
+                if let tables {
+                    guard span.kind == .deletePrefix && key().prefixSuccessor == nil else {
+                        chunk.add(span, buffer: buffer)
+                        return
                     }
+                    // A clear of a prefix of 0xFF bytes has no range deletion: write what came before, then it.
+                    written += try chunk.write(into: state, directory: tables)
+                    buffer = chunk.keep(bytes)
+                    var change = [RawStateChange(kind: .deletePrefix, column: span.column, key: key(), primaryLength: -1, value: [])]
+                    written += 1
+                    try Self.apply(&change, to: state, path: path)
                     return
                 }
-                compactor.add(change)
+                compactor.add(RawStateChange(
+                    kind: span.kind, column: span.column, key: key(), primaryLength: span.primaryLength,
+                    value: Array(bytes[span.valueOffset..<span.valueOffset + span.valueCount])))
                 if compactor.ordered.count >= Self.replayBatch {
                     var ordered = compactor.takeOrdered()
                     written += ordered.count
@@ -455,9 +455,14 @@ extension CheckpointedBackend {
                     written += try Self.applyPending(compactor.takePending(), to: state, path: path)
                 }
             }
+            if let tables, chunk.bufferedBytes >= Self.tableChunkBytes {
+                written += try chunk.write(into: state, directory: tables)
+            }
         }
-        written += inOrder.count
-        try Self.apply(&inOrder, to: state, path: lastPath)
+        if let tables {
+            written += try chunk.write(into: state, directory: tables)
+            report.tableFiles = chunk.filesIngested
+        }
         var ordered = compactor.takeOrdered()
         written += ordered.count
         try Self.apply(&ordered, to: state, path: lastPath)

@@ -24,8 +24,8 @@ public struct RestoreReport: Sendable, CustomStringConvertible {
     public var rollback: Duration = .zero
     /// The state was rolled back in place: the failed attempt's database was reused (local rollback).
     public var rolledBack = false
-    /// The replay ran in RocksDB bulk-load mode (a long changelog: unsorted memtables, then a reopen).
-    public var bulkLoaded = false
+    /// Sorted table files the replay wrote and RocksDB ingested (a long changelog on RocksDB; 0 otherwise).
+    public var tableFiles = 0
     /// The SQN the backend continues at.
     public var nextSQN: UInt64 = 0
 
@@ -41,7 +41,7 @@ public struct RestoreReport: Sendable, CustomStringConvertible {
         return "restored checkpoint \(self.checkpointID) (\(self.strategy.rawValue)) in \(Self.ms(self.total)): "
             + "fetch \(Self.ms(self.fetch)) (\(self.fetchedBytes) B copied, \(self.localBytes) B local), "
             + "open \(Self.ms(self.open)), replay \(Self.ms(self.replay)) (\(self.replayedRecords) records, "
-            + "\(self.writtenRecords) writes, \(self.replayedBytes) B\(self.bulkLoaded ? ", bulk load" : "")), next SQN \(self.nextSQN)"
+            + "\(self.writtenRecords) writes, \(self.replayedBytes) B\(self.tableFiles > 0 ? ", \(self.tableFiles) table files" : "")), next SQN \(self.nextSQN)"
     }
 
     static func ms(_ duration: Duration) -> String {

@@ -28,6 +28,20 @@ package enum ChangelogSegment {
         package var value: [UInt8]
     }
 
+    /// One decoded record as positions in its section's bytes (nothing copied).
+    package struct RecordSpan: Sendable, Equatable {
+        package var sqn: UInt64
+        package var kind: StateChangeKind
+        package var column: Int
+        package var primaryLength: Int
+        /// The key: `keyCount` bytes at `keyOffset` of the section's bytes.
+        package var keyOffset: Int
+        package var keyCount: Int
+        /// The value: `valueCount` bytes at `valueOffset` of the section's bytes.
+        package var valueOffset: Int
+        package var valueCount: Int
+    }
+
     /// Appends one record to a section payload.
     @inline(__always)
     static func appendRecord(
@@ -73,6 +87,21 @@ package enum ChangelogSegment {
     package static func records(
         ofSection bytes: [UInt8], handle: ChangelogSectionHandle, backendID: String, path: String,
         _ body: (Record) throws(CheckpointError) -> Void
+    ) throws(CheckpointError) {
+        try Self.spans(ofSection: bytes, handle: handle, backendID: backendID, path: path) { span throws(CheckpointError) in
+            try body(Record(
+                sqn: span.sqn, kind: span.kind, column: span.column, primaryLength: span.primaryLength,
+                key: Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount]),
+                value: Array(bytes[span.valueOffset..<span.valueOffset + span.valueCount])))
+        }
+    }
+
+    /// Decodes the records of the section `handle` names as spans of `bytes` (no copies), checking it belongs to
+    /// `backendID` and that its checksums hold.
+    /// - Throws: `CheckpointError` `.corrupt` naming file, offset and SQN range.
+    package static func spans(
+        ofSection bytes: [UInt8], handle: ChangelogSectionHandle, backendID: String, path: String,
+        _ body: (RecordSpan) throws(CheckpointError) -> Void
     ) throws(CheckpointError) {
         let base = handle.offset
         let sqnRange = "SQN \(handle.firstSQN)..<\(handle.endSQN)"
@@ -128,10 +157,14 @@ package enum ChangelogSegment {
                 let column = try field("column")
                 let primaryLength = try field("primary length")
                 let keyLength = try field("key length")
-                let key = try reader.readBytesField(count: keyLength, path: path, what: "record SQN \(sqn) key")
+                let keyOffset = reader.offset
+                try reader.skipField(count: keyLength, path: path, what: "record SQN \(sqn) key")
                 let valueLength = try field("value length")
-                let value = try reader.readBytesField(count: valueLength, path: path, what: "record SQN \(sqn) value")
-                try body(Record(sqn: sqn, kind: kind, column: column, primaryLength: primaryLength, key: key, value: value))
+                let valueOffset = reader.offset
+                try reader.skipField(count: valueLength, path: path, what: "record SQN \(sqn) value")
+                try body(RecordSpan(
+                    sqn: sqn, kind: kind, column: column, primaryLength: primaryLength, keyOffset: keyOffset,
+                    keyCount: keyLength, valueOffset: valueOffset, valueCount: valueLength))
             }
         }
     }

@@ -83,6 +83,19 @@ extension ByteReader {
         }
     }
 
+    /// Skips `count` bytes, reporting a short read as corruption of `path`.
+    mutating func skipField(count: Int, path: String, what: @autoclosure () -> String) throws(CheckpointError) {
+        let offset = self.offset
+        do {
+            try self.skip(count)
+        } catch {
+            throw CheckpointError(
+                code: .corrupt,
+                message: "\(path): \(what()) at offset \(offset) wants \(count) bytes, only \(self.remaining) remain",
+                path: path, offset: offset)
+        }
+    }
+
     /// Reads `count` bytes, reporting a short read as corruption of `path`.
     mutating func readBytesField(count: Int, path: String, what: @autoclosure () -> String) throws(CheckpointError)
         -> [UInt8]

@@ -199,6 +199,30 @@ final class RocksStateStore: StateStore {
         do { try self.database.write(batch) } catch { throw StateError.storage(error, state: nil) }
     }
 
+    /// A writer for a table file of `column`'s family at `path`. Uncompressed: the file lands in level 0, where
+    /// the next compaction rewrites it compressed anyway, so compressing it would only slow the restore down.
+    func tableWriter(column: Int, path: String) throws(StateError) -> RocksTableWriter {
+        do { return try self.database.tableWriter(path: path, compression: Compression.none) } catch {
+            throw StateError.storage(error, state: self.stateName(column))
+        }
+    }
+
+    /// Pauses or resumes automatic compactions of every state's family.
+    func setAutomaticCompactions(_ enabled: Bool) throws(StateError) {
+        for family in self.families {
+            do { try self.database.setAutomaticCompactions(enabled, family: family) } catch {
+                throw StateError.storage(error, state: nil)
+            }
+        }
+    }
+
+    /// Ingests finished table files into `column`'s family.
+    func ingest(column: Int, files: [String]) throws(StateError) {
+        do { try self.database.ingest(self.family(column), files: files) } catch {
+            throw StateError.storage(error, state: self.stateName(column))
+        }
+    }
+
     /// Adds the deletion of every key of `column` under `prefix` to `batch`: one range delete, or (for a prefix of
     /// 0xFF bytes, which has no successor) a delete per key found now.
     private func deletePrefix(_ column: Int, prefix: [UInt8], into batch: inout RocksWriteBatch) throws(StateError) {

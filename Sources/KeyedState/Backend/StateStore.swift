@@ -80,7 +80,7 @@ extension StateStore {
 extension [UInt8] {
     /// The smallest byte string greater than every string with this prefix, or `nil` when there is none
     /// (all bytes 0xFF).
-    var prefixSuccessor: [UInt8]? {
+    package var prefixSuccessor: [UInt8]? {
         var result = self
         while let last = result.last {
             if last < 0xFF {
