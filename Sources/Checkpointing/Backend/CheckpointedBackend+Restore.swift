@@ -398,6 +398,9 @@ extension CheckpointedBackend {
         let range = state.keyGroupRange
         var compactor = ReplayCompactor()
         var chunk = TableReplay()
+        // The chunk being written in the background while the next one is gathered (at most one).
+        var inFlight: TableReplay.Pending?
+        defer { inFlight?.wait() }  // on an error, its threads still use the table directory
         var written = 0
         var lastPath = ""
         for section in handle.changelog.sorted(by: { $0.firstSQN < $1.firstSQN }) {
@@ -432,6 +435,10 @@ extension CheckpointedBackend {
                         return
                     }
                     // A clear of a prefix of 0xFF bytes has no range deletion: write what came before, then it.
+                    if let pending = inFlight {
+                        inFlight = nil
+                        written += try chunk.finish(pending, into: state)
+                    }
                     written += try chunk.write(into: state, directory: tables)
                     buffer = chunk.keep(bytes)
                     var change = [RawStateChange(kind: .deletePrefix, column: span.column, key: key(), primaryLength: -1, value: [])]
@@ -456,10 +463,18 @@ extension CheckpointedBackend {
                 }
             }
             if let tables, chunk.bufferedBytes >= Self.tableChunkBytes {
-                written += try chunk.write(into: state, directory: tables)
+                if let pending = inFlight {
+                    inFlight = nil
+                    written += try chunk.finish(pending, into: state)
+                }
+                inFlight = try chunk.start(into: state, directory: tables)
             }
         }
         if let tables {
+            if let pending = inFlight {
+                inFlight = nil
+                written += try chunk.finish(pending, into: state)
+            }
             written += try chunk.write(into: state, directory: tables)
             report.tableFiles = chunk.filesIngested
         }

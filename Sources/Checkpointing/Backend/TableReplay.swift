@@ -27,7 +27,7 @@ import Darwin
 struct TableReplay {
     /// One record of the chunk: sort fields first (the key's first 16 bytes as two big-endian words), then where
     /// its key (in `keys`) and value (in `buffers`) are.
-    private struct Entry {
+    fileprivate struct Entry {
         var column: UInt32
         var high: UInt64
         var low: UInt64
@@ -41,7 +41,7 @@ struct TableReplay {
     }
 
     /// A map `clear` of the chunk: every key of `column` starting with `prefix` is deleted at `order`.
-    private struct Clear {
+    fileprivate struct Clear {
         var column: Int
         var prefix: [UInt8]
         var orders: [UInt32]
@@ -128,8 +128,27 @@ struct TableReplay {
     /// - Returns: The entries written (puts, deletes, merges and range deletions).
     /// - Throws: `CheckpointError` when a file cannot be written or RocksDB refuses it.
     mutating func write<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Int {
+        guard let pending = try self.start(into: state, directory: directory) else { return 0 }
+        return try self.finish(pending, into: state)
+    }
+
+    /// A chunk being sorted and written in the background; `finish` waits for it and ingests its files.
+    final class Pending: Sendable {
+        fileprivate let halves: [Half]
+        fileprivate let done = DispatchGroup()
+
+        fileprivate init(halves: [Half]) { self.halves = halves }
+
+        /// Blocks until both halves are written.
+        func wait() { self.done.wait() }
+    }
+
+    /// Starts writing the chunk on background threads (the table files are opened here) and empties it, so the
+    /// next chunk can be gathered meanwhile; `nil` when the chunk is empty.
+    /// - Throws: `CheckpointError` when a table file cannot be created.
+    mutating func start<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Pending? {
         defer { self.reset() }
-        guard !self.entries.isEmpty || !self.clearList.isEmpty else { return 0 }
+        guard !self.entries.isEmpty || !self.clearList.isEmpty else { return nil }
         let halves = self.split()
         var columns = Set(self.clearList.map(\.column))
         for entry in self.entries { columns.insert(Int(entry.column)) }
@@ -139,13 +158,21 @@ struct TableReplay {
                 half.writers.append((column, try self.openWriter(state, column: column, directory: directory)))
             }
         }
-        DispatchQueue.concurrentPerform(iterations: halves.count) { halves[$0].write() }
+        let pending = Pending(halves: halves)
+        DispatchQueue.global().async(group: pending.done) {
+            DispatchQueue.concurrentPerform(iterations: halves.count) { halves[$0].write() }
+        }
+        return pending
+    }
+
+    /// Waits for a started chunk and ingests its files (chunks must be finished in the order they started).
+    /// - Returns: The entries written.
+    /// - Throws: `CheckpointError` when a file could not be written or RocksDB refuses it.
+    mutating func finish<Key>(_ pending: Pending, into state: KeyedStateBackend<Key>) throws(CheckpointError) -> Int {
+        pending.wait()
         var written = 0
-        for half in halves {
-            if let failure = half.failure {
-                for (_, writer) in half.writers { writer.discard() }
-                throw failure
-            }
+        for half in pending.halves {
+            if let failure = half.failure { throw failure }
             written += half.written
             for (column, path) in half.files {
                 do { try state.ingest(column: column, files: [path]) } catch {
@@ -197,7 +224,7 @@ struct TableReplay {
     /// One key-group range of a chunk, sorted, folded and written on its own thread.
     // @unchecked: `write()` runs on one thread at a time per half; the arrays it reads are immutable copies shared
     // with the other half, and the writers are its own. The caller reads the results after both halves finished.
-    private final class Half: @unchecked Sendable {
+    fileprivate final class Half: @unchecked Sendable {
         var entries: [Entry]
         let clears: [Clear]
         let keys: [UInt8]
@@ -337,21 +364,68 @@ struct TableReplay {
         try outcome.get()
     }
 
-    /// Sorts entries by column, key (byte-wise) and SQN order.
+    /// Sorts entries by column, key (byte-wise) and SQN order: two counting passes put them in (column, key
+    /// group) buckets, then each bucket (small, cache-resident) is sorted as 24-byte keys — the key's first 16
+    /// bytes, its length and its position — and the entries are gathered once in that order. Sorting the entries
+    /// themselves would move 56 bytes per element on every merge pass.
     private static func sort(_ entries: inout [Entry], keys: [UInt8]) {
+        struct SortKey {
+            var high: UInt64
+            var low: UInt64
+            /// Key length (upper 32 bits), then position in `entries` (lower 32: the SQN order).
+            var rest: UInt64
+        }
+        let count = entries.count
+        guard count > 1 else { return }
+        // LSD: by key group, then (stable) by column.
+        var groupStarts = [Int](repeating: 0, count: (1 << 16) + 1)
+        for entry in entries { groupStarts[Int(entry.high >> 48) + 1] += 1 }
+        for group in 0..<(1 << 16) { groupStarts[group + 1] += groupStarts[group] }
+        var byGroup = [UInt32](repeating: 0, count: count)
+        for (index, entry) in entries.enumerated() {
+            let group = Int(entry.high >> 48)
+            byGroup[groupStarts[group]] = UInt32(index)
+            groupStarts[group] += 1
+        }
+        let columns = Int(entries.lazy.map(\.column).max() ?? 0) + 1
+        var columnStarts = [Int](repeating: 0, count: columns + 1)
+        for entry in entries { columnStarts[Int(entry.column) + 1] += 1 }
+        for column in 0..<columns { columnStarts[column + 1] += columnStarts[column] }
+        var sortKeys = [SortKey](repeating: SortKey(high: 0, low: 0, rest: 0), count: count)
+        for index in byGroup {
+            let entry = entries[Int(index)]
+            sortKeys[columnStarts[Int(entry.column)]] = SortKey(
+                high: entry.high, low: entry.low, rest: UInt64(entry.keyCount) << 32 | UInt64(index))
+            columnStarts[Int(entry.column)] += 1
+        }
+        let unsorted = entries
         keys.withUnsafeBytes { raw in
-            entries.sort { a, b in
-                if a.column != b.column { return a.column < b.column }
-                if a.high != b.high { return a.high < b.high }
-                if a.low != b.low { return a.low < b.low }
-                if a.keyCount > 16 || b.keyCount > 16 {
-                    let order = Self.compareTails(a, b, raw)
-                    if order != 0 { return order < 0 }
+            sortKeys.withUnsafeMutableBufferPointer { buffer in
+                var start = 0
+                while start < count {
+                    let first = unsorted[Int(buffer[start].rest & 0xFFFF_FFFF)]
+                    var end = start + 1
+                    while end < count && buffer[end].high >> 48 == first.high >> 48
+                        && unsorted[Int(buffer[end].rest & 0xFFFF_FFFF)].column == first.column
+                    {
+                        end += 1
+                    }
+                    var bucket = UnsafeMutableBufferPointer(rebasing: buffer[start..<end])
+                    bucket.sort { a, b in
+                        if a.high != b.high { return a.high < b.high }
+                        if a.low != b.low { return a.low < b.low }
+                        if a.rest >> 32 > 16 || b.rest >> 32 > 16 {
+                            let order = Self.compareTails(
+                                unsorted[Int(a.rest & 0xFFFF_FFFF)], unsorted[Int(b.rest & 0xFFFF_FFFF)], raw)
+                            if order != 0 { return order < 0 }
+                        }
+                        return a.rest < b.rest
+                    }
+                    start = end
                 }
-                if a.keyCount != b.keyCount { return a.keyCount < b.keyCount }
-                return a.order < b.order
             }
         }
+        entries = sortKeys.map { unsorted[Int($0.rest & 0xFFFF_FFFF)] }
     }
 
     /// memcmp of the bytes after the first 16 of two keys (0 when equal up to the shorter's end).
