@@ -61,13 +61,14 @@ import Testing
         var written = 0
         for (index, change) in changes.enumerated() {
             // One buffer per change: key then value.
-            let buffer = chunk.keep(change.key + change.value)
+            let bytes = change.key + change.value
+            let buffer = chunk.keep(bytes)
             chunk.add(
                 ChangelogSegment.RecordSpan(
                     sqn: UInt64(index), kind: change.kind, column: change.column, primaryLength: change.primaryLength,
                     keyOffset: 0, keyCount: change.key.count, valueOffset: change.key.count,
                     valueCount: change.value.count),
-                buffer: buffer)
+                of: bytes, buffer: buffer)
             if index % 12_000 == 11_999 { written += try chunk.write(into: replayed, directory: directory + "/tables") }
         }
         written += try chunk.write(into: replayed, directory: directory + "/tables")

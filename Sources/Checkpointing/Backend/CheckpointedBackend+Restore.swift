@@ -431,7 +431,7 @@ extension CheckpointedBackend {
                 let key = { Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount]) }
                 if let tables {
                     guard span.kind == .deletePrefix && key().prefixSuccessor == nil else {
-                        chunk.add(span, buffer: buffer)
+                        chunk.add(span, of: bytes, buffer: buffer)
                         return
                     }
                     // A clear of a prefix of 0xFF bytes has no range deletion: write what came before, then it.

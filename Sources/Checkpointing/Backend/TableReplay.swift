@@ -84,10 +84,9 @@ struct TableReplay {
         return self.buffers.count - 1
     }
 
-    /// Takes one record (in SQN order) of the buffer `buffer`. A prefix delete must have a prefix successor
-    /// (`[UInt8].prefixSuccessor`); the caller applies the others directly after writing the chunk.
-    mutating func add(_ span: ChangelogSegment.RecordSpan, buffer: Int) {
-        let bytes = self.buffers[buffer]
+    /// Takes one record (in SQN order) of `bytes`, kept as buffer `buffer`. A prefix delete must have a prefix
+    /// successor (`[UInt8].prefixSuccessor`); the caller applies the others directly after writing the chunk.
+    mutating func add(_ span: ChangelogSegment.RecordSpan, of bytes: [UInt8], buffer: Int) {
         let order = self.nextOrder
         self.nextOrder += 1
         if span.kind == .deletePrefix {
@@ -102,9 +101,10 @@ struct TableReplay {
             return
         }
         let keyOffset = self.keys.count
-        self.keys.append(contentsOf: bytes[span.keyOffset..<span.keyOffset + span.keyCount])
         let (high, low) = bytes.withUnsafeBytes { raw in
-            Self.sortWords(UnsafeRawBufferPointer(rebasing: raw[span.keyOffset..<span.keyOffset + span.keyCount]))
+            let key = UnsafeRawBufferPointer(rebasing: raw[span.keyOffset..<span.keyOffset + span.keyCount])
+            self.keys.append(contentsOf: key)
+            return Self.sortWords(key)
         }
         self.entries.append(Entry(
             column: UInt32(span.column), high: high, low: low, keyOffset: UInt32(keyOffset),
@@ -381,22 +381,33 @@ struct TableReplay {
         var groupStarts = [Int](repeating: 0, count: (1 << 16) + 1)
         for entry in entries { groupStarts[Int(entry.high >> 48) + 1] += 1 }
         for group in 0..<(1 << 16) { groupStarts[group + 1] += groupStarts[group] }
-        var byGroup = [UInt32](repeating: 0, count: count)
-        for (index, entry) in entries.enumerated() {
-            let group = Int(entry.high >> 48)
-            byGroup[groupStarts[group]] = UInt32(index)
-            groupStarts[group] += 1
+        func sortKey(_ index: Int) -> SortKey {
+            let entry = entries[index]
+            return SortKey(high: entry.high, low: entry.low, rest: UInt64(entry.keyCount) << 32 | UInt64(index))
         }
-        let columns = Int(entries.lazy.map(\.column).max() ?? 0) + 1
-        var columnStarts = [Int](repeating: 0, count: columns + 1)
-        for entry in entries { columnStarts[Int(entry.column) + 1] += 1 }
-        for column in 0..<columns { columnStarts[column + 1] += columnStarts[column] }
         var sortKeys = [SortKey](repeating: SortKey(high: 0, low: 0, rest: 0), count: count)
-        for index in byGroup {
-            let entry = entries[Int(index)]
-            sortKeys[columnStarts[Int(entry.column)]] = SortKey(
-                high: entry.high, low: entry.low, rest: UInt64(entry.keyCount) << 32 | UInt64(index))
-            columnStarts[Int(entry.column)] += 1
+        let columns = Int(entries.lazy.map(\.column).max() ?? 0) + 1
+        if columns == 1 {
+            for index in entries.indices {
+                let group = Int(entries[index].high >> 48)
+                sortKeys[groupStarts[group]] = sortKey(index)
+                groupStarts[group] += 1
+            }
+        } else {
+            var byGroup = [UInt32](repeating: 0, count: count)
+            for index in entries.indices {
+                let group = Int(entries[index].high >> 48)
+                byGroup[groupStarts[group]] = UInt32(index)
+                groupStarts[group] += 1
+            }
+            var columnStarts = [Int](repeating: 0, count: columns + 1)
+            for entry in entries { columnStarts[Int(entry.column) + 1] += 1 }
+            for column in 0..<columns { columnStarts[column + 1] += columnStarts[column] }
+            for index in byGroup {
+                let column = Int(entries[Int(index)].column)
+                sortKeys[columnStarts[column]] = sortKey(Int(index))
+                columnStarts[column] += 1
+            }
         }
         let unsorted = entries
         keys.withUnsafeBytes { raw in
