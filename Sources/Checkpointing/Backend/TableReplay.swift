@@ -185,9 +185,13 @@ struct TableReplay {
     }
 
     /// Splits the chunk at the key group that halves its entries (a clear goes with its prefix's key group); one
-    /// half when a clear's prefix is shorter than a key group (it could span both).
+    /// half when a clear's prefix is shorter than a key group (it could span both). The halves share the chunk's
+    /// entries and hold the positions of theirs, in SQN order.
     private func split() -> [Half] {
-        let whole = { Half(entries: self.entries, clears: self.clearList, keys: self.keys, buffers: self.buffers) }
+        let everything = [UInt32](0..<UInt32(self.entries.count))
+        let whole = {
+            Half(entries: self.entries, members: everything, clears: self.clearList, keys: self.keys, buffers: self.buffers)
+        }
         guard self.entries.count >= 4_096, self.clearList.allSatisfy({ $0.prefix.count >= 2 }) else { return [whole()] }
         var histogram = [Int](repeating: 0, count: 1 << 16)
         for entry in self.entries { histogram[Int(entry.high >> 48)] += 1 }
@@ -198,16 +202,18 @@ struct TableReplay {
             pivot += 1
         }
         guard below > 0 else { return [whole()] }
-        var low: [Entry] = [], high: [Entry] = []
+        var low: [UInt32] = [], high: [UInt32] = []
         low.reserveCapacity(below)
         high.reserveCapacity(self.entries.count - below)
-        for entry in self.entries {
-            if Int(entry.high >> 48) < pivot { low.append(entry) } else { high.append(entry) }
+        for index in self.entries.indices {
+            if Int(self.entries[index].high >> 48) < pivot { low.append(UInt32(index)) } else { high.append(UInt32(index)) }
         }
         let isLow = { (clear: Clear) in Int(clear.prefix[0]) << 8 | Int(clear.prefix[1]) < pivot }
         return [
-            Half(entries: low, clears: self.clearList.filter(isLow), keys: self.keys, buffers: self.buffers),
-            Half(entries: high, clears: self.clearList.filter { !isLow($0) }, keys: self.keys, buffers: self.buffers),
+            Half(entries: self.entries, members: low, clears: self.clearList.filter(isLow), keys: self.keys,
+                 buffers: self.buffers),
+            Half(entries: self.entries, members: high, clears: self.clearList.filter { !isLow($0) }, keys: self.keys,
+                 buffers: self.buffers),
         ]
     }
 
@@ -225,7 +231,9 @@ struct TableReplay {
     // @unchecked: `write()` runs on one thread at a time per half; the arrays it reads are immutable copies shared
     // with the other half, and the writers are its own. The caller reads the results after both halves finished.
     fileprivate final class Half: @unchecked Sendable {
-        var entries: [Entry]
+        /// The chunk's entries (shared by both halves), and the positions of this half's, in SQN order.
+        let entries: [Entry]
+        let members: [UInt32]
         let clears: [Clear]
         let keys: [UInt8]
         let buffers: [[UInt8]]
@@ -236,8 +244,9 @@ struct TableReplay {
         var written = 0
         var failure: CheckpointError?
 
-        init(entries: [Entry], clears: [Clear], keys: [UInt8], buffers: [[UInt8]]) {
+        init(entries: [Entry], members: [UInt32], clears: [Clear], keys: [UInt8], buffers: [[UInt8]]) {
             self.entries = entries
+            self.members = members
             self.clears = clears.sorted {
                 RawStateKey(column: $0.column, key: $0.prefix) < RawStateKey(column: $1.column, key: $1.prefix)
             }
@@ -246,8 +255,7 @@ struct TableReplay {
         }
 
         func write() {
-            TableReplay.sort(&self.entries, keys: self.keys)
-            let entries = self.entries
+            let entries = TableReplay.sorted(self.members, of: self.entries, keys: self.keys)
             let keys = self.keys
             let clears = self.clears
             var index = 0
@@ -368,40 +376,39 @@ struct TableReplay {
     /// group) buckets, then each bucket (small, cache-resident) is sorted as 24-byte keys — the key's first 16
     /// bytes, its length and its position — and the entries are gathered once in that order. Sorting the entries
     /// themselves would move 56 bytes per element on every merge pass.
-    private static func sort(_ entries: inout [Entry], keys: [UInt8]) {
+    private static func sorted(_ members: [UInt32], of entries: [Entry], keys: [UInt8]) -> [Entry] {
         struct SortKey {
             var high: UInt64
             var low: UInt64
             /// Key length (upper 32 bits), then position in `entries` (lower 32: the SQN order).
             var rest: UInt64
         }
-        let count = entries.count
-        guard count > 1 else { return }
+        let count = members.count
         // LSD: by key group, then (stable) by column.
         var groupStarts = [Int](repeating: 0, count: (1 << 16) + 1)
-        for entry in entries { groupStarts[Int(entry.high >> 48) + 1] += 1 }
+        for index in members { groupStarts[Int(entries[Int(index)].high >> 48) + 1] += 1 }
         for group in 0..<(1 << 16) { groupStarts[group + 1] += groupStarts[group] }
         func sortKey(_ index: Int) -> SortKey {
             let entry = entries[index]
             return SortKey(high: entry.high, low: entry.low, rest: UInt64(entry.keyCount) << 32 | UInt64(index))
         }
         var sortKeys = [SortKey](repeating: SortKey(high: 0, low: 0, rest: 0), count: count)
-        let columns = Int(entries.lazy.map(\.column).max() ?? 0) + 1
+        let columns = Int(members.lazy.map { entries[Int($0)].column }.max() ?? 0) + 1
         if columns == 1 {
-            for index in entries.indices {
-                let group = Int(entries[index].high >> 48)
-                sortKeys[groupStarts[group]] = sortKey(index)
+            for index in members {
+                let group = Int(entries[Int(index)].high >> 48)
+                sortKeys[groupStarts[group]] = sortKey(Int(index))
                 groupStarts[group] += 1
             }
         } else {
             var byGroup = [UInt32](repeating: 0, count: count)
-            for index in entries.indices {
-                let group = Int(entries[index].high >> 48)
-                byGroup[groupStarts[group]] = UInt32(index)
+            for index in members {
+                let group = Int(entries[Int(index)].high >> 48)
+                byGroup[groupStarts[group]] = index
                 groupStarts[group] += 1
             }
             var columnStarts = [Int](repeating: 0, count: columns + 1)
-            for entry in entries { columnStarts[Int(entry.column) + 1] += 1 }
+            for index in members { columnStarts[Int(entries[Int(index)].column) + 1] += 1 }
             for column in 0..<columns { columnStarts[column + 1] += columnStarts[column] }
             for index in byGroup {
                 let column = Int(entries[Int(index)].column)
@@ -436,7 +443,7 @@ struct TableReplay {
                 }
             }
         }
-        entries = sortKeys.map { unsorted[Int($0.rest & 0xFFFF_FFFF)] }
+        return sortKeys.map { unsorted[Int($0.rest & 0xFFFF_FFFF)] }
     }
 
     /// memcmp of the bytes after the first 16 of two keys (0 when equal up to the shorter's end).
