@@ -294,9 +294,10 @@ extension CheckpointedBackend {
     /// collapsed writes into the memtable are as fast and make no files).
     static var tableReplayBytes: Int { 4 << 20 }
 
-    /// Section bytes one table-file chunk holds before it is written (its records' keys and sort entries add
-    /// about half as much again at 100 B values).
-    static var tableChunkBytes: Int { 64 << 20 }
+    /// Section bytes of table-file chunks per process: each replay running gets an equal share (one chunk is
+    /// gathered while the one before is written; keys and sort entries add about as much again at 100 B values,
+    /// so replays take about 3× this at their peak).
+    static var tableChunkBudget: Int { 64 << 20 }
 
     /// Fetches and opens the materialized image (or an empty backend when there is none).
     private static func restoreImage(
@@ -401,6 +402,8 @@ extension CheckpointedBackend {
         // The chunk being written in the background while the next one is gathered (at most one).
         var inFlight: TableReplay.Pending?
         defer { inFlight?.wait() }  // on an error, its threads still use the table directory
+        if tables != nil { TableReplay.running.add(1, ordering: .relaxed) }
+        defer { if tables != nil { TableReplay.running.subtract(1, ordering: .relaxed) } }
         var written = 0
         var lastPath = ""
         for section in handle.changelog.sorted(by: { $0.firstSQN < $1.firstSQN }) {
@@ -462,12 +465,18 @@ extension CheckpointedBackend {
                     written += try Self.applyPending(compactor.takePending(), to: state, path: path)
                 }
             }
-            if let tables, chunk.bufferedBytes >= Self.tableChunkBytes {
+            if let tables, chunk.bufferedBytes >= TableReplay.chunkBytes(budget: Self.tableChunkBudget) {
                 if let pending = inFlight {
                     inFlight = nil
                     written += try chunk.finish(pending, into: state)
                 }
                 inFlight = try chunk.start(into: state, directory: tables)
+                // With other replays running the cores are busy anyway: gathering the next chunk meanwhile would
+                // only hold a second chunk in memory.
+                if TableReplay.running.load(ordering: .relaxed) > 1, let pending = inFlight {
+                    inFlight = nil
+                    written += try chunk.finish(pending, into: state)
+                }
             }
         }
         if let tables {

@@ -1,6 +1,7 @@
 import Dispatch
 import KeyedState
 import RocksKit
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +26,15 @@ import Darwin
 /// Invariants: 1. Every kept record points into a kept buffer. 2. After `write`, the backend's state equals the
 /// state before it with the chunk's records applied in SQN order.
 struct TableReplay {
+    /// Table replays running in this process (backends restoring at once share the chunk budget).
+    static let running = Atomic<Int>(0)
+
+    /// Section bytes a chunk holds before it is written when `running` replays share `budget` bytes (at least
+    /// 16 MiB: smaller chunks would collapse few repeated keys).
+    static func chunkBytes(budget: Int) -> Int {
+        max(budget / max(Self.running.load(ordering: .relaxed), 1), 16 << 20)
+    }
+
     /// One record of the chunk: sort fields first (the key's first 16 bytes as two big-endian words), then where
     /// its key (in `keys`) and value (in `buffers`) are.
     fileprivate struct Entry {
