@@ -35,12 +35,12 @@ struct TableReplay {
         max(budget / max(Self.running.load(ordering: .relaxed), 1), 16 << 20)
     }
 
-    /// One record of the chunk: sort fields first (the key's first 16 bytes as two big-endian words), then where
-    /// its key (in `keys`) and value (in `buffers`) are.
+    /// One record of the chunk (48 bytes): sort fields (the key's first 16 bytes as two big-endian words, its
+    /// state), then where its key (in `keys`) and value (in `buffers`) are.
     fileprivate struct Entry {
-        var column: UInt32
         var high: UInt64
         var low: UInt64
+        var column: UInt32
         var keyOffset: UInt32
         var keyCount: UInt32
         var order: UInt32
@@ -117,7 +117,7 @@ struct TableReplay {
             return Self.sortWords(key)
         }
         self.entries.append(Entry(
-            column: UInt32(span.column), high: high, low: low, keyOffset: UInt32(keyOffset),
+            high: high, low: low, column: UInt32(span.column), keyOffset: UInt32(keyOffset),
             keyCount: UInt32(span.keyCount), order: order, buffer: UInt32(buffer), valueOffset: UInt32(span.valueOffset),
             valueCount: UInt32(span.valueCount), kind: span.kind))
     }
@@ -492,5 +492,6 @@ struct TableReplay {
         self.clears.removeAll()
         self.clearList.removeAll()
         self.bufferedBytes = 0
+        self.nextOrder = 0  // orders are compared within a chunk only
     }
 }
