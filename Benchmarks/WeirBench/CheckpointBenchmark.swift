@@ -109,19 +109,28 @@ struct CheckpointBenchmark: ParsableCommand {
                 let directory = "\(base)/\(keys)-\(kind.rawValue)"
                 let storage = try CheckpointStorage(root: directory + "/root")
                 defer { storage.close() }
-                let start = ContinuousClock.now
-                let restored = try CheckpointedBackend<Int64>.open(
-                    backendID: "bench/0", storage: storage, workingDirectory: directory + "/work", keySerializer: .int64,
-                    strategy: self.strategy(kind), restore: .latest)
-                let total = (ContinuousClock.now - start).milliseconds
-                let report = restored.restoreReport
-                try restored.close()
+                let (total, report) = try self.restoreLatest(storage: storage, work: directory + "/work", kind: kind)
                 print(String(
                     format: "%@ %d keys: restore %.0f ms (fetch %.0f, open %.0f, replay %.0f; %d records replayed, %d written)",
                     kind.rawValue, keys, total, report?.fetch.milliseconds ?? 0, report?.open.milliseconds ?? 0,
                     report?.replay.milliseconds ?? 0, report?.replayedRecords ?? 0, report?.writtenRecords ?? 0))
             }
         }
+    }
+
+    /// Restores the latest checkpoint into `work` (local recovery when a run left its copies there) and closes it.
+    /// - Returns: The milliseconds `open` took and its report.
+    private func restoreLatest(storage: CheckpointStorage, work: String, kind: SnapshotStrategy.Kind) throws
+        -> (Double, RestoreReport?)
+    {
+        let start = ContinuousClock.now
+        let restored = try CheckpointedBackend<Int64>.open(
+            backendID: "bench/0", storage: storage, workingDirectory: work, keySerializer: .int64,
+            strategy: self.strategy(kind), restore: .latest)
+        let milliseconds = (ContinuousClock.now - start).milliseconds
+        let report = restored.restoreReport
+        try restored.close()
+        return (milliseconds, report)
     }
 
     private var phaseSeconds: Double { self.duration ?? (2 * self.materializationInterval - 1) }
@@ -205,13 +214,7 @@ struct CheckpointBenchmark: ParsableCommand {
         try backend.close()
         let rootBytes = directoryContents(root).bytes
 
-        let restoreStart = ContinuousClock.now
-        let restored = try CheckpointedBackend<Int64>.open(
-            backendID: "bench/0", storage: storage, workingDirectory: work, keySerializer: .int64,
-            strategy: self.strategy(kind), restore: .latest)
-        let restoreMs = (ContinuousClock.now - restoreStart).milliseconds
-        let report = restored.restoreReport
-        try restored.close()
+        let (restoreMs, report) = try self.restoreLatest(storage: storage, work: work, kind: kind)
 
         let sorted = durations.sorted()
         let uploadedSorted = uploaded.sorted()

@@ -230,8 +230,8 @@ struct PinnedValue: ~Copyable {
 }
 
 /// `Array.withUnsafeBytes` with a typed error.
-@inline(__always)
-func withBytes<R, E: Error>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+@inlinable
+package func withBytes<R, E: Error>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
     let result: Result<R, E> = bytes.withUnsafeBytes { raw in
         do throws(E) { return .success(try body(raw)) } catch { return .failure(error) }
     }

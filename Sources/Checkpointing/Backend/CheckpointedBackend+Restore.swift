@@ -399,9 +399,7 @@ extension CheckpointedBackend {
         let range = state.keyGroupRange
         var compactor = ReplayCompactor()
         var chunk = TableReplay()
-        // The chunk being written in the background while the next one is gathered (at most one).
-        var inFlight: TableReplay.Pending?
-        defer { inFlight?.wait() }  // on an error, its threads still use the table directory
+        defer { chunk.waitForWriting() }  // on an error, its threads still use the table directory
         if tables != nil { TableReplay.running.add(1, ordering: .relaxed) }
         defer { if tables != nil { TableReplay.running.subtract(1, ordering: .relaxed) } }
         var written = 0
@@ -423,7 +421,7 @@ extension CheckpointedBackend {
                 span throws(CheckpointError) in
                 guard span.sqn >= expected, span.sqn < end else { return }
                 expected = span.sqn + 1
-                let keyGroup = span.keyCount < 2 ? -1 : Int(bytes[span.keyOffset]) << 8 | Int(bytes[span.keyOffset + 1])
+                let keyGroup = Self.keyGroup(of: bytes, at: span.keyOffset, count: span.keyCount)
                 guard span.kind == .deletePrefix && span.keyCount < 2 || range.contains(keyGroup) else { return }
                 guard span.column < handle.states.count else {
                     throw CheckpointError(
@@ -438,10 +436,6 @@ extension CheckpointedBackend {
                         return
                     }
                     // A clear of a prefix of 0xFF bytes has no range deletion: write what came before, then it.
-                    if let pending = inFlight {
-                        inFlight = nil
-                        written += try chunk.finish(pending, into: state)
-                    }
                     written += try chunk.write(into: state, directory: tables)
                     buffer = chunk.keep(bytes)
                     var change = [RawStateChange(kind: .deletePrefix, column: span.column, key: key(), primaryLength: -1, value: [])]
@@ -466,24 +460,10 @@ extension CheckpointedBackend {
                 }
             }
             if let tables, chunk.bufferedBytes >= TableReplay.chunkBytes(budget: Self.tableChunkBudget) {
-                if let pending = inFlight {
-                    inFlight = nil
-                    written += try chunk.finish(pending, into: state)
-                }
-                inFlight = try chunk.start(into: state, directory: tables)
-                // With other replays running the cores are busy anyway: gathering the next chunk meanwhile would
-                // only hold a second chunk in memory.
-                if TableReplay.running.load(ordering: .relaxed) > 1, let pending = inFlight {
-                    inFlight = nil
-                    written += try chunk.finish(pending, into: state)
-                }
+                written += try chunk.flush(into: state, directory: tables)
             }
         }
         if let tables {
-            if let pending = inFlight {
-                inFlight = nil
-                written += try chunk.finish(pending, into: state)
-            }
             written += try chunk.write(into: state, directory: tables)
             report.tableFiles = chunk.filesIngested
         }
@@ -540,6 +520,11 @@ extension CheckpointedBackend {
     }
 
     static func keyGroup(of key: [UInt8]) -> Int {
-        key.count < 2 ? -1 : Int(key[0]) << 8 | Int(key[1])
+        Self.keyGroup(of: key, at: 0, count: key.count)
+    }
+
+    /// The key group a stored key of `count` bytes at `offset` of `bytes` starts with (`-1` for a shorter one).
+    static func keyGroup(of bytes: [UInt8], at offset: Int, count: Int) -> Int {
+        count < 2 ? -1 : Int(bytes[offset]) << 8 | Int(bytes[offset + 1])
     }
 }

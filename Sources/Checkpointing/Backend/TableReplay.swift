@@ -83,9 +83,8 @@ struct TableReplay {
     private var filesWritten = 0
     /// Table files ingested so far.
     private(set) var filesIngested = 0
-
-    /// Records in the chunk.
-    var count: Int { self.entries.count + self.clearList.reduce(0) { $0 + $1.orders.count } }
+    /// The chunk being written in the background while the next one is gathered (at most one).
+    private var inFlight: Pending?
 
     /// Keeps a section's bytes for the records `add` takes from it; returns its buffer number.
     mutating func keep(_ bytes: [UInt8]) -> Int {
@@ -132,18 +131,42 @@ struct TableReplay {
         return (UInt64(bigEndian: words.0), UInt64(bigEndian: words.1))
     }
 
-    /// Writes the chunk into `state`: per state, sorted table files in `directory` (on the database's file
-    /// system), ingested in one step each; then empties the chunk. The chunk is split by key group into two halves
-    /// that are sorted, folded and written on two threads at once (their files never overlap).
+    /// Writes the chunk into `state` (after the one still being written): per state, sorted table files in
+    /// `directory` (on the database's file system), ingested in one step each; then empties the chunk. The chunk is
+    /// split by key group into two halves that are sorted, folded and written on two threads at once (their files
+    /// never overlap).
     /// - Returns: The entries written (puts, deletes, merges and range deletions).
     /// - Throws: `CheckpointError` when a file cannot be written or RocksDB refuses it.
     mutating func write<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Int {
-        guard let pending = try self.start(into: state, directory: directory) else { return 0 }
+        try self.flush(into: state, directory: directory) + self.drain(into: state)
+    }
+
+    /// Writes the chunk like `write`, but returns once it is started: a lone replay gathers the next chunk while
+    /// this one is written (with other replays running the cores are busy anyway, and a second chunk would only
+    /// take memory, so it waits). The chunk before is finished first.
+    /// - Returns: The entries written by the chunks finished meanwhile.
+    /// - Throws: `CheckpointError` when a file cannot be written or RocksDB refuses it.
+    mutating func flush<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Int {
+        var written = try self.drain(into: state)
+        self.inFlight = try self.start(into: state, directory: directory)
+        if Self.running.load(ordering: .relaxed) > 1 { written += try self.drain(into: state) }
+        return written
+    }
+
+    /// Waits for the chunk being written, if any, and ingests its files.
+    /// - Returns: The entries it wrote.
+    /// - Throws: `CheckpointError` when a file could not be written or RocksDB refuses it.
+    mutating func drain<Key>(into state: KeyedStateBackend<Key>) throws(CheckpointError) -> Int {
+        guard let pending = self.inFlight else { return 0 }
+        self.inFlight = nil
         return try self.finish(pending, into: state)
     }
 
+    /// Blocks until no chunk is being written (before the table directory goes away after an error).
+    func waitForWriting() { self.inFlight?.wait() }
+
     /// A chunk being sorted and written in the background; `finish` waits for it and ingests its files.
-    final class Pending: Sendable {
+    private final class Pending: Sendable {
         fileprivate let halves: [Half]
         fileprivate let done = DispatchGroup()
 
@@ -156,7 +179,7 @@ struct TableReplay {
     /// Starts writing the chunk on background threads (the table files are opened here) and empties it, so the
     /// next chunk can be gathered meanwhile; `nil` when the chunk is empty.
     /// - Throws: `CheckpointError` when a table file cannot be created.
-    mutating func start<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Pending? {
+    private mutating func start<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Pending? {
         defer { self.reset() }
         guard !self.entries.isEmpty || !self.clearList.isEmpty else { return nil }
         let halves = self.split()
@@ -178,7 +201,7 @@ struct TableReplay {
     /// Waits for a started chunk and ingests its files (chunks must be finished in the order they started).
     /// - Returns: The entries written.
     /// - Throws: `CheckpointError` when a file could not be written or RocksDB refuses it.
-    mutating func finish<Key>(_ pending: Pending, into state: KeyedStateBackend<Key>) throws(CheckpointError) -> Int {
+    private mutating func finish<Key>(_ pending: Pending, into state: KeyedStateBackend<Key>) throws(CheckpointError) -> Int {
         pending.wait()
         var written = 0
         for half in pending.halves {
@@ -347,44 +370,27 @@ struct TableReplay {
         _ fold: Fold, key: Entry, keys: [UInt8], buffers: [[UInt8]], into writer: RocksTableWriter
     ) throws(RocksError) {
         let range = Int(key.keyOffset)..<Int(key.keyOffset + key.keyCount)
-        let outcome: Result<Void, RocksError> = keys.withUnsafeBytes { raw in
+        try withBytes(keys) { raw throws(RocksError) in
             let keyBytes = UnsafeRawBufferPointer(rebasing: raw[range])
-            do throws(RocksError) {
-                switch fold {
-                case .cleared: break
-                case .deleted: try writer.delete(key: keyBytes)
-                case .operands(let bytes):
-                    try Self.withBytes(bytes) { value throws(RocksError) in try writer.merge(key: keyBytes, operand: value) }
-                case .value(let bytes):
-                    try Self.withBytes(bytes) { value throws(RocksError) in try writer.put(key: keyBytes, value: value) }
-                case .put(let buffer, let offset, let count):
-                    let outcome: Result<Void, RocksError> = buffers[Int(buffer)].withUnsafeBytes { source in
-                        do throws(RocksError) {
-                            try writer.put(
-                                key: keyBytes, value: UnsafeRawBufferPointer(rebasing: source[Int(offset)..<Int(offset + count)]))
-                            return .success(())
-                        } catch { return .failure(error) }
-                    }
-                    try outcome.get()
+            switch fold {
+            case .cleared: break
+            case .deleted: try writer.delete(key: keyBytes)
+            case .operands(let bytes):
+                try withBytes(bytes) { value throws(RocksError) in try writer.merge(key: keyBytes, operand: value) }
+            case .value(let bytes):
+                try withBytes(bytes) { value throws(RocksError) in try writer.put(key: keyBytes, value: value) }
+            case .put(let buffer, let offset, let count):
+                try withBytes(buffers[Int(buffer)]) { source throws(RocksError) in
+                    try writer.put(
+                        key: keyBytes, value: UnsafeRawBufferPointer(rebasing: source[Int(offset)..<Int(offset + count)]))
                 }
-                return .success(())
-            } catch { return .failure(error) }
+            }
         }
-        try outcome.get()
     }
 
-    private static func withBytes(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(RocksError) -> Void)
-        throws(RocksError)
-    {
-        let outcome: Result<Void, RocksError> = bytes.withUnsafeBytes { raw in
-            do throws(RocksError) { try body(raw); return .success(()) } catch { return .failure(error) }
-        }
-        try outcome.get()
-    }
-
-    /// Sorts entries by column, key (byte-wise) and SQN order: two counting passes put them in (column, key
-    /// group) buckets, then each bucket (small, cache-resident) is sorted as 24-byte keys — the key's first 16
-    /// bytes, its length and its position — and the entries are gathered once in that order. Sorting the entries
+    /// The entries at `members`, sorted by column, key (byte-wise) and SQN order: counting passes put them in
+    /// (column, key group) buckets, then each bucket (small, cache-resident) is sorted as 24-byte keys — the key's
+    /// first 16 bytes, its length and its position — and the entries are gathered once in that order. Sorting the entries
     /// themselves would move 56 bytes per element on every merge pass.
     private static func sorted(_ members: [UInt32], of entries: [Entry], keys: [UInt8]) -> [Entry] {
         struct SortKey {
