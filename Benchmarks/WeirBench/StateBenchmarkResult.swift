@@ -10,15 +10,23 @@ struct StateBenchmarkResult: Encodable {
     var weirOpsPerSec: Double
     var rawOpsPerSec: Double
     var ratio: Double
+    /// Write phases: the rate of the calls alone, without the flush and compactions they left behind (the
+    /// `…OpsPerSec` rates above include those).
+    var weirForegroundOpsPerSec: Double?
+    var rawForegroundOpsPerSec: Double?
     /// Weir backend's write amplification over this phase (RocksDB statistics), or nil for read phases.
     var writeAmplification: Double?
     var rawWriteAmplification: Double?
+    /// Write phases: live SST and blob file bytes of the Weir database after the phase.
+    var diskBytes: UInt64?
 
     enum CodingKeys: String, CodingKey {
         case `case`, operation, operations, ratio
         case valueBytes = "value_bytes", separation
         case weirOpsPerSec = "weir_ops_per_sec", rawOpsPerSec = "raw_ops_per_sec"
+        case weirForegroundOpsPerSec = "weir_foreground_ops_per_sec", rawForegroundOpsPerSec = "raw_foreground_ops_per_sec"
         case writeAmplification = "write_amplification", rawWriteAmplification = "raw_write_amplification"
+        case diskBytes = "disk_bytes"
     }
 
     var jsonLine: String {
@@ -27,18 +35,21 @@ struct StateBenchmarkResult: Encodable {
         return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
     }
 
-    static let tableHeader = Self.row(["case", "weir ops/s", "raw ops/s", "ratio", "W-Amp", "raw W-Amp"])
+    static let tableHeader = Self.row(
+        ["case", "weir ops/s", "raw ops/s", "ratio", "weir calls/s", "W-Amp", "raw W-Amp", "disk MB"])
 
     var tableRow: String {
         Self.row([
             self.case, String(format: "%.0f", self.weirOpsPerSec), String(format: "%.0f", self.rawOpsPerSec),
-            String(format: "%.3f", self.ratio), self.writeAmplification.map { String(format: "%.2f", $0) } ?? "-",
+            String(format: "%.3f", self.ratio), self.weirForegroundOpsPerSec.map { String(format: "%.0f", $0) } ?? "-",
+            self.writeAmplification.map { String(format: "%.2f", $0) } ?? "-",
             self.rawWriteAmplification.map { String(format: "%.2f", $0) } ?? "-",
+            self.diskBytes.map { String($0 / 1_000_000) } ?? "-",
         ])
     }
 
     private static func row(_ cells: [String]) -> String {
-        let widths = [28, 12, 12, 7, 7, 9]
+        let widths = [28, 12, 12, 7, 13, 7, 9, 8]
         return zip(cells, widths).enumerated().map { index, pair in
             let padding = String(repeating: " ", count: max(pair.1 - pair.0.count, 0))
             return index == 0 ? pair.0 + padding : padding + pair.0

@@ -177,6 +177,15 @@ extension RocksDatabase {
         self.property(name, family: family).flatMap { UInt64($0) }
     }
 
+    /// Bytes of the live SST and blob files of every column family: the state's size on disk, garbage in blob
+    /// files not yet collected included.
+    public func liveFileBytes() -> UInt64 {
+        self.openFamilies.reduce(0) { sum, family in
+            sum + (self.integerProperty("rocksdb.live-sst-files-size", family: family) ?? 0)
+                + (self.integerProperty("rocksdb.live-blob-file-size", family: family) ?? 0)
+        }
+    }
+
     /// The database's statistics so far, or empty statistics when `RocksOptions.statistics` is off.
     public func statistics() -> RocksStatistics {
         guard let text = rocksdb_options_statistics_get_string(self.databaseOptions) else {
