@@ -60,15 +60,14 @@ import Testing
         var chunk = TableReplay()
         var written = 0
         for (index, change) in changes.enumerated() {
-            // One buffer per change: key then value.
+            // One section per change: key then value.
             let bytes = change.key + change.value
-            let buffer = chunk.keep(bytes)
             chunk.add(
                 ChangelogSegment.RecordSpan(
                     sqn: UInt64(index), kind: change.kind, column: change.column, primaryLength: change.primaryLength,
                     keyOffset: 0, keyCount: change.key.count, valueOffset: change.key.count,
                     valueCount: change.value.count),
-                of: bytes, buffer: buffer)
+                of: bytes)
             if index % 12_000 == 11_999 { written += try chunk.write(into: replayed, directory: directory + "/tables") }
         }
         written += try chunk.write(into: replayed, directory: directory + "/tables")

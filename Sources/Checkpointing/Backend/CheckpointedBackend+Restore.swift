@@ -400,10 +400,14 @@ extension CheckpointedBackend {
         var compactor = ReplayCompactor()
         var chunk = TableReplay()
         defer { chunk.waitForWriting() }  // on an error, its threads still use the table directory
-        if tables != nil { TableReplay.running.add(1, ordering: .relaxed) }
+        if tables != nil {
+            TableReplay.running.add(1, ordering: .relaxed)
+            chunk.reserve(TableReplay.chunkBytes(budget: Self.tableChunkBudget))
+        }
         defer { if tables != nil { TableReplay.running.subtract(1, ordering: .relaxed) } }
         var written = 0
         var lastPath = ""
+        var bytes: [UInt8] = []  // one buffer for every section read
         for section in handle.changelog.sorted(by: { $0.firstSQN < $1.firstSQN }) {
             guard section.firstSQN <= expected else {
                 throw CheckpointError(
@@ -414,9 +418,8 @@ extension CheckpointedBackend {
             guard section.firstSQN < end else { break }
             let path = try Self.resolve(section.file.path, root: root, fileSystem: fileSystem)
             lastPath = path
-            let bytes = try fileSystem.read(path, offset: section.offset, count: section.length)
+            try fileSystem.read(path, offset: section.offset, count: section.length, into: &bytes)
             report.replayedBytes += bytes.count
-            var buffer = tables == nil ? 0 : chunk.keep(bytes)
             try ChangelogSegment.spans(ofSection: bytes, handle: section, backendID: handle.backendID, path: path) {
                 span throws(CheckpointError) in
                 guard span.sqn >= expected, span.sqn < end else { return }
@@ -432,12 +435,11 @@ extension CheckpointedBackend {
                 let key = { Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount]) }
                 if let tables {
                     guard span.kind == .deletePrefix && key().prefixSuccessor == nil else {
-                        chunk.add(span, of: bytes, buffer: buffer)
+                        chunk.add(span, of: bytes)
                         return
                     }
                     // A clear of a prefix of 0xFF bytes has no range deletion: write what came before, then it.
                     written += try chunk.write(into: state, directory: tables)
-                    buffer = chunk.keep(bytes)
                     var change = [RawStateChange(kind: .deletePrefix, column: span.column, key: key(), primaryLength: -1, value: [])]
                     written += 1
                     try Self.apply(&change, to: state, path: path)

@@ -14,8 +14,9 @@ import Darwin
 /// state's entries are written as one sorted SST file that RocksDB ingests in a single step. No memtable, no sort
 /// inside RocksDB, no flush, and each key is written once per chunk however often it changed.
 ///
-/// A chunk keeps the section bytes its records point into (no copy per record, only the keys are gathered for
-/// the sort). `write` empties it; chunks are ingested in changelog order, each newer than everything before it.
+/// A chunk copies each record's key and value into two arenas as it arrives (sequential writes of bytes just
+/// decoded, so the section buffers are freed at once); writing then reads them in key order, prefetching ahead.
+/// `write` empties it; chunks are ingested in changelog order, each newer than everything before it.
 ///
 /// Folding a key's records (put, delete, append) and the map `clear`s (prefix deletes) covering it, in SQN order:
 /// a put sets the value, a delete removes it, an append concatenates to a known value (or, when the chunk has no
@@ -23,20 +24,20 @@ import Darwin
 /// clear removes it. The file gets a put, a delete, a merge, or nothing (when a clear of the chunk removes the key
 /// last: the clear's range deletion in the same file does it, and covers only entries older than the file).
 ///
-/// Invariants: 1. Every kept record points into a kept buffer. 2. After `write`, the backend's state equals the
-/// state before it with the chunk's records applied in SQN order.
+/// Invariants: 1. Every entry's key and value lie in the chunk's arenas. 2. After `write`, the backend's state
+/// equals the state before it with the chunk's records applied in SQN order.
 struct TableReplay {
     /// Table replays running in this process (backends restoring at once share the chunk budget).
     static let running = Atomic<Int>(0)
 
-    /// Section bytes a chunk holds before it is written when `running` replays share `budget` bytes (at least
-    /// 16 MiB: smaller chunks would collapse few repeated keys).
+    /// Key and value bytes a chunk holds before it is written when `running` replays share `budget` bytes (at
+    /// least 16 MiB: smaller chunks would collapse few repeated keys).
     static func chunkBytes(budget: Int) -> Int {
         max(budget / max(Self.running.load(ordering: .relaxed), 1), 16 << 20)
     }
 
     /// One record of the chunk (48 bytes): sort fields (the key's first 16 bytes as two big-endian words, its
-    /// state), then where its key (in `keys`) and value (in `buffers`) are.
+    /// state), then where its key (in `keys`) and value (in `values`) are.
     fileprivate struct Entry {
         var high: UInt64
         var low: UInt64
@@ -44,7 +45,6 @@ struct TableReplay {
         var keyOffset: UInt32
         var keyCount: UInt32
         var order: UInt32
-        var buffer: UInt32
         var valueOffset: UInt32
         var valueCount: UInt32
         var kind: StateChangeKind
@@ -61,8 +61,8 @@ struct TableReplay {
     private enum Fold {
         /// Only appends so far, on top of whatever the database holds: one merge operand.
         case operands([UInt8])
-        /// The value of one put, still in its section buffer.
-        case put(buffer: UInt32, offset: UInt32, count: UInt32)
+        /// The value of one put, in the chunk's value arena.
+        case put(offset: UInt32, count: UInt32)
         /// A value built here (a put or nothing, followed by appends).
         case value([UInt8])
         /// Deleted by a point delete.
@@ -71,14 +71,21 @@ struct TableReplay {
         case cleared
     }
 
-    private var buffers: [[UInt8]] = []
     private var keys: [UInt8] = []
+    private var values: [UInt8] = []
     private var entries: [Entry] = []
+    /// The states the chunk's entries belong to (`true` at their column).
+    private var columns: [Bool] = []
+    /// Arenas of a written chunk, emptied with their storage kept: the next chunk fills memory that is already
+    /// mapped instead of faulting in fresh pages.
+    private var spare: Arenas?
+    /// Value bytes the arena reserves when it has no storage yet (a chunk's size): no copies while it grows.
+    private var reservation = 0
     private var clears: [RawStateKey: Int] = [:]
     private var clearList: [Clear] = []
     private var nextOrder: UInt32 = 0
-    /// Section bytes kept by the chunk.
-    private(set) var bufferedBytes = 0
+    /// Key and value bytes held by the chunk.
+    var bufferedBytes: Int { self.keys.count + self.values.count }
     /// Table files opened so far (names stay unique across chunks).
     private var filesWritten = 0
     /// Table files ingested so far.
@@ -86,16 +93,17 @@ struct TableReplay {
     /// The chunk being written in the background while the next one is gathered (at most one).
     private var inFlight: Pending?
 
-    /// Keeps a section's bytes for the records `add` takes from it; returns its buffer number.
-    mutating func keep(_ bytes: [UInt8]) -> Int {
-        self.buffers.append(bytes)
-        self.bufferedBytes += bytes.count
-        return self.buffers.count - 1
+    /// Reserves storage for chunks of `bytes` key and value bytes, so that gathering one never copies (a quarter
+    /// more, for the section that crosses the limit: untouched pages cost no memory).
+    mutating func reserve(_ bytes: Int) {
+        self.reservation = bytes + bytes / 4
+        if self.values.capacity < self.reservation { self.values.reserveCapacity(self.reservation) }
     }
 
-    /// Takes one record (in SQN order) of `bytes`, kept as buffer `buffer`. A prefix delete must have a prefix
-    /// successor (`[UInt8].prefixSuccessor`); the caller applies the others directly after writing the chunk.
-    mutating func add(_ span: ChangelogSegment.RecordSpan, of bytes: [UInt8], buffer: Int) {
+    /// Takes one record (in SQN order) of the section `bytes`, copying its key and value. A prefix delete must
+    /// have a prefix successor (`[UInt8].prefixSuccessor`); the caller applies the others directly after writing
+    /// the chunk.
+    mutating func add(_ span: ChangelogSegment.RecordSpan, of bytes: [UInt8]) {
         let order = self.nextOrder
         self.nextOrder += 1
         if span.kind == .deletePrefix {
@@ -109,15 +117,20 @@ struct TableReplay {
             }
             return
         }
+        if span.column >= self.columns.count { self.columns += repeatElement(false, count: span.column + 1 - self.columns.count) }
+        self.columns[span.column] = true
         let keyOffset = self.keys.count
+        let valueOffset = self.values.count
         let (high, low) = bytes.withUnsafeBytes { raw in
             let key = UnsafeRawBufferPointer(rebasing: raw[span.keyOffset..<span.keyOffset + span.keyCount])
             self.keys.append(contentsOf: key)
+            self.values.append(contentsOf: UnsafeRawBufferPointer(
+                rebasing: raw[span.valueOffset..<span.valueOffset + span.valueCount]))
             return Self.sortWords(key)
         }
         self.entries.append(Entry(
             high: high, low: low, column: UInt32(span.column), keyOffset: UInt32(keyOffset),
-            keyCount: UInt32(span.keyCount), order: order, buffer: UInt32(buffer), valueOffset: UInt32(span.valueOffset),
+            keyCount: UInt32(span.keyCount), order: order, valueOffset: UInt32(valueOffset),
             valueCount: UInt32(span.valueCount), kind: span.kind))
     }
 
@@ -176,6 +189,20 @@ struct TableReplay {
         func wait() { self.done.wait() }
     }
 
+    /// A chunk's keys, values and entries.
+    fileprivate struct Arenas: Sendable {
+        var keys: [UInt8]
+        var values: [UInt8]
+        var entries: [Entry]
+
+        /// Empties the arenas, keeping their storage (which must be theirs alone by now).
+        mutating func empty() {
+            self.keys.removeAll(keepingCapacity: true)
+            self.values.removeAll(keepingCapacity: true)
+            self.entries.removeAll(keepingCapacity: true)
+        }
+    }
+
     /// Starts writing the chunk on background threads (the table files are opened here) and empties it, so the
     /// next chunk can be gathered meanwhile; `nil` when the chunk is empty.
     /// - Throws: `CheckpointError` when a table file cannot be created.
@@ -184,7 +211,10 @@ struct TableReplay {
         guard !self.entries.isEmpty || !self.clearList.isEmpty else { return nil }
         let halves = self.split()
         var columns = Set(self.clearList.map(\.column))
-        for entry in self.entries { columns.insert(Int(entry.column)) }
+        for (column, used) in self.columns.enumerated() where used { columns.insert(column) }
+        // The halves hold the only references to the arenas now; `finish` takes them back for the next chunk.
+        self.keys = []
+        self.values = []
         self.entries = []
         for half in halves {
             for column in columns.sorted() {
@@ -203,6 +233,12 @@ struct TableReplay {
     /// - Throws: `CheckpointError` when a file could not be written or RocksDB refuses it.
     private mutating func finish<Key>(_ pending: Pending, into state: KeyedStateBackend<Key>) throws(CheckpointError) -> Int {
         pending.wait()
+        // Every half shares the chunk's arenas; each taken replaces the one before, so the last holds the only
+        // references and emptying keeps the storage.
+        var arenas: Arenas?
+        for half in pending.halves { arenas = half.takeArenas() }
+        arenas?.empty()
+        if self.spare == nil { self.spare = arenas }
         var written = 0
         for half in pending.halves {
             if let failure = half.failure { throw failure }
@@ -223,7 +259,7 @@ struct TableReplay {
     private func split() -> [Half] {
         let everything = [UInt32](0..<UInt32(self.entries.count))
         let whole = {
-            Half(entries: self.entries, members: everything, clears: self.clearList, keys: self.keys, buffers: self.buffers)
+            Half(entries: self.entries, members: everything, clears: self.clearList, keys: self.keys, values: self.values)
         }
         guard self.entries.count >= 4_096, self.clearList.allSatisfy({ $0.prefix.count >= 2 }) else { return [whole()] }
         var histogram = [Int](repeating: 0, count: 1 << 16)
@@ -244,9 +280,9 @@ struct TableReplay {
         let isLow = { (clear: Clear) in Int(clear.prefix[0]) << 8 | Int(clear.prefix[1]) < pivot }
         return [
             Half(entries: self.entries, members: low, clears: self.clearList.filter(isLow), keys: self.keys,
-                 buffers: self.buffers),
+                 values: self.values),
             Half(entries: self.entries, members: high, clears: self.clearList.filter { !isLow($0) }, keys: self.keys,
-                 buffers: self.buffers),
+                 values: self.values),
         ]
     }
 
@@ -261,15 +297,16 @@ struct TableReplay {
     }
 
     /// One key-group range of a chunk, sorted, folded and written on its own thread.
-    // @unchecked: `write()` runs on one thread at a time per half; the arrays it reads are immutable copies shared
-    // with the other half, and the writers are its own. The caller reads the results after both halves finished.
+    // @unchecked: `write()` runs on one thread at a time per half; the arrays it reads are shared with the other
+    // half and not changed while they write, and the writers are its own. The caller reads the results, and takes
+    // the arrays back, after both halves finished.
     fileprivate final class Half: @unchecked Sendable {
         /// The chunk's entries (shared by both halves), and the positions of this half's, in SQN order.
-        let entries: [Entry]
+        private(set) var entries: [Entry]
         let members: [UInt32]
         let clears: [Clear]
-        let keys: [UInt8]
-        let buffers: [[UInt8]]
+        private(set) var keys: [UInt8]
+        private(set) var values: [UInt8]
         /// One writer per state (column order), opened by the caller.
         var writers: [(column: Int, writer: RocksTableWriter)] = []
         /// Finished files to ingest.
@@ -277,19 +314,40 @@ struct TableReplay {
         var written = 0
         var failure: CheckpointError?
 
-        init(entries: [Entry], members: [UInt32], clears: [Clear], keys: [UInt8], buffers: [[UInt8]]) {
+        init(entries: [Entry], members: [UInt32], clears: [Clear], keys: [UInt8], values: [UInt8]) {
             self.entries = entries
             self.members = members
             self.clears = clears.sorted {
                 RawStateKey(column: $0.column, key: $0.prefix) < RawStateKey(column: $1.column, key: $1.prefix)
             }
             self.keys = keys
-            self.buffers = buffers
+            self.values = values
         }
+
+        /// Gives up the half's references to the chunk's arenas once it is written (so they can be reused).
+        fileprivate func takeArenas() -> Arenas {
+            defer {
+                self.keys = []
+                self.values = []
+                self.entries = []
+            }
+            return Arenas(keys: self.keys, values: self.values, entries: self.entries)
+        }
+
+        /// Entries ahead of the one being written whose key and value are prefetched: they lie in arrival order,
+        /// so each visit in key order would otherwise wait for memory.
+        private static let prefetchDistance = 8
 
         func write() {
             let entries = TableReplay.sorted(self.members, of: self.entries, keys: self.keys)
-            let keys = self.keys
+            self.keys.withUnsafeBytes { keys in
+                self.values.withUnsafeBytes { values in
+                    entries.withUnsafeBufferPointer { self.write($0, keys: keys, values: values) }
+                }
+            }
+        }
+
+        private func write(_ entries: UnsafeBufferPointer<Entry>, keys: UnsafeRawBufferPointer, values: UnsafeRawBufferPointer) {
             let clears = self.clears
             var index = 0
             var clearStart = 0
@@ -299,6 +357,12 @@ struct TableReplay {
                 var clearIndex = clearStart
                 do throws(RocksError) {
                     while index < entries.count && Int(entries[index].column) == column {
+                        if index + Self.prefetchDistance < entries.count {
+                            let ahead = entries[index + Self.prefetchDistance]
+                            Prefetch.read(keys.baseAddress! + Int(ahead.keyOffset))
+                            if ahead.valueCount > 0 { Prefetch.read(values.baseAddress! + Int(ahead.valueOffset)) }
+                            if ahead.valueCount > 64 { Prefetch.read(values.baseAddress! + Int(ahead.valueOffset) + 64) }
+                        }
                         let first = entries[index]
                         var end = index + 1
                         while end < entries.count && TableReplay.sameKey(entries[end], first, keys) { end += 1 }
@@ -310,8 +374,9 @@ struct TableReplay {
                         let covering = clearIndex < clearEnd && TableReplay.clear(clears[clearIndex], covers: first, keys)
                             ? clears[clearIndex].orders : []
                         try TableReplay.emit(
-                            TableReplay.fold(entries[index..<end], clearedAt: covering, buffers: self.buffers),
-                            key: first, keys: keys, buffers: self.buffers, into: writer)
+                            TableReplay.fold(UnsafeBufferPointer(rebasing: entries[index..<end]), clearedAt: covering,
+                                             values: values),
+                            key: first, keys: keys, values: values, into: writer)
                         index = end
                     }
                     for clear in clears[clearStart..<clearEnd] {
@@ -334,7 +399,7 @@ struct TableReplay {
     }
 
     /// Folds one key's records (in SQN order) and the orders of the clears covering it.
-    private static func fold(_ records: ArraySlice<Entry>, clearedAt clears: [UInt32], buffers: [[UInt8]]) -> Fold {
+    private static func fold(_ records: UnsafeBufferPointer<Entry>, clearedAt clears: [UInt32], values: UnsafeRawBufferPointer) -> Fold {
         var fold: Fold?
         var nextClear = 0
         for record in records {
@@ -343,19 +408,20 @@ struct TableReplay {
                 nextClear += 1
             }
             switch record.kind {
-            case .put: fold = .put(buffer: record.buffer, offset: record.valueOffset, count: record.valueCount)
+            case .put: fold = .put(offset: record.valueOffset, count: record.valueCount)
             case .delete: fold = .deleted
             case .append:
-                let operand = buffers[Int(record.buffer)][Int(record.valueOffset)..<Int(record.valueOffset + record.valueCount)]
+                let operand = UnsafeRawBufferPointer(
+                    rebasing: values[Int(record.valueOffset)..<Int(record.valueOffset + record.valueCount)])
                 switch fold {
                 case nil: fold = .operands(Array(operand))
                 case .operands(var bytes):
-                    bytes += operand
+                    bytes.append(contentsOf: operand)
                     fold = .operands(bytes)
-                case .put(let buffer, let offset, let count):
-                    fold = .value(Array(buffers[Int(buffer)][Int(offset)..<Int(offset + count)]) + operand)
+                case .put(let offset, let count):
+                    fold = .value(Array(UnsafeRawBufferPointer(rebasing: values[Int(offset)..<Int(offset + count)])) + operand)
                 case .value(var bytes):
-                    bytes += operand
+                    bytes.append(contentsOf: operand)
                     fold = .value(bytes)
                 case .deleted, .cleared: fold = .value(Array(operand))
                 }
@@ -367,99 +433,121 @@ struct TableReplay {
     }
 
     private static func emit(
-        _ fold: Fold, key: Entry, keys: [UInt8], buffers: [[UInt8]], into writer: RocksTableWriter
+        _ fold: Fold, key: Entry, keys: UnsafeRawBufferPointer, values: UnsafeRawBufferPointer,
+        into writer: RocksTableWriter
     ) throws(RocksError) {
-        let range = Int(key.keyOffset)..<Int(key.keyOffset + key.keyCount)
-        try withBytes(keys) { raw throws(RocksError) in
-            let keyBytes = UnsafeRawBufferPointer(rebasing: raw[range])
-            switch fold {
-            case .cleared: break
-            case .deleted: try writer.delete(key: keyBytes)
-            case .operands(let bytes):
-                try withBytes(bytes) { value throws(RocksError) in try writer.merge(key: keyBytes, operand: value) }
-            case .value(let bytes):
-                try withBytes(bytes) { value throws(RocksError) in try writer.put(key: keyBytes, value: value) }
-            case .put(let buffer, let offset, let count):
-                try withBytes(buffers[Int(buffer)]) { source throws(RocksError) in
-                    try writer.put(
-                        key: keyBytes, value: UnsafeRawBufferPointer(rebasing: source[Int(offset)..<Int(offset + count)]))
+        let keyBytes = UnsafeRawBufferPointer(rebasing: keys[Int(key.keyOffset)..<Int(key.keyOffset + key.keyCount)])
+        switch fold {
+        case .cleared: break
+        case .deleted: try writer.delete(key: keyBytes)
+        case .operands(let bytes):
+            try withBytes(bytes) { value throws(RocksError) in try writer.merge(key: keyBytes, operand: value) }
+        case .value(let bytes):
+            try withBytes(bytes) { value throws(RocksError) in try writer.put(key: keyBytes, value: value) }
+        case .put(let offset, let count):
+            try writer.put(key: keyBytes, value: UnsafeRawBufferPointer(rebasing: values[Int(offset)..<Int(offset + count)]))
+        }
+    }
+
+    /// What the sort moves (32 bytes): an entry's sort fields and its position in `entries`.
+    private struct SortKey {
+        var high: UInt64
+        var low: UInt64
+        var length: UInt32
+        var column: UInt32
+        var index: UInt32
+
+        /// Byte `shift / 8` of field `field` (0: length, 1: low, 2: high, 3: column), least significant first.
+        @inline(__always) func digit(_ field: Int, _ shift: UInt64) -> Int {
+            let word: UInt64
+            switch field {
+            case 0: word = UInt64(self.length)
+            case 1: word = self.low
+            case 2: word = self.high
+            default: word = UInt64(self.column)
+            }
+            return Int(truncatingIfNeeded: word >> shift) & 0xFF
+        }
+    }
+
+    /// The entries at `members`, sorted by column, key (byte-wise) and SQN order.
+    ///
+    /// A least-significant-digit radix sort of 32-byte sort keys (key length, the key's first 16 bytes, column)
+    /// with one counting pass per byte that differs between keys: integer keys of a million values in 128 key
+    /// groups differ in 4 of those bytes. The passes are stable and `members` is in SQN order, so equal keys stay
+    /// in SQN order. Keys longer than 16 bytes whose first 16 are equal are then put in byte-wise order by
+    /// comparing their remaining bytes.
+    private static func sorted(_ members: [UInt32], of entries: [Entry], keys: [UInt8]) -> [Entry] {
+        guard !members.isEmpty else { return [] }
+        var sortKeys = members.map { index in
+            let entry = entries[Int(index)]
+            return SortKey(high: entry.high, low: entry.low, length: entry.keyCount, column: entry.column, index: index)
+        }
+        // The bytes that differ from the first key's somewhere are the only ones worth a pass.
+        let first = sortKeys[0]
+        var differing: [UInt64] = [0, 0, 0, 0]
+        for key in sortKeys {
+            differing[0] |= UInt64(key.length ^ first.length)
+            differing[1] |= key.low ^ first.low
+            differing[2] |= key.high ^ first.high
+            differing[3] |= UInt64(key.column ^ first.column)
+        }
+        var scratch = sortKeys
+        for field in 0..<4 {
+            for shift in stride(from: UInt64(0), to: 64, by: 8) where (differing[field] >> shift) & 0xFF != 0 {
+                Self.countingPass(from: sortKeys, into: &scratch, field: field, shift: shift)
+                swap(&sortKeys, &scratch)
+            }
+        }
+        if sortKeys.contains(where: { $0.length > 16 }) {
+            Self.orderTails(&sortKeys, entries: entries, keys: keys)
+        }
+        return sortKeys.map { entries[Int($0.index)] }
+    }
+
+    /// One stable counting pass by byte `shift / 8` of `field`.
+    private static func countingPass(from source: [SortKey], into target: inout [SortKey], field: Int, shift: UInt64) {
+        var starts = [Int](repeating: 0, count: 257)
+        source.withUnsafeBufferPointer { source in
+            starts.withUnsafeMutableBufferPointer { starts in
+                for key in source { starts[key.digit(field, shift) + 1] += 1 }
+                for digit in 0..<256 { starts[digit + 1] += starts[digit] }
+                target.withUnsafeMutableBufferPointer { target in
+                    for key in source {
+                        let digit = key.digit(field, shift)
+                        target[starts[digit]] = key
+                        starts[digit] += 1
+                    }
                 }
             }
         }
     }
 
-    /// The entries at `members`, sorted by column, key (byte-wise) and SQN order: counting passes put them in
-    /// (column, key group) buckets, then each bucket (small, cache-resident) is sorted as 24-byte keys — the key's
-    /// first 16 bytes, its length and its position — and the entries are gathered once in that order. Sorting the entries
-    /// themselves would move 56 bytes per element on every merge pass.
-    private static func sorted(_ members: [UInt32], of entries: [Entry], keys: [UInt8]) -> [Entry] {
-        struct SortKey {
-            var high: UInt64
-            var low: UInt64
-            /// Key length (upper 32 bits), then position in `entries` (lower 32: the SQN order).
-            var rest: UInt64
-        }
-        let count = members.count
-        // LSD: by key group, then (stable) by column.
-        var groupStarts = [Int](repeating: 0, count: (1 << 16) + 1)
-        for index in members { groupStarts[Int(entries[Int(index)].high >> 48) + 1] += 1 }
-        for group in 0..<(1 << 16) { groupStarts[group + 1] += groupStarts[group] }
-        func sortKey(_ index: Int) -> SortKey {
-            let entry = entries[index]
-            return SortKey(high: entry.high, low: entry.low, rest: UInt64(entry.keyCount) << 32 | UInt64(index))
-        }
-        var sortKeys = [SortKey](repeating: SortKey(high: 0, low: 0, rest: 0), count: count)
-        let columns = Int(members.lazy.map { entries[Int($0)].column }.max() ?? 0) + 1
-        if columns == 1 {
-            for index in members {
-                let group = Int(entries[Int(index)].high >> 48)
-                sortKeys[groupStarts[group]] = sortKey(Int(index))
-                groupStarts[group] += 1
-            }
-        } else {
-            var byGroup = [UInt32](repeating: 0, count: count)
-            for index in members {
-                let group = Int(entries[Int(index)].high >> 48)
-                byGroup[groupStarts[group]] = index
-                groupStarts[group] += 1
-            }
-            var columnStarts = [Int](repeating: 0, count: columns + 1)
-            for index in members { columnStarts[Int(entries[Int(index)].column) + 1] += 1 }
-            for column in 0..<columns { columnStarts[column + 1] += columnStarts[column] }
-            for index in byGroup {
-                let column = Int(entries[Int(index)].column)
-                sortKeys[columnStarts[column]] = sortKey(Int(index))
-                columnStarts[column] += 1
-            }
-        }
-        let unsorted = entries
+    /// Sorts each run of keys with equal column and first 16 bytes that holds a key longer than 16 bytes by the
+    /// rest of the key (byte-wise; a key that is a prefix of another first), then by length and SQN order.
+    private static func orderTails(_ sortKeys: inout [SortKey], entries: [Entry], keys: [UInt8]) {
         keys.withUnsafeBytes { raw in
-            sortKeys.withUnsafeMutableBufferPointer { buffer in
-                var start = 0
-                while start < count {
-                    let first = unsorted[Int(buffer[start].rest & 0xFFFF_FFFF)]
-                    var end = start + 1
-                    while end < count && buffer[end].high >> 48 == first.high >> 48
-                        && unsorted[Int(buffer[end].rest & 0xFFFF_FFFF)].column == first.column
-                    {
-                        end += 1
-                    }
-                    var bucket = UnsafeMutableBufferPointer(rebasing: buffer[start..<end])
-                    bucket.sort { a, b in
-                        if a.high != b.high { return a.high < b.high }
-                        if a.low != b.low { return a.low < b.low }
-                        if a.rest >> 32 > 16 || b.rest >> 32 > 16 {
-                            let order = Self.compareTails(
-                                unsorted[Int(a.rest & 0xFFFF_FFFF)], unsorted[Int(b.rest & 0xFFFF_FFFF)], raw)
-                            if order != 0 { return order < 0 }
-                        }
-                        return a.rest < b.rest
-                    }
-                    start = end
+            var start = 0
+            while start < sortKeys.count {
+                let first = sortKeys[start]
+                var end = start + 1
+                var long = first.length > 16
+                while end < sortKeys.count && sortKeys[end].high == first.high && sortKeys[end].low == first.low
+                    && sortKeys[end].column == first.column
+                {
+                    long = long || sortKeys[end].length > 16
+                    end += 1
                 }
+                if long && end - start > 1 {
+                    sortKeys[start..<end].sort { a, b in
+                        let order = Self.compareTails(entries[Int(a.index)], entries[Int(b.index)], raw)
+                        if order != 0 { return order < 0 }
+                        return (a.length, a.index) < (b.length, b.index)
+                    }
+                }
+                start = end
             }
         }
-        return sortKeys.map { unsorted[Int($0.rest & 0xFFFF_FFFF)] }
     }
 
     /// memcmp of the bytes after the first 16 of two keys (0 when equal up to the shorter's end).
@@ -470,14 +558,13 @@ struct TableReplay {
             raw.baseAddress! + Int(a.keyOffset) + 16, raw.baseAddress! + Int(b.keyOffset) + 16, common)
     }
 
-    private static func sameKey(_ a: Entry, _ b: Entry, _ keys: [UInt8]) -> Bool {
+    private static func sameKey(_ a: Entry, _ b: Entry, _ keys: UnsafeRawBufferPointer) -> Bool {
         guard a.column == b.column, a.high == b.high, a.low == b.low, a.keyCount == b.keyCount else { return false }
-        guard a.keyCount > 16 else { return true }
-        return keys.withUnsafeBytes { Self.compareTails(a, b, $0) == 0 }
+        return a.keyCount <= 16 || Self.compareTails(a, b, keys) == 0
     }
 
     /// Whether every key the clear covers sorts before `entry`'s key (so it covers no later key either).
-    private static func clear(_ clear: Clear, isBefore entry: Entry, _ keys: [UInt8]) -> Bool {
+    private static func clear(_ clear: Clear, isBefore entry: Entry, _ keys: UnsafeRawBufferPointer) -> Bool {
         if clear.column != Int(entry.column) { return clear.column < Int(entry.column) }
         if Self.clear(clear, covers: entry, keys) { return false }
         let key = keys[Int(entry.keyOffset)..<Int(entry.keyOffset + entry.keyCount)]
@@ -485,19 +572,27 @@ struct TableReplay {
     }
 
     /// Whether `entry`'s key starts with the clear's prefix (in the same column).
-    private static func clear(_ clear: Clear, covers entry: Entry, _ keys: [UInt8]) -> Bool {
+    private static func clear(_ clear: Clear, covers entry: Entry, _ keys: UnsafeRawBufferPointer) -> Bool {
         guard clear.column == Int(entry.column), clear.prefix.count <= Int(entry.keyCount) else { return false }
         let start = Int(entry.keyOffset)
         return keys[start..<start + clear.prefix.count].elementsEqual(clear.prefix)
     }
 
     private mutating func reset() {
-        self.buffers.removeAll()
-        self.keys.removeAll(keepingCapacity: true)
-        self.entries.removeAll(keepingCapacity: true)
+        if let spare = self.spare {
+            self.keys = spare.keys
+            self.values = spare.values
+            self.entries = spare.entries
+            self.spare = nil
+        } else {
+            self.keys.removeAll(keepingCapacity: true)
+            self.values.removeAll(keepingCapacity: true)
+            self.entries.removeAll(keepingCapacity: true)
+            if self.values.capacity < self.reservation { self.values.reserveCapacity(self.reservation) }
+        }
+        self.columns.removeAll(keepingCapacity: true)
         self.clears.removeAll()
         self.clearList.removeAll()
-        self.bufferedBytes = 0
         self.nextOrder = 0  // orders are compared within a chunk only
     }
 }

@@ -17,6 +17,9 @@ public protocol CheckpointFileSystem: Sendable {
     func read(_ path: String) throws(CheckpointError) -> [UInt8]
     /// Reads `count` bytes at `offset`.
     func read(_ path: String, offset: Int, count: Int) throws(CheckpointError) -> [UInt8]
+    /// Reads `count` bytes at `offset` into `buffer`, replacing its contents and reusing its storage when it is
+    /// large enough (a loop over many reads then allocates once). Defaults to `read(_:offset:count:)`.
+    func read(_ path: String, offset: Int, count: Int, into buffer: inout [UInt8]) throws(CheckpointError)
     /// Atomically renames a file (replacing the destination).
     func rename(_ source: String, to destination: String) throws(CheckpointError)
     /// Fsyncs a directory, making renames and creations in it durable.
@@ -35,4 +38,11 @@ public protocol CheckpointFileSystem: Sendable {
     func link(_ source: String, to destination: String) throws(CheckpointError)
     /// The canonical absolute path (symlinks resolved), or `nil` when it does not exist.
     func realPath(_ path: String) -> String?
+}
+
+extension CheckpointFileSystem {
+    /// Reads into `buffer` by way of `read(_:offset:count:)` (a new array per call).
+    public func read(_ path: String, offset: Int, count: Int, into buffer: inout [UInt8]) throws(CheckpointError) {
+        buffer = try self.read(path, offset: offset, count: count)
+    }
 }

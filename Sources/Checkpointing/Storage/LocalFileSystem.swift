@@ -110,10 +110,20 @@ public struct LocalFileSystem: CheckpointFileSystem {
     }
 
     public func read(_ path: String, offset: Int, count: Int) throws(CheckpointError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        try self.read(path, offset: offset, count: count, into: &bytes)
+        return bytes
+    }
+
+    public func read(_ path: String, offset: Int, count: Int, into bytes: inout [UInt8]) throws(CheckpointError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Self.failure("open", path) }
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: count)
+        if bytes.count > count {
+            bytes.removeLast(bytes.count - count)
+        } else {
+            bytes.append(contentsOf: repeatElement(0, count: count - bytes.count))
+        }
         var done = 0
         while done < count {
             let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
@@ -129,7 +139,6 @@ public struct LocalFileSystem: CheckpointFileSystem {
             }
             done += got
         }
-        return bytes
     }
 
     public func rename(_ source: String, to destination: String) throws(CheckpointError) {
