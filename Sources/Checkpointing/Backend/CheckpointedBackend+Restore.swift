@@ -461,7 +461,7 @@ extension CheckpointedBackend {
                     written += try Self.applyPending(compactor.takePending(), to: state, path: path)
                 }
             }
-            if let tables, chunk.bufferedBytes >= TableReplay.chunkBytes(budget: Self.tableChunkBudget) {
+            if let tables, chunk.shouldWrite(budget: Self.tableChunkBudget) {
                 written += try chunk.flush(into: state, directory: tables)
             }
         }

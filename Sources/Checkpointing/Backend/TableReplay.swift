@@ -36,6 +36,20 @@ struct TableReplay {
         max(budget / max(Self.running.load(ordering: .relaxed), 1), 16 << 20)
     }
 
+    /// Whether the chunk should be written now: it holds its share of `budget`, or — for a lone replay — the
+    /// chunk before it is written already and it holds at least `earlyBytes`. Handing the writing threads what
+    /// there is whenever they would idle keeps both cores busy from the start (the first chunk would otherwise be
+    /// gathered on one core alone); while they are busy, chunks grow to the full share and collapse more repeats.
+    func shouldWrite(budget: Int) -> Bool {
+        let bytes = self.bufferedBytes
+        if bytes >= Self.chunkBytes(budget: budget) { return true }
+        guard bytes >= Self.earlyBytes, Self.running.load(ordering: .relaxed) == 1 else { return false }
+        return self.inFlight?.isWritten ?? true
+    }
+
+    /// The least a chunk holds when it is written early (see `shouldWrite`).
+    static var earlyBytes: Int { 8 << 20 }
+
     /// One record of the chunk (48 bytes): sort fields (the key's first 16 bytes as two big-endian words, its
     /// state), then where its key (in `keys`) and value (in `values`) are.
     fileprivate struct Entry {
@@ -187,6 +201,9 @@ struct TableReplay {
 
         /// Blocks until both halves are written.
         func wait() { self.done.wait() }
+
+        /// Whether both halves are written (without waiting).
+        var isWritten: Bool { self.done.wait(timeout: .now()) == .success }
     }
 
     /// A chunk's keys, values and entries.
@@ -449,100 +466,133 @@ struct TableReplay {
         }
     }
 
-    /// What the sort moves (32 bytes): an entry's sort fields and its position in `entries`.
-    private struct SortKey {
-        var high: UInt64
-        var low: UInt64
-        var length: UInt32
-        var column: UInt32
-        var index: UInt32
-
-        /// Byte `shift / 8` of field `field` (0: length, 1: low, 2: high, 3: column), least significant first.
-        @inline(__always) func digit(_ field: Int, _ shift: UInt64) -> Int {
-            let word: UInt64
-            switch field {
-            case 0: word = UInt64(self.length)
-            case 1: word = self.low
-            case 2: word = self.high
-            default: word = UInt64(self.column)
-            }
-            return Int(truncatingIfNeeded: word >> shift) & 0xFF
-        }
-    }
-
     /// The entries at `members`, sorted by column, key (byte-wise) and SQN order.
     ///
-    /// A least-significant-digit radix sort of 32-byte sort keys (key length, the key's first 16 bytes, column)
-    /// with one counting pass per byte that differs between keys: integer keys of a million values in 128 key
-    /// groups differ in 4 of those bytes. The passes are stable and `members` is in SQN order, so equal keys stay
-    /// in SQN order. Keys longer than 16 bytes whose first 16 are equal are then put in byte-wise order by
-    /// comparing their remaining bytes.
+    /// A radix sort by column, the key's first 16 bytes and key length, over the bytes that differ between
+    /// entries only (integer keys of a million values in 128 key groups differ in 4 of them): one counting pass
+    /// by the most significant differing byte gathers the entries into buckets small enough to stay in cache
+    /// (the key group, for such keys), then each bucket is sorted least significant byte first. Counting passes
+    /// are stable and `members` is in SQN order, so equal keys stay in SQN order. Keys longer than 16 bytes whose
+    /// first 16 are equal are then put in byte-wise order by their remaining bytes.
     private static func sorted(_ members: [UInt32], of entries: [Entry], keys: [UInt8]) -> [Entry] {
-        guard !members.isEmpty else { return [] }
-        var sortKeys = members.map { index in
-            let entry = entries[Int(index)]
-            return SortKey(high: entry.high, low: entry.low, length: entry.keyCount, column: entry.column, index: index)
-        }
-        // The bytes that differ from the first key's somewhere are the only ones worth a pass.
-        let first = sortKeys[0]
-        var differing: [UInt64] = [0, 0, 0, 0]
-        for key in sortKeys {
-            differing[0] |= UInt64(key.length ^ first.length)
-            differing[1] |= key.low ^ first.low
-            differing[2] |= key.high ^ first.high
-            differing[3] |= UInt64(key.column ^ first.column)
-        }
-        var scratch = sortKeys
-        for field in 0..<4 {
-            for shift in stride(from: UInt64(0), to: 64, by: 8) where (differing[field] >> shift) & 0xFF != 0 {
-                Self.countingPass(from: sortKeys, into: &scratch, field: field, shift: shift)
-                swap(&sortKeys, &scratch)
-            }
-        }
-        if sortKeys.contains(where: { $0.length > 16 }) {
-            Self.orderTails(&sortKeys, entries: entries, keys: keys)
-        }
-        return sortKeys.map { entries[Int($0.index)] }
-    }
-
-    /// One stable counting pass by byte `shift / 8` of `field`.
-    private static func countingPass(from source: [SortKey], into target: inout [SortKey], field: Int, shift: UInt64) {
+        guard let head = members.first else { return [] }
+        let first = entries[Int(head)]
+        var differing = DifferingBytes()
+        for index in members { differing.add(entries[Int(index)], first) }
+        guard let top = differing.digits.last else { return members.map { entries[Int($0)] } }
+        var sorted = [Entry](repeating: first, count: members.count)
         var starts = [Int](repeating: 0, count: 257)
-        source.withUnsafeBufferPointer { source in
-            starts.withUnsafeMutableBufferPointer { starts in
-                for key in source { starts[key.digit(field, shift) + 1] += 1 }
-                for digit in 0..<256 { starts[digit + 1] += starts[digit] }
-                target.withUnsafeMutableBufferPointer { target in
-                    for key in source {
-                        let digit = key.digit(field, shift)
-                        target[starts[digit]] = key
-                        starts[digit] += 1
-                    }
+        for index in members { starts[top.digit(entries[Int(index)]) + 1] += 1 }
+        for digit in 0..<256 { starts[digit + 1] += starts[digit] }
+        let bucketStarts = starts
+        sorted.withUnsafeMutableBufferPointer { sorted in
+            for index in members {
+                let entry = entries[Int(index)]
+                let digit = top.digit(entry)
+                sorted[starts[digit]] = entry
+                starts[digit] += 1
+            }
+            let largest = (0..<256).map { bucketStarts[$0 + 1] - bucketStarts[$0] }.max() ?? 0
+            var scratch = [Entry](repeating: first, count: largest)
+            scratch.withUnsafeMutableBufferPointer { scratch in
+                for digit in 0..<256 where bucketStarts[digit + 1] - bucketStarts[digit] > 1 {
+                    Self.sortBucket(
+                        UnsafeMutableBufferPointer(rebasing: sorted[bucketStarts[digit]..<bucketStarts[digit + 1]]),
+                        scratch: scratch)
                 }
             }
         }
+        if sorted.contains(where: { $0.keyCount > 16 }) { Self.orderTails(&sorted, keys: keys) }
+        return sorted
     }
 
-    /// Sorts each run of keys with equal column and first 16 bytes that holds a key longer than 16 bytes by the
-    /// rest of the key (byte-wise; a key that is a prefix of another first), then by length and SQN order.
-    private static func orderTails(_ sortKeys: inout [SortKey], entries: [Entry], keys: [UInt8]) {
+    /// Sorts a bucket least significant differing byte first, with `scratch` (at least as large) between passes.
+    private static func sortBucket(_ bucket: UnsafeMutableBufferPointer<Entry>, scratch: UnsafeMutableBufferPointer<Entry>) {
+        var differing = DifferingBytes()
+        for entry in bucket { differing.add(entry, bucket[0]) }
+        var source = bucket
+        var target = UnsafeMutableBufferPointer(rebasing: scratch[0..<bucket.count])
+        var counts = [Int](repeating: 0, count: 257)
+        for digit in differing.digits {
+            for index in counts.indices { counts[index] = 0 }
+            for entry in source { counts[digit.digit(entry) + 1] += 1 }
+            for value in 0..<256 { counts[value + 1] += counts[value] }
+            for entry in source {
+                let value = digit.digit(entry)
+                target[counts[value]] = entry
+                counts[value] += 1
+            }
+            swap(&source, &target)
+        }
+        if source.baseAddress != bucket.baseAddress {
+            _ = UnsafeMutableBufferPointer(start: bucket.baseAddress, count: bucket.count).update(fromContentsOf: source)
+        }
+    }
+
+    /// One byte of an entry's sort fields.
+    private struct SortDigit {
+        /// 0: key length, 1: key bytes 8..<16, 2: key bytes 0..<8, 3: column (least significant first).
+        var field: Int
+        var shift: UInt64
+
+        @inline(__always) func digit(_ entry: Entry) -> Int {
+            let word: UInt64
+            switch self.field {
+            case 0: word = UInt64(entry.keyCount)
+            case 1: word = entry.low
+            case 2: word = entry.high
+            default: word = UInt64(entry.column)
+            }
+            return Int(truncatingIfNeeded: word >> self.shift) & 0xFF
+        }
+    }
+
+    /// Which bytes of the sort fields differ between a set of entries.
+    private struct DifferingBytes {
+        private var length: UInt64 = 0
+        private var low: UInt64 = 0
+        private var high: UInt64 = 0
+        private var column: UInt64 = 0
+
+        @inline(__always) mutating func add(_ entry: Entry, _ first: Entry) {
+            self.length |= UInt64(entry.keyCount ^ first.keyCount)
+            self.low |= entry.low ^ first.low
+            self.high |= entry.high ^ first.high
+            self.column |= UInt64(entry.column ^ first.column)
+        }
+
+        /// The differing bytes, least significant first.
+        var digits: [SortDigit] {
+            var digits: [SortDigit] = []
+            for (field, word) in [self.length, self.low, self.high, self.column].enumerated() {
+                for shift in stride(from: UInt64(0), to: 64, by: 8) where (word >> shift) & 0xFF != 0 {
+                    digits.append(SortDigit(field: field, shift: shift))
+                }
+            }
+            return digits
+        }
+    }
+
+    /// Sorts each run of entries with equal column and first 16 key bytes that holds a key longer than 16 bytes
+    /// by the rest of the key (byte-wise; a key that is a prefix of another first), then by length and SQN order.
+    private static func orderTails(_ sorted: inout [Entry], keys: [UInt8]) {
         keys.withUnsafeBytes { raw in
             var start = 0
-            while start < sortKeys.count {
-                let first = sortKeys[start]
+            while start < sorted.count {
+                let first = sorted[start]
                 var end = start + 1
-                var long = first.length > 16
-                while end < sortKeys.count && sortKeys[end].high == first.high && sortKeys[end].low == first.low
-                    && sortKeys[end].column == first.column
+                var long = first.keyCount > 16
+                while end < sorted.count && sorted[end].high == first.high && sorted[end].low == first.low
+                    && sorted[end].column == first.column
                 {
-                    long = long || sortKeys[end].length > 16
+                    long = long || sorted[end].keyCount > 16
                     end += 1
                 }
                 if long && end - start > 1 {
-                    sortKeys[start..<end].sort { a, b in
-                        let order = Self.compareTails(entries[Int(a.index)], entries[Int(b.index)], raw)
+                    sorted[start..<end].sort { a, b in
+                        let order = Self.compareTails(a, b, raw)
                         if order != 0 { return order < 0 }
-                        return (a.length, a.index) < (b.length, b.index)
+                        return (a.keyCount, a.order) < (b.keyCount, b.order)
                     }
                 }
                 start = end
