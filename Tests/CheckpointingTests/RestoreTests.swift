@@ -219,6 +219,47 @@ final class Scratch {
         try remote.close()
     }
 
+    /// A materialization adopted after the latest completed checkpoint does not take that checkpoint's local copy
+    /// away: a failure before a checkpoint on the new one completes still restores from local files. The next
+    /// completed checkpoint releases the older copy.
+    @Test func localCopyOfTheCompletedCheckpointOutlivesANewerMaterialization() throws {
+        let scratch = Scratch()
+        let setup = Setup.all[0]
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        let localCopies = { () throws -> [String] in
+            try LocalFileSystem().list(scratch.work + "/local").filter { $0.hasPrefix("mat-") }.sorted()
+        }
+        var workload = CheckpointWorkload(seed: 4)
+        let atTwo: CheckpointWorkload.Model
+        do {
+            let backend = try scratch.open(setup, storage: storage)
+            let states = try CheckpointWorkload.register(backend.state)
+            for _ in 0..<500 { try workload.step(states) }
+            try backend.materializeNow()
+            try backend.checkpoint(1)
+            let first = try localCopies()
+            #expect(first.count == 1)
+            for _ in 0..<200 { try workload.step(states) }
+            try backend.materializeNow()
+            #expect(try localCopies().count == 2, "checkpoint 1 still restores from the older copy")
+            try backend.checkpoint(2)
+            atTwo = workload.model
+            let second = try localCopies()
+            #expect(second.count == 1 && second != first, "checkpoint 2 completed on the newer copy")
+            for _ in 0..<200 { try workload.step(states) }
+            try backend.materializeNow()
+            #expect(try localCopies() == (second + [try localCopies().last!]).sorted())
+            try backend.close()  // fails before a checkpoint on the newest materialization completes
+        }
+        let restored = try scratch.open(setup, storage: storage, restore: .latest)
+        let report = try #require(restored.restoreReport)
+        #expect(report.fetchedBytes == 0, "checkpoint 2's materialization comes from its local copy")
+        #expect(report.localBytes > 0)
+        #expect(try workload.read(try CheckpointWorkload.register(restored.state)) == atTwo)
+        try restored.close()
+    }
+
     /// A savepoint from RocksDB restores into the heap (and back), including map state, and into fewer key groups.
     @Test func savepointMovesBetweenEnginesAndRescales() throws {
         let scratch = Scratch()

@@ -47,7 +47,7 @@ extension CheckpointedBackend {
         self.materializing = nil
         switch result {
         case .success(let result):
-            self.adopt(result, keepLocal: result.handle.id)
+            self.adopt(result)
             self.lastMaterializationError = nil
         case .failure(let error):
             self.lastMaterializationError = error
@@ -187,18 +187,16 @@ extension CheckpointedBackend {
     }
 
     /// Makes a finished materialization current: later checkpoints reference it and the changelog from its SQN.
-    func adopt(_ result: MaterializationResult, keepLocal id: Int64) {
+    func adopt(_ result: MaterializationResult) {
         self.materialization = result.handle
         self.uploaded.merge(result.newUploads) { _, new in new }
         self.lastMaterialization = result.stats
         self.writer?.truncate(below: result.handle.sqn)
         self.publishLiveFiles(settling: result.written)
         self.storage.collect()
-        // The newest local copy stays for local recovery; older ones go.
-        for name in (try? self.fileSystem.list(self.workingDirectory + "/local")) ?? []
-        where name.hasPrefix("mat-") && name != "mat-\(id)" {
-            try? self.fileSystem.remove("\(self.workingDirectory)/local/\(name)")
-        }
+        // The newest local copy stays for local recovery, and so does the one the latest completed checkpoint
+        // restores from until a checkpoint on the new one completes.
+        self.pruneLocalCopies()
     }
 }
 

@@ -60,6 +60,11 @@ public final class CheckpointedBackend<Key> {
     private var closed = false
     /// Files referenced by snapshots taken but not yet confirmed complete or aborted: kept live until then.
     private var pendingSnapshots: [Int64: Set<String>] = [:]
+    /// The materialization each pending snapshot references, by checkpoint id.
+    private var pendingMaterializations: [Int64: Int64] = [:]
+    /// The materialization the latest completed checkpoint references: its local copy stays for local recovery
+    /// until a newer checkpoint completes.
+    private var completedMaterialization: Int64?
 
     init(
         state: KeyedStateBackend<Key>, backendID: String, strategy: SnapshotStrategy, storage: CheckpointStorage,
@@ -98,6 +103,7 @@ public final class CheckpointedBackend<Key> {
             case .full, .savepoint: handle = try self.fullSnapshot(id)
             }
             self.pendingSnapshots[id] = handle.referencedPaths
+            if let materialization = handle.materialization { self.pendingMaterializations[id] = materialization.id }
             self.publishLiveFiles()
             if let rollback = self.rollback, let point = self.state.makeRollbackPoint() { rollback.began(id, at: point) }
             return handle
@@ -113,9 +119,28 @@ public final class CheckpointedBackend<Key> {
         for point in self.rollback?.completed(id) ?? [] { self.state.releaseRollbackPoint(point) }
         let before = self.pendingSnapshots.count
         self.pendingSnapshots = self.pendingSnapshots.filter { $0.key > id }
+        if let materialization = self.pendingMaterializations[id] {
+            self.completedMaterialization = materialization
+            self.pendingMaterializations = self.pendingMaterializations.filter { $0.key > id }
+            self.pruneLocalCopies()
+        }
         if self.pendingSnapshots.count != before {
             self.publishLiveFiles()
             self.storage.collect()
+        }
+    }
+
+    /// Removes the local copies of materializations (`local/mat-<id>`) that local recovery can no longer need:
+    /// older than the current one, and referenced neither by the latest completed checkpoint nor by a pending
+    /// snapshot. A newer copy (a materialization still running) is never touched.
+    func pruneLocalCopies() {
+        guard let current = self.materialization?.id else { return }
+        var keep = Set(self.pendingMaterializations.values)
+        keep.insert(current)
+        if let completed = self.completedMaterialization { keep.insert(completed) }
+        for name in (try? self.fileSystem.list(self.workingDirectory + "/local")) ?? [] where name.hasPrefix("mat-") {
+            guard let id = Int64(name.dropFirst(4)), id < current, !keep.contains(id) else { continue }
+            try? self.fileSystem.remove("\(self.workingDirectory)/local/\(name)")
         }
     }
 
@@ -123,6 +148,7 @@ public final class CheckpointedBackend<Key> {
     public func notifyCheckpointAborted(_ id: Int64) {
         guard !self.closed else { return }
         if let point = self.rollback?.aborted(id) { self.state.releaseRollbackPoint(point) }
+        self.pendingMaterializations.removeValue(forKey: id)
         guard self.pendingSnapshots.removeValue(forKey: id) != nil else { return }
         self.publishLiveFiles()
         self.storage.collect()
@@ -183,7 +209,7 @@ public final class CheckpointedBackend<Key> {
         }
         let result = try Self.upload(
             directory: local, storage: self.storage, known: self.uploaded, id: id, sqn: 0, started: .now)
-        self.adopt(result, keepLocal: id)
+        self.adopt(result)
         return self.handle(materialization: result.handle, changelog: [], sqn: 0)
     }
 
