@@ -132,16 +132,23 @@ public final class CheckpointedBackend<Key> {
 
     /// Removes the local copies of materializations (`local/mat-<id>`) that local recovery can no longer need:
     /// older than the current one, and referenced neither by the latest completed checkpoint nor by a pending
-    /// snapshot. A newer copy (a materialization still running) is never touched.
+    /// snapshot. A newer copy (a materialization still running) is never touched. The removal runs on the
+    /// materializer thread: unlinking the last links of a large image's files frees gigabytes, which would
+    /// otherwise stall the checkpoint or record that triggered it.
     func pruneLocalCopies() {
         guard let current = self.materialization?.id else { return }
         var keep = Set(self.pendingMaterializations.values)
         keep.insert(current)
         if let completed = self.completedMaterialization { keep.insert(completed) }
-        for name in (try? self.fileSystem.list(self.workingDirectory + "/local")) ?? [] where name.hasPrefix("mat-") {
-            guard let id = Int64(name.dropFirst(4)), id < current, !keep.contains(id) else { continue }
-            try? self.fileSystem.remove("\(self.workingDirectory)/local/\(name)")
+        let local = self.workingDirectory + "/local"
+        let fileSystem = self.fileSystem
+        let stale = ((try? fileSystem.list(local)) ?? []).filter { name in
+            guard name.hasPrefix("mat-"), let id = Int64(name.dropFirst(4)) else { return false }
+            return id < current && !keep.contains(id)
         }
+        guard !stale.isEmpty else { return }
+        let remove = { @Sendable in for name in stale { try? fileSystem.remove("\(local)/\(name)") } }
+        if self.closed { remove() } else { self.materializer.submit(remove) }
     }
 
     /// Checkpoint `id` will not complete: its snapshot's files are released.
