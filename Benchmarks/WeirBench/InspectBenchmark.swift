@@ -122,7 +122,7 @@ struct InspectBenchmark: ParsableCommand {
         func list(_ seconds: [Double]) -> String { seconds.map { String(format: "%.2f", $0) }.joined(separator: " / ") }
 
         print("weir-bench inspect: \(self.keys) keys of \(self.valueBytes) B, one materialized checkpoint")
-        print(String(format: "dump:   %d entries (%d B of JSON) in %.2f s = %.0f entries/s", entries, rendered,
+        print(String(format: "dump:   %ld entries (%ld B of JSON) in %.2f s = %.0f entries/s", entries, rendered,
                      dumpSeconds, Double(entries) / dumpSeconds))
         print(String(format: "verify: %d files, %.1f MB in %.2f s = %.0f MB/s (%@), median of %@", report?.files ?? 0,
                      Double(report?.bytesRead ?? 0) / 1e6, verifySeconds, Double(report?.bytesRead ?? 0) / 1e6 / verifySeconds,

@@ -134,9 +134,10 @@ struct RecoveryResult: Codable {
             "\(self.strategy), \(self.payloadBytes) B, KV separation \(self.kvSeparation ? "on" : "off"), \(self.alignment), failure \(self.failure)",
             String(format: "  throughput %.0f records/s (per second min %.0f, median %.0f, max %.0f)",
                    self.throughputRps, self.throughputMinRps, self.throughputMedianRps, self.throughputMaxRps),
-            String(format: "  checkpoints %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; uploaded p50 %d B of state %d B; in-flight p50 %d B",
-                   self.checkpoints, self.checkpointP50Ms, self.checkpointP99Ms, self.checkpointMaxMs, self.uploadedBytesP50,
-                   self.stateBytes, self.inflightBytesP50),
+            // Byte counts are interpolated, not formatted with %d: that is 32 bits wide, and a 4 KiB state passes 2 GiB.
+            String(format: "  checkpoints %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; ", self.checkpoints,
+                   self.checkpointP50Ms, self.checkpointP99Ms, self.checkpointMaxMs)
+                + "uploaded p50 \(self.uploadedBytesP50) B of state \(self.stateBytes) B; in-flight p50 \(self.inflightBytesP50) B",
             "  checkpoint root at the end: \(self.rootFiles) files, \(self.rootBytes) B; peak RSS \(String(format: "%.0f", self.peakRssMib)) MiB",
         ]
         if let bare = self.bareCRps {
