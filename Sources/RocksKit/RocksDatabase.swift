@@ -196,6 +196,12 @@ public final class RocksDatabase: @unchecked Sendable {
         if let flushError { throw flushError }
     }
 
+    /// Closes the database without flushing: with the WAL off, whatever is only in the memtables is lost. For a
+    /// database whose directory is about to be rebuilt (the state of a failed attempt, restored from a checkpoint).
+    public func discard() {
+        self.closeHandles()
+    }
+
     var openFamilies: [ColumnFamily] { self.registry.withLock { Array($0.families.values) } }
 
     /// Whether `close()` has run.

@@ -232,6 +232,7 @@ final class Scratch {
         }
         var workload = CheckpointWorkload(seed: 4)
         let atTwo: CheckpointWorkload.Model
+        var second: [String] = []
         do {
             let backend = try scratch.open(setup, storage: storage)
             let states = try CheckpointWorkload.register(backend.state)
@@ -243,7 +244,7 @@ final class Scratch {
             for _ in 0..<200 { try workload.step(states) }
             try backend.materializeNow()
             #expect(try localCopies().count == 2, "checkpoint 1 still restores from the older copy")
-            let second = try localCopies().filter { !first.contains($0) }
+            second = try localCopies().filter { !first.contains($0) }
             try backend.checkpoint(2)  // on the second copy: the first is released (on the materializer thread)
             atTwo = workload.model
             for _ in 0..<200 { try workload.step(states) }
@@ -258,6 +259,11 @@ final class Scratch {
         #expect(report.fetchedBytes == 0, "checkpoint 2's materialization comes from its local copy")
         #expect(report.localBytes > 0)
         #expect(try workload.read(try CheckpointWorkload.register(restored.state)) == atTwo)
+        // The restored checkpoint is the latest completed one until a new checkpoint completes: new
+        // materializations keep its copy (the second one is queued after the first's cleanup, so that ran).
+        try restored.materializeNow()
+        try restored.materializeNow()
+        #expect(try localCopies().contains(second[0]), "the restored checkpoint's local copy is kept")
         try restored.close()
     }
 

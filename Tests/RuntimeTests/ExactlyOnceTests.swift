@@ -79,9 +79,17 @@ import Glibc
         let schedule = "mode \(mode), strategy \(strategyName), failures at \(failures)"
         #expect(!summary.result.failures.isEmpty, "\(schedule): no failure was injected")
         #expect(!summary.result.restoredFrom.isEmpty, "\(schedule): no restart restored a checkpoint")
-        // Local recovery is on: every restart after a task exception rolls the parked RocksDB backends back in place.
+        // Local recovery is on: every restart after a task exception rolls the parked RocksDB backends back in
+        // place, or — incremental — re-links the local copy of the checkpoint, fetching nothing.
         for timeline in summary.timelines.dropFirst() where timeline.restoredCheckpoint != nil {
-            #expect(!timeline.restores.isEmpty && timeline.restores.allSatisfy(\.rolledBack), "\(schedule): attempt \(timeline.attempt) restored without rollback")
+            #expect(!timeline.restores.isEmpty, "\(schedule): attempt \(timeline.attempt) restored no backend")
+            if strategy.kind == .incremental {
+                let local = timeline.restores.allSatisfy { !$0.rolledBack && $0.fetchedBytes == 0 && $0.localBytes > 0 }
+                #expect(local, "\(schedule): attempt \(timeline.attempt) did not restore from its local copies")
+            } else {
+                let rolledBack = timeline.restores.allSatisfy(\.rolledBack)
+                #expect(rolledBack, "\(schedule): attempt \(timeline.attempt) restored without rollback")
+            }
         }
         let lines = try Self.committed(scratch.appending("out"))
         #expect(lines.count == Self.expected.count, "\(schedule): \(lines.count) lines committed, \(Self.expected.count) expected")

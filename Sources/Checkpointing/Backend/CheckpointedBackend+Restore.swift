@@ -94,6 +94,8 @@ extension CheckpointedBackend {
             state: state, backendID: backendID, strategy: strategy, storage: storage,
             workingDirectory: workingDirectory, engine: engine)
         backend.restoreReport = report
+        // The restored checkpoint is the latest completed one until a new one completes: its local copy stays.
+        if metadata.kind == .checkpoint { backend.completedMaterialization = handle.materialization?.id }
         let continuesChangelog = handle.strategy == .changelog && metadata.kind == .checkpoint
         let reusesImage = continuesChangelog && (handle.materialization?.format == .rocksDB) == (state.engine == .rocksDB)
         if reusesImage || (continuesChangelog && handle.materialization == nil) {

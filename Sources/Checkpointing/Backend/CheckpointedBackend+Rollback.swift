@@ -40,6 +40,7 @@ extension CheckpointedBackend {
             state: state, backendID: backendID, strategy: strategy, storage: storage,
             workingDirectory: workingDirectory, engine: engine)
         backend.restoreReport = report
+        backend.completedMaterialization = handle.materialization?.id
         backend.continueFrom(handle)
         backend.enableRollback(parked.tracker)
         backend.publishLiveFiles()

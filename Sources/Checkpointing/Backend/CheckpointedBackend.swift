@@ -64,7 +64,7 @@ public final class CheckpointedBackend<Key> {
     private var pendingMaterializations: [Int64: Int64] = [:]
     /// The materialization the latest completed checkpoint references: its local copy stays for local recovery
     /// until a newer checkpoint completes.
-    private var completedMaterialization: Int64?
+    var completedMaterialization: Int64?
 
     init(
         state: KeyedStateBackend<Key>, backendID: String, strategy: SnapshotStrategy, storage: CheckpointStorage,
@@ -310,19 +310,24 @@ public final class CheckpointedBackend<Key> {
         do { try self.state.close() } catch { throw CheckpointError.state(error, "closing '\(self.backendID)'") }
     }
 
-    /// Ends this backend after a failed attempt like `close()`, but with local rollback on RocksDB keeps the
-    /// database open and parked in this process, so the next attempt's `open` in the same working directory can
-    /// roll it back to the checkpoint it restores instead of rebuilding it. Otherwise the same as `close()`.
+    /// Ends this backend after a failed attempt. With local rollback on RocksDB it keeps the database open and
+    /// parked in this process, so the next attempt's `open` in the same working directory can roll it back to the
+    /// checkpoint it restores instead of rebuilding it. Otherwise it closes like `close()` but drops the
+    /// memtables instead of flushing them: the next attempt rebuilds the database from a checkpoint anyway.
     public func park() throws(CheckpointError) {
         guard !self.closed else { return }
-        guard let rollback = self.rollback, !rollback.epochs.isEmpty else { return try self.close() }
+        guard let rollback = self.rollback, !rollback.epochs.isEmpty else {
+            self.stopBackgroundWork()
+            self.state.discard()
+            return
+        }
         self.stopBackgroundWork()
         rollback.next = nil
         self.state.attachChangeSink(rollback)
         let state = self.state
         ParkedBackends.shared.park(
             ParkedBackends.Entry(
-                backendID: self.backendID, state: state, tracker: rollback, close: { try? state.close() }),
+                backendID: self.backendID, state: state, tracker: rollback, close: { state.discard() }),
             workingDirectory: self.workingDirectory)
     }
 

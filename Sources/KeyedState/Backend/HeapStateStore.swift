@@ -105,7 +105,7 @@ final class HeapStateStore: StateStore {
         }
     }
 
-    func close() throws(StateError) {
+    func close(discarding: Bool) throws(StateError) {
         self.closed = true
         self.columns = []
         self.unsplit = [:]

@@ -112,10 +112,21 @@ public final class KeyedStateBackend<Key> {
     /// Flushes and closes the storage. Further use throws `.closed`. Idempotent.
     /// - Throws: `StateError` if the final flush fails.
     public func close() throws(StateError) {
+        try self.close(discarding: false)
+    }
+
+    /// Closes the backend without making what is not durable yet durable: on RocksDB with the WAL off, the
+    /// memtables are dropped instead of flushed. For the state of a failed attempt that the next one rebuilds from
+    /// a checkpoint; never for state that must survive.
+    public func discard() {
+        try? self.close(discarding: true)
+    }
+
+    private func close(discarding: Bool) throws(StateError) {
         guard !self.core.closed else { return }
         self.core.closed = true
         self.core.hasCurrentKey = false
-        try self.core.store.close()
+        try self.core.store.close(discarding: discarding)
     }
 
     /// RocksDB's statistics (bytes written, flush/compaction/blob bytes, write amplification); `nil` on the heap.

@@ -238,7 +238,8 @@ final class RocksStateStore: StateStore {
         }
     }
 
-    func close() throws(StateError) {
+    func close(discarding: Bool) throws(StateError) {
+        if discarding { return self.database.discard() }
         do { try self.database.close() } catch { throw StateError.storage(error, state: nil) }
     }
 

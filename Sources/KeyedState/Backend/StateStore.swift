@@ -26,8 +26,9 @@ protocol StateStore: AnyObject {
     ) throws(StateError)
     /// Deletes every entry whose key starts with `prefix`.
     func deletePrefix(_ column: Int, prefix: [UInt8]) throws(StateError)
-    /// Releases the storage (flushing what must survive).
-    func close() throws(StateError)
+    /// Releases the storage: flushing what must survive, or — when `discarding` — dropping what is not durable
+    /// yet (the state is about to be rebuilt).
+    func close(discarding: Bool) throws(StateError)
     /// Gives the store the function that finds where a map key starts in a full map-state key, for entries
     /// restored as raw bytes without that position (only the heap store needs it).
     func resolvePrimaryLengths(_ column: Int, _ resolver: ([UInt8]) -> Int?) throws(StateError)

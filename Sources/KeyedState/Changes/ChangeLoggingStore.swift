@@ -47,7 +47,7 @@ final class ChangeLoggingStore: StateStore {
         try self.sink.stateChanged(.deletePrefix, column: column, key: prefix, primaryLength: prefix.count, value: [])
     }
 
-    func close() throws(StateError) { try self.inner.close() }
+    func close(discarding: Bool) throws(StateError) { try self.inner.close(discarding: discarding) }
 
     func resolvePrimaryLengths(_ column: Int, _ resolver: ([UInt8]) -> Int?) throws(StateError) {
         try self.inner.resolvePrimaryLengths(column, resolver)
