@@ -91,7 +91,8 @@ struct TableReplay {
     /// The states the chunk's entries belong to (`true` at their column).
     private var columns: [Bool] = []
     /// Arenas of a written chunk, emptied with their storage kept: the next chunk fills memory that is already
-    /// mapped instead of faulting in fresh pages.
+    /// mapped instead of faulting in fresh pages. A lone replay thus holds two chunks' arenas (one gathered, one
+    /// written); replays running at once hold one each.
     private var spare: Arenas?
     /// Value bytes the arena reserves when it has no storage yet (a chunk's size): no copies while it grows.
     private var reservation = 0
@@ -254,8 +255,16 @@ struct TableReplay {
         // references and emptying keeps the storage.
         var arenas: Arenas?
         for half in pending.halves { arenas = half.takeArenas() }
-        arenas?.empty()
-        if self.spare == nil { self.spare = arenas }
+        if var arenas {
+            arenas.empty()
+            if self.keys.isEmpty && self.values.isEmpty && self.entries.isEmpty {
+                // Nothing gathered since it started (replays running at once write each chunk before gathering
+                // on): gather into its arenas now, so one replay never holds more than one chunk's memory.
+                (self.keys, self.values, self.entries) = (arenas.keys, arenas.values, arenas.entries)
+            } else if self.spare == nil {
+                self.spare = arenas
+            }
+        }
         var written = 0
         for half in pending.halves {
             if let failure = half.failure { throw failure }
