@@ -119,8 +119,8 @@ public final class CheckpointedBackend<Key> {
         for point in self.rollback?.completed(id) ?? [] { self.state.releaseRollbackPoint(point) }
         let before = self.pendingSnapshots.count
         self.pendingSnapshots = self.pendingSnapshots.filter { $0.key > id }
-        if let materialization = self.pendingMaterializations[id] {
-            self.completedMaterialization = materialization
+        if let materialization = self.pendingMaterializations[id] { self.completedMaterialization = materialization }
+        if self.pendingMaterializations.keys.contains(where: { $0 <= id }) {
             self.pendingMaterializations = self.pendingMaterializations.filter { $0.key > id }
             self.pruneLocalCopies()
         }
