@@ -42,7 +42,7 @@ struct StateBenchmarkRun {
         func phase(_ operation: String, count: Int, writes: Bool,
                    weirBody: (inout SeededGenerator, Range<Int>) throws -> Void,
                    rawBody: (inout SeededGenerator, Range<Int>) throws -> Void) throws {
-            let weirStats = weir.backend.rocksStatistics()
+            let weirStats = weir.database.statistics()
             let rawStats = raw.database.statistics()
             var weirRandom = SeededGenerator(seed: self.seed)
             var rawRandom = SeededGenerator(seed: self.seed)
@@ -52,10 +52,10 @@ struct StateBenchmarkRun {
             for round in 0..<rounds {
                 let slice = (count * round / rounds)..<(count * (round + 1) / rounds)
                 for side in (round % 2 == 0 ? [0, 1] : [1, 0]) {
-                    weir.backend.rocksDatabase?.waitForBackgroundWork()
+                    weir.database.waitForBackgroundWork()
                     raw.database.waitForBackgroundWork()
-                    if side == 0, let database = weir.backend.rocksDatabase {
-                        try weirTime.add(writes: writes, database: database) { try weirBody(&weirRandom, slice) }
+                    if side == 0 {
+                        try weirTime.add(writes: writes, database: weir.database) { try weirBody(&weirRandom, slice) }
                     } else {
                         try rawTime.add(writes: writes, database: raw.database) { try rawBody(&rawRandom, slice) }
                     }
@@ -66,11 +66,11 @@ struct StateBenchmarkRun {
             if writes {
                 // Count the memtable's bytes and the compactions this phase triggered: flush and wait for
                 // background work (untimed) before reading the statistics.
-                try weir.backend.rocksDatabase?.flush()
+                try weir.database.flush()
                 try raw.database.flush()
-                weir.backend.rocksDatabase?.waitForBackgroundWork()
+                weir.database.waitForBackgroundWork()
                 raw.database.waitForBackgroundWork()
-                weirAmplification = weir.backend.rocksStatistics().map { $0.subtracting(weirStats ?? $0).writeAmplification }
+                weirAmplification = weir.database.statistics().subtracting(weirStats).writeAmplification
                 rawAmplification = raw.database.statistics().subtracting(rawStats).writeAmplification
             }
             let weirRate = Double(count) / weirTime.sustained
@@ -82,7 +82,7 @@ struct StateBenchmarkRun {
                 weirForegroundOpsPerSec: writes ? Double(count) / weirTime.foreground : nil,
                 rawForegroundOpsPerSec: writes ? Double(count) / rawTime.foreground : nil,
                 writeAmplification: weirAmplification, rawWriteAmplification: rawAmplification,
-                diskBytes: writes ? weir.backend.rocksDatabase?.liveFileBytes() : nil))
+                diskBytes: writes ? weir.database.liveFileBytes() : nil))
         }
 
         let n = self.operations
@@ -106,29 +106,26 @@ struct StateBenchmarkRun {
                       weirBody: { r, slice in for _ in slice { try weir.getList(Int64(r.next() % keys)) } },
                       rawBody: { r, slice in for _ in slice { try raw.getList(Int64(r.next() % keys)) } })
         }
-        guard self.families.contains(.map) else {
-            precondition(weir.checksum > 0 && raw.checksum > 0, "the benchmark read nothing")
-            return
+        if self.families.contains(.map) {
+            let mapSpace = UInt64(mapKeys)
+            let fan = UInt64(Self.mapFanOut)
+            try phase("map.put", count: n, writes: true,
+                      weirBody: { r, slice in
+                          for _ in slice { let x = r.next(); try weir.putMap(Int64(x % mapSpace), Int32((x >> 40) % fan), payload) } },
+                      rawBody: { r, slice in
+                          for _ in slice { let x = r.next(); try raw.putMap(Int64(x % mapSpace), Int32((x >> 40) % fan), payload) } })
+            try phase("map.get", count: n, writes: false,
+                      weirBody: { r, slice in
+                          for _ in slice { let x = r.next(); try weir.getMap(Int64(x % mapSpace), Int32((x >> 40) % fan)) } },
+                      rawBody: { r, slice in
+                          for _ in slice { let x = r.next(); try raw.getMap(Int64(x % mapSpace), Int32((x >> 40) % fan)) } })
+            let iterations = max(n / Self.mapFanOut, 1)
+            try phase("map.iterate", count: iterations, writes: false,
+                      weirBody: { r, slice in for _ in slice { try weir.iterateMap(Int64(r.next() % mapSpace)) } },
+                      rawBody: { r, slice in for _ in slice { try raw.iterateMap(Int64(r.next() % mapSpace)) } })
         }
-        let mapSpace = UInt64(mapKeys)
-        let fan = UInt64(Self.mapFanOut)
-        try phase("map.put", count: n, writes: true,
-                  weirBody: { r, slice in
-                      for _ in slice { let x = r.next(); try weir.putMap(Int64(x % mapSpace), Int32((x >> 40) % fan), payload) } },
-                  rawBody: { r, slice in
-                      for _ in slice { let x = r.next(); try raw.putMap(Int64(x % mapSpace), Int32((x >> 40) % fan), payload) } })
-        try phase("map.get", count: n, writes: false,
-                  weirBody: { r, slice in
-                      for _ in slice { let x = r.next(); try weir.getMap(Int64(x % mapSpace), Int32((x >> 40) % fan)) } },
-                  rawBody: { r, slice in
-                      for _ in slice { let x = r.next(); try raw.getMap(Int64(x % mapSpace), Int32((x >> 40) % fan)) } })
-        let iterations = max(n / Self.mapFanOut, 1)
-        try phase("map.iterate", count: iterations, writes: false,
-                  weirBody: { r, slice in for _ in slice { try weir.iterateMap(Int64(r.next() % mapSpace)) } },
-                  rawBody: { r, slice in for _ in slice { try raw.iterateMap(Int64(r.next() % mapSpace)) } })
         precondition(weir.checksum > 0 && raw.checksum > 0, "the benchmark read nothing")
     }
-
 }
 
 /// The time one side of a phase took, summed over its slices.
@@ -148,18 +145,16 @@ private struct SliceTime {
             try database.flush()
             database.waitForBackgroundWork()
         }
-        self.foreground += Self.seconds(calls)
-        self.sustained += Self.seconds(start.duration(to: .now))
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        self.foreground += calls.seconds
+        self.sustained += start.duration(to: .now).seconds
     }
 }
 
 /// The Weir side: a RocksDB keyed state backend with value, list and map state.
 private final class WeirSide {
     let backend: KeyedStateBackend<Int64>
+    /// The backend's RocksDB database (flushes, waits, statistics).
+    let database: RocksDatabase
     let value: ValueState<[UInt8], VoidNamespace>
     let list: ListState<[UInt8], VoidNamespace>
     let map: MapState<Int32, [UInt8], VoidNamespace>
@@ -167,6 +162,7 @@ private final class WeirSide {
 
     init(directory: String, options: RocksOptions, separation: ValueSeparation?) throws {
         self.backend = try .rocksDB(directory: directory, keySerializer: .int64, options: options)
+        self.database = self.backend.rocksDatabase!  // a RocksDB backend always has one
         let stateOptions = StateOptions(valueSeparation: separation)
         self.value = try self.backend.valueState(ValueStateDescriptor("value", serializer: .bytes, options: stateOptions))
         self.list = try self.backend.listState(ListStateDescriptor("list", serializer: .bytes, options: stateOptions))

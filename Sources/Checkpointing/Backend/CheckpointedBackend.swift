@@ -58,10 +58,9 @@ public final class CheckpointedBackend<Key> {
     /// Local rollback: snapshots at checkpoints and keys changed since (RocksDB with `localRollback` only).
     var rollback: RollbackTracker?
     private var closed = false
-    /// Files referenced by snapshots taken but not yet confirmed complete or aborted: kept live until then.
-    private var pendingSnapshots: [Int64: Set<String>] = [:]
-    /// The materialization each pending snapshot references, by checkpoint id.
-    private var pendingMaterializations: [Int64: Int64] = [:]
+    /// Snapshots taken but not yet confirmed complete or aborted, by checkpoint id: their files stay live, and the
+    /// local copy of their materialization stays, until then.
+    private var pendingSnapshots: [Int64: PendingSnapshot] = [:]
     /// The materialization the latest completed checkpoint references: its local copy stays for local recovery
     /// until a newer checkpoint completes.
     var completedMaterialization: Int64?
@@ -102,8 +101,7 @@ public final class CheckpointedBackend<Key> {
             case .incremental: handle = try self.incrementalSnapshot(id)
             case .full, .savepoint: handle = try self.fullSnapshot(id)
             }
-            self.pendingSnapshots[id] = handle.referencedPaths
-            if let materialization = handle.materialization { self.pendingMaterializations[id] = materialization.id }
+            self.pendingSnapshots[id] = PendingSnapshot(paths: handle.referencedPaths, materialization: handle.materialization?.id)
             self.publishLiveFiles()
             if let rollback = self.rollback, let point = self.state.makeRollbackPoint() { rollback.began(id, at: point) }
             return handle
@@ -117,14 +115,11 @@ public final class CheckpointedBackend<Key> {
     public func notifyCheckpointComplete(_ id: Int64) {
         guard !self.closed else { return }
         for point in self.rollback?.completed(id) ?? [] { self.state.releaseRollbackPoint(point) }
+        if let materialization = self.pendingSnapshots[id]?.materialization { self.completedMaterialization = materialization }
         let before = self.pendingSnapshots.count
         self.pendingSnapshots = self.pendingSnapshots.filter { $0.key > id }
-        if let materialization = self.pendingMaterializations[id] { self.completedMaterialization = materialization }
-        if self.pendingMaterializations.keys.contains(where: { $0 <= id }) {
-            self.pendingMaterializations = self.pendingMaterializations.filter { $0.key > id }
-            self.pruneLocalCopies()
-        }
         if self.pendingSnapshots.count != before {
+            self.pruneLocalCopies()
             self.publishLiveFiles()
             self.storage.collect()
         }
@@ -137,7 +132,7 @@ public final class CheckpointedBackend<Key> {
     /// otherwise stall the checkpoint or record that triggered it.
     func pruneLocalCopies() {
         guard let current = self.materialization?.id else { return }
-        var keep = Set(self.pendingMaterializations.values)
+        var keep = Set(self.pendingSnapshots.values.compactMap(\.materialization))
         keep.insert(current)
         if let completed = self.completedMaterialization { keep.insert(completed) }
         let local = self.workingDirectory + "/local"
@@ -155,7 +150,6 @@ public final class CheckpointedBackend<Key> {
     public func notifyCheckpointAborted(_ id: Int64) {
         guard !self.closed else { return }
         if let point = self.rollback?.aborted(id) { self.state.releaseRollbackPoint(point) }
-        self.pendingMaterializations.removeValue(forKey: id)
         guard self.pendingSnapshots.removeValue(forKey: id) != nil else { return }
         self.publishLiveFiles()
         self.storage.collect()
@@ -292,7 +286,7 @@ public final class CheckpointedBackend<Key> {
     func publishLiveFiles(settling: [String] = []) {
         var paths = Set(self.materialization?.files.map(\.path) ?? [])
         paths.formUnion(self.writer?.livePaths ?? [])
-        for pinned in self.pendingSnapshots.values { paths.formUnion(pinned) }
+        for pending in self.pendingSnapshots.values { paths.formUnion(pending.paths) }
         self.storage.setLive(
             owner: self.backendID, paths: paths, settling: settling + (self.writer?.takeUnsettled() ?? []))
     }
@@ -310,18 +304,22 @@ public final class CheckpointedBackend<Key> {
         do { try self.state.close() } catch { throw CheckpointError.state(error, "closing '\(self.backendID)'") }
     }
 
+    /// What a snapshot taken for a checkpoint not yet complete or aborted holds on to.
+    private struct PendingSnapshot {
+        /// The files it references.
+        var paths: Set<String>
+        /// The materialization it references (its local copy serves local recovery).
+        var materialization: Int64?
+    }
+
     /// Ends this backend after a failed attempt. With local rollback on RocksDB it keeps the database open and
     /// parked in this process, so the next attempt's `open` in the same working directory can roll it back to the
     /// checkpoint it restores instead of rebuilding it. Otherwise it closes like `close()` but drops the
     /// memtables instead of flushing them: the next attempt rebuilds the database from a checkpoint anyway.
     public func park() throws(CheckpointError) {
         guard !self.closed else { return }
-        guard let rollback = self.rollback, !rollback.epochs.isEmpty else {
-            self.stopBackgroundWork()
-            self.state.discard()
-            return
-        }
         self.stopBackgroundWork()
+        guard let rollback = self.rollback, !rollback.epochs.isEmpty else { return self.state.discard() }
         rollback.next = nil
         self.state.attachChangeSink(rollback)
         let state = self.state

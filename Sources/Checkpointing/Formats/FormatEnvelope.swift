@@ -86,14 +86,7 @@ extension ByteReader {
     /// Skips `count` bytes, reporting a short read as corruption of `path`.
     mutating func skipField(count: Int, path: String, what: @autoclosure () -> String) throws(CheckpointError) {
         let offset = self.offset
-        do {
-            try self.skip(count)
-        } catch {
-            throw CheckpointError(
-                code: .corrupt,
-                message: "\(path): \(what()) at offset \(offset) wants \(count) bytes, only \(self.remaining) remain",
-                path: path, offset: offset)
-        }
+        do { try self.skip(count) } catch { throw self.shortField(count: count, at: offset, path: path, what: what()) }
     }
 
     /// Reads `count` bytes, reporting a short read as corruption of `path`.
@@ -101,13 +94,16 @@ extension ByteReader {
         -> [UInt8]
     {
         let offset = self.offset
-        do {
-            return try self.readBytes(count: count)
-        } catch {
-            throw CheckpointError(
-                code: .corrupt,
-                message: "\(path): \(what()) at offset \(offset) wants \(count) bytes, only \(self.remaining) remain",
-                path: path, offset: offset)
+        do { return try self.readBytes(count: count) } catch {
+            throw self.shortField(count: count, at: offset, path: path, what: what())
         }
+    }
+
+    /// The error of a field of `count` bytes at `offset` that the bytes left cannot hold.
+    private func shortField(count: Int, at offset: Int, path: String, what: String) -> CheckpointError {
+        CheckpointError(
+            code: .corrupt,
+            message: "\(path): \(what) at offset \(offset) wants \(count) bytes, only \(self.remaining) remain",
+            path: path, offset: offset)
     }
 }

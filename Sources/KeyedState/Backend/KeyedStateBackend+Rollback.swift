@@ -18,10 +18,6 @@ extension KeyedStateBackend {
     /// - Returns: The writes made.
     /// - Throws: `StateError` from the store; `.invalidArgument` on the heap.
     package func rollBack(to point: RocksSnapshot, keys: [RawStateKey], prefixes: [RawStateKey]) throws(StateError) -> Int {
-        try self.core.checkOpen()
-        guard let store = self.core.baseStore as? RocksStateStore else {
-            throw StateError(code: .invalidArgument, message: "rolling back needs the RocksDB engine")
-        }
-        return try store.rollBack(keys: keys, prefixes: prefixes, to: point)
+        try self.rocksStore(for: "rolling back needs").rollBack(keys: keys, prefixes: prefixes, to: point)
     }
 }
