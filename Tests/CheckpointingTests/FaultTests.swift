@@ -8,46 +8,18 @@ import StateTestSupport
 import Synchronization
 import Testing
 
-/// The local file system with a switch that makes every write fail as if the disk were full.
-final class FullDiskFileSystem: CheckpointFileSystem {
-    let base = LocalFileSystem()
+/// A switch that makes every write of its file system fail as if the disk were full.
+final class FullDisk: Sendable {
     let full = Mutex(false)
 
-    private func check(_ path: String) throws(CheckpointError) {
-        if self.full.withLock({ $0 }) {
-            throw CheckpointError(code: .noSpace, message: "write \(path): No space left on device", path: path)
-        }
+    /// The local file system, failing writes while `full` is set.
+    var fileSystem: InterceptingFileSystem {
+        InterceptingFileSystem(beforeWrite: { [self] path throws(CheckpointError) in
+            if self.full.withLock({ $0 }) {
+                throw CheckpointError(code: .noSpace, message: "write \(path): No space left on device", path: path)
+            }
+        })
     }
-
-    func createDirectory(_ path: String) throws(CheckpointError) { try self.base.createDirectory(path) }
-    func write(_ bytes: [UInt8], to path: String, sync: Bool) throws(CheckpointError) {
-        try self.check(path)
-        try self.base.write(bytes, to: path, sync: sync)
-    }
-    func append(_ bytes: [UInt8], to path: String) throws(CheckpointError) {
-        try self.check(path)
-        try self.base.append(bytes, to: path)
-    }
-    func sync(_ path: String) throws(CheckpointError) { try self.base.sync(path) }
-    func copy(from source: String, to destination: String) throws(CheckpointError) -> (size: Int, crc32c: UInt32) {
-        try self.check(destination)
-        return try self.base.copy(from: source, to: destination)
-    }
-    func read(_ path: String) throws(CheckpointError) -> [UInt8] { try self.base.read(path) }
-    func read(_ path: String, offset: Int, count: Int) throws(CheckpointError) -> [UInt8] {
-        try self.base.read(path, offset: offset, count: count)
-    }
-    func rename(_ source: String, to destination: String) throws(CheckpointError) {
-        try self.base.rename(source, to: destination)
-    }
-    func syncDirectory(_ path: String) throws(CheckpointError) { try self.base.syncDirectory(path) }
-    func remove(_ path: String) throws(CheckpointError) { try self.base.remove(path) }
-    func list(_ path: String) throws(CheckpointError) -> [String] { try self.base.list(path) }
-    func exists(_ path: String) -> Bool { self.base.exists(path) }
-    func isDirectory(_ path: String) -> Bool { self.base.isDirectory(path) }
-    func size(_ path: String) -> Int? { self.base.size(path) }
-    func link(_ source: String, to destination: String) throws(CheckpointError) { try self.base.link(source, to: destination) }
-    func realPath(_ path: String) -> String? { self.base.realPath(path) }
 }
 
 @Suite struct FaultTests {
@@ -185,7 +157,8 @@ final class FullDiskFileSystem: CheckpointFileSystem {
     /// is back the next checkpoint holds every change, including those whose upload failed.
     @Test(arguments: [false, true]) func diskFullFailsOnlyThatCheckpoint(heap: Bool) throws {
         let scratch = Scratch()
-        let fileSystem = FullDiskFileSystem()
+        let disk = FullDisk()
+        let fileSystem = disk.fileSystem
         let setup = Setup(strategy: .changelog(materializationInterval: .zero, persistThreshold: 1_024), heap: heap)
         var workload = CheckpointWorkload(seed: 9)
         do {
@@ -196,7 +169,7 @@ final class FullDiskFileSystem: CheckpointFileSystem {
             for _ in 0..<300 { try workload.step(states) }
             try backend.checkpoint(1)
             let atOne = workload.model
-            fileSystem.full.withLock { $0 = true }
+            disk.full.withLock { $0 = true }
             for _ in 0..<300 { try workload.step(states) }
             #expect {
                 try backend.checkpoint(2)
@@ -205,7 +178,7 @@ final class FullDiskFileSystem: CheckpointFileSystem {
             let intact = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-1")
             #expect(try workload.read(try CheckpointWorkload.register(intact.state)) == atOne)
             try intact.close()
-            fileSystem.full.withLock { $0 = false }
+            disk.full.withLock { $0 = false }
             for _ in 0..<100 { try workload.step(states) }
             try backend.checkpoint(3)
             try backend.close()

@@ -1,5 +1,7 @@
 // The child process of the crash tests: runs a seeded workload with a checkpoint every `steps` changes, prints
-// "completed <id>" once each checkpoint is published, and arms a crash point (SIGKILL) at checkpoint `crashAt`.
+// "completed <id>" the moment each checkpoint's `_metadata` is renamed into place (before the deletions its
+// publish triggers can run and hit a crash point on the cleaner thread), and arms a crash point (SIGKILL) at
+// checkpoint `crashAt`.
 //
 // Usage: weir-crash-child <root> <work> <crash-point> <seed> <checkpoints> <steps> <crashAt>
 @testable import Checkpointing
@@ -15,7 +17,14 @@ else {
     exit(2)
 }
 do {
-    let storage = try CheckpointStorage(root: arguments[1])
+    let published = InterceptingFileSystem(afterRename: { destination in
+        let parts = destination.split(separator: "/")
+        guard parts.last == "_metadata", let folder = parts.dropLast().last, folder.hasPrefix("chk-"),
+            let id = Int64(folder.dropFirst(4))
+        else { return }
+        FileHandle.standardOutput.write(Data("completed \(id)\n".utf8))
+    })
+    let storage = try CheckpointStorage(root: arguments[1], fileSystem: published)
     let backend = try CheckpointedBackend<Int64>.open(
         backendID: "op/0", storage: storage, workingDirectory: arguments[2], engine: .rocksDB(), keySerializer: .int64,
         strategy: .changelog(materializationInterval: .zero, persistThreshold: 2_048))
@@ -26,7 +35,6 @@ do {
         for _ in 0..<steps { try workload.step(states) }
         if id % 2 == 0 { try backend.materializeNow() }
         try backend.checkpoint(id)
-        FileHandle.standardOutput.write(Data("completed \(id)\n".utf8))
     }
     try backend.close()
     storage.close()
