@@ -198,7 +198,23 @@ public final class RocksDatabase: @unchecked Sendable {
 
     /// Closes the database without flushing: with the WAL off, whatever is only in the memtables is lost. For a
     /// database whose directory is about to be rebuilt (the state of a failed attempt, restored from a checkpoint).
+    ///
+    /// RocksDB's own close flushes the memtables of a database written without WAL (`has_unpersisted_data`) unless
+    /// `avoid_flush_during_shutdown` is set; setting it first makes the close drop them. The close still waits
+    /// for a flush RocksDB is running (compactions stop at their next key).
     public func discard() {
+        if !self.isClosed {
+            let key = strdup("avoid_flush_during_shutdown")
+            let value = strdup("true")
+            var keys: [UnsafePointer<CChar>?] = [UnsafePointer(key)]
+            var values: [UnsafePointer<CChar>?] = [UnsafePointer(value)]
+            // A refusal only costs the flush the close then does.
+            try? withRocksError(operation: "set avoid_flush_during_shutdown", path: self.path) { error in
+                rocksdb_set_options(self.handle, 1, &keys, &values, error)
+            }
+            free(key)
+            free(value)
+        }
         self.closeHandles()
     }
 

@@ -80,8 +80,12 @@ public final class JobExecution: @unchecked Sendable {
             }
         }
         defer { self.storage?.close() }
-        // Backends a failed attempt parked for local rollback and no later attempt took.
-        defer { ParkedBackends.shared.closeAll(under: self.configuration.workingDirectory + "/") }
+        // Backends a failed attempt parked for local rollback and no later attempt took; then the databases of
+        // failed attempts still closing in the background.
+        defer {
+            ParkedBackends.shared.closeAll(under: self.configuration.workingDirectory + "/")
+            RetiredDatabases.shared.waitAll(under: self.configuration.workingDirectory + "/")
+        }
         var attempt = 0
         var restore = self.configuration.restore
         while true {

@@ -16,7 +16,7 @@ extension CheckpointedBackend {
     /// changelog holds it.
     static func openRescaled(
         metadata: CheckpointMetadata, root: String, backendID: String, storage: CheckpointStorage,
-        workingDirectory: String, engine: Engine, keySerializer: any StateSerializer<Key>, range: KeyGroupRange,
+        workingDirectory: String, databaseDirectory: String, engine: Engine, keySerializer: any StateSerializer<Key>, range: KeyGroupRange,
         maxParallelism: Int, strategy: SnapshotStrategy,
         makeState: (Bool) throws(CheckpointError) -> KeyedStateBackend<Key>
     ) throws(CheckpointError) -> CheckpointedBackend<Key> {
@@ -31,7 +31,7 @@ extension CheckpointedBackend {
         }
         var report = RestoreReport(checkpointID: metadata.checkpointID, strategy: first.strategy)
         let started = ContinuousClock.now
-        try fileSystem.remove(workingDirectory + "/db")
+        try fileSystem.remove(databaseDirectory)
         let state = try makeState(false)
         do {
             try state.openRestoredColumns(first.states)

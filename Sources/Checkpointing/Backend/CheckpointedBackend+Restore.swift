@@ -45,7 +45,7 @@ extension CheckpointedBackend {
             }
             parked.close()
         }
-        let databaseDirectory = workingDirectory + "/db"
+        let databaseDirectory = RetiredDatabases.shared.directory(in: workingDirectory, fileSystem: fileSystem)
         func makeState(reopen: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
             do {
                 switch engine {
@@ -64,7 +64,7 @@ extension CheckpointedBackend {
             // Rescaled: this backend's key groups come from the old backends of the same operator that overlap them.
             let backend = try Self.openRescaled(
                 metadata: metadata, root: root, backendID: backendID, storage: storage, workingDirectory: workingDirectory,
-                engine: engine, keySerializer: keySerializer, range: range, maxParallelism: maxParallelism,
+                databaseDirectory: databaseDirectory, engine: engine, keySerializer: keySerializer, range: range, maxParallelism: maxParallelism,
                 strategy: strategy, makeState: makeState)
             if localRollback { backend.enableRollback() }
             backend.publishLiveFiles()
@@ -84,8 +84,8 @@ extension CheckpointedBackend {
         do throws(CheckpointError) {
             try Self.checkCompatible(handle, keySerializer: keySerializer, range: range, maxParallelism: maxParallelism, engine: engine)
             state = try Self.restoreState(
-                handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory, report: &report,
-                makeState: makeState)
+                handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory,
+                databaseDirectory: databaseDirectory, report: &report, makeState: makeState)
         } catch {
             throw error.inCheckpoint(metadata.checkpointID)
         }
@@ -133,10 +133,11 @@ extension CheckpointedBackend {
         var report = RestoreReport(checkpointID: checkpointID, strategy: handle.strategy)
         // Always a scratch RocksDB, whatever engine wrote the state: reading stays within RocksDB's memory budget
         // for any state size.
+        let databaseDirectory = workingDirectory + "/db"
         func makeState(reopen: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
             do {
                 return try .rocksDB(
-                    directory: workingDirectory + "/db", keySerializer: keySerializer, keyGroupRange: handle.keyGroups,
+                    directory: databaseDirectory, keySerializer: keySerializer, keyGroupRange: handle.keyGroups,
                     maxParallelism: handle.maxParallelism, options: RocksOptions(), reopen: reopen)
             } catch {
                 throw CheckpointError.state(error, "opening a copy of '\(handle.backendID)' in \(workingDirectory)")
@@ -144,8 +145,8 @@ extension CheckpointedBackend {
         }
         do throws(CheckpointError) {
             let state = try Self.restoreState(
-                handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory, upTo: sqn,
-                report: &report, makeState: makeState)
+                handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory,
+                databaseDirectory: databaseDirectory, upTo: sqn, report: &report, makeState: makeState)
             return (state, report)
         } catch {
             throw error.inCheckpoint(checkpointID)
@@ -264,12 +265,12 @@ extension CheckpointedBackend {
     /// in batches.
     private static func restoreState(
         _ handle: BackendStateHandle, root: String, fileSystem: any CheckpointFileSystem, workingDirectory: String,
-        upTo limit: UInt64? = nil, report: inout RestoreReport,
+        databaseDirectory: String, upTo limit: UInt64? = nil, report: inout RestoreReport,
         makeState: (_ reopen: Bool) throws(CheckpointError) -> KeyedStateBackend<Key>
     ) throws(CheckpointError) -> KeyedStateBackend<Key> {
         let state = try Self.restoreImage(
-            handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory, report: &report,
-            makeState: makeState)
+            handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory,
+            databaseDirectory: databaseDirectory, report: &report, makeState: makeState)
         let changelogBytes = handle.changelog.reduce(0) { $0 + $1.length }
         guard state.engine == .rocksDB && changelogBytes >= Self.tableReplayBytes else {
             try Self.replay(handle, into: state, root: root, fileSystem: fileSystem, upTo: limit, report: &report)
@@ -304,9 +305,9 @@ extension CheckpointedBackend {
     /// Fetches and opens the materialized image (or an empty backend when there is none).
     private static func restoreImage(
         _ handle: BackendStateHandle, root: String, fileSystem: any CheckpointFileSystem, workingDirectory: String,
-        report: inout RestoreReport, makeState: (Bool) throws(CheckpointError) -> KeyedStateBackend<Key>
+        databaseDirectory: String, report: inout RestoreReport,
+        makeState: (Bool) throws(CheckpointError) -> KeyedStateBackend<Key>
     ) throws(CheckpointError) -> KeyedStateBackend<Key> {
-        let databaseDirectory = workingDirectory + "/db"
         let fetchStart = ContinuousClock.now
         try fileSystem.remove(databaseDirectory)
         guard let materialization = handle.materialization else {

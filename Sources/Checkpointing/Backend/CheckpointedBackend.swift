@@ -78,7 +78,6 @@ public final class CheckpointedBackend<Key> {
     }
 
     var fileSystem: any CheckpointFileSystem { self.storage.fileSystem }
-    var databaseDirectory: String { self.workingDirectory + "/db" }
     func localMaterializationDirectory(_ id: Int64) -> String { "\(self.workingDirectory)/local/mat-\(id)" }
     /// The backend id as a file-name part.
     var fileToken: String { self.backendID.fileToken }
@@ -319,14 +318,24 @@ public final class CheckpointedBackend<Key> {
     public func park() throws(CheckpointError) {
         guard !self.closed else { return }
         self.stopBackgroundWork()
-        guard let rollback = self.rollback, !rollback.epochs.isEmpty else { return self.state.discard() }
+        guard let rollback = self.rollback, !rollback.epochs.isEmpty else {
+            return Self.retire(self.state, fileSystem: self.fileSystem)
+        }
         rollback.next = nil
         self.state.attachChangeSink(rollback)
         let state = self.state
         ParkedBackends.shared.park(
             ParkedBackends.Entry(
-                backendID: self.backendID, state: state, tracker: rollback, close: { state.discard() }),
+                backendID: self.backendID, state: state, tracker: rollback,
+                close: { [fileSystem = self.fileSystem] in Self.retire(state, fileSystem: fileSystem) }),
             workingDirectory: self.workingDirectory)
+    }
+
+    /// Gives up `state` without flushing it: a RocksDB database is closed and deleted on a thread of its own
+    /// (`RetiredDatabases`), so a restart does not wait for the flush RocksDB may be running.
+    static func retire(_ state: KeyedStateBackend<Key>, fileSystem: any CheckpointFileSystem) {
+        guard let path = state.rocksDatabase?.path else { return state.discard() }
+        RetiredDatabases.shared.retire(directory: path, fileSystem: fileSystem) { state.discard() }
     }
 
     /// Waits for a running materialization and stops background work; files written since the last checkpoint

@@ -1,0 +1,69 @@
+import Foundation
+
+/// Where a backend's RocksDB lives in its working directory, and the databases of failed attempts that are being
+/// closed in the background.
+///
+/// Closing a failed attempt's database waits for the flush RocksDB may be running (a flush cannot be stopped):
+/// 60–150 ms of every restart with the incremental strategy, on the restart's critical path. Instead, the failed
+/// attempt's database is *retired*: a thread closes it without flushing and deletes its directory, while the next
+/// attempt opens its database in the other of two directories (`db`, `db-1`). RocksDB locks a database by path
+/// within a process, so the same directory cannot be reopened before the close has finished.
+///
+/// `waitAll(under:)` waits for the retirements under a working directory (a job's end: no thread touches its
+/// files afterwards).
+package final class RetiredDatabases: Sendable {
+    /// The process's retiring databases.
+    package static let shared = RetiredDatabases()
+
+    /// Directory names a backend's database alternates between.
+    static let names = ["db", "db-1"]
+
+    private let condition = NSCondition()
+    /// Guarded by `condition`: directories whose database is being closed and deleted.
+    nonisolated(unsafe) private var retiring: Set<String> = []
+
+    /// The database directory for a backend opening in `workingDirectory`: `db`, unless a failed attempt's
+    /// database is still retiring there, then `db-1` (waits when both are). Deletes the other directory when
+    /// nothing retires there (what a crash in the middle of a retirement left).
+    func directory(in workingDirectory: String, fileSystem: any CheckpointFileSystem) -> String {
+        let candidates = Self.names.map { "\(workingDirectory)/\($0)" }
+        self.condition.lock()
+        while candidates.allSatisfy({ self.retiring.contains($0) }) { self.condition.wait() }
+        let chosen = candidates.first { !self.retiring.contains($0) }!
+        let stale = candidates.filter { $0 != chosen && !self.retiring.contains($0) }
+        self.condition.unlock()
+        for directory in stale { try? fileSystem.remove(directory) }
+        return chosen
+    }
+
+    /// Closes a failed attempt's database with `close` on a thread of its own, then deletes `directory`.
+    /// `close` must be the last use of the database: nothing else may touch it afterwards.
+    func retire(directory: String, fileSystem: any CheckpointFileSystem, close: @escaping () -> Void) {
+        self.condition.lock()
+        self.retiring.insert(directory)
+        self.condition.unlock()
+        let work = Handover(close: close)
+        let thread = Thread {
+            work.close()
+            try? fileSystem.remove(directory)
+            self.condition.lock()
+            self.retiring.remove(directory)
+            self.condition.broadcast()
+            self.condition.unlock()
+        }
+        thread.name = "weir-retire"
+        thread.start()
+    }
+
+    /// Waits until no database under `prefix` is retiring.
+    package func waitAll(under prefix: String) {
+        self.condition.lock()
+        while self.retiring.contains(where: { $0.hasPrefix(prefix) }) { self.condition.wait() }
+        self.condition.unlock()
+    }
+
+    /// A close handed to the retiring thread: the caller gives up the database with it.
+    private struct Handover: @unchecked Sendable {
+        let close: () -> Void
+    }
+}
