@@ -1,7 +1,9 @@
+import Foundation
 import Checkpointing
 import KeyedState
 import StateCore
 import StateTestSupport
+import Synchronization
 import Testing
 
 /// Local rollback: a parked RocksDB backend is put back in place to the checkpoint the next open restores.
@@ -120,5 +122,32 @@ import Testing
         #expect(restored.restoreReport?.rolledBack == false)
         #expect(try workload.read(try CheckpointWorkload.register(restored.state)) == workload.model)
         try restored.close()
+    }
+
+    /// A failed attempt's database retires on a thread of its own: its directory is not reopened until the close
+    /// has finished (the next open takes the other one), it is deleted afterwards, and a directory nothing retires
+    /// in (a crash's leftover) is deleted when the other is chosen.
+    @Test func retiringDatabaseDirectoryIsNotReusedUntilClosed() throws {
+        let scratch = Scratch()
+        let fileSystem = LocalFileSystem()
+        let work = scratch.work
+        try fileSystem.createDirectory(work + "/db")
+        try fileSystem.write([1, 2, 3], to: work + "/db/000001.sst", sync: false)
+        let closing = DispatchSemaphore(value: 0)
+        let closed = Atomic<Bool>(false)
+        RetiredDatabases.shared.retire(directory: work + "/db", fileSystem: fileSystem) {
+            closing.wait()
+            closed.store(true, ordering: .relaxed)
+        }
+        #expect(RetiredDatabases.shared.directory(in: work, fileSystem: fileSystem) == work + "/db-1")
+        #expect(fileSystem.exists(work + "/db/000001.sst"))
+        closing.signal()
+        RetiredDatabases.shared.waitAll(under: work + "/")
+        let wasClosed = closed.load(ordering: .relaxed)
+        #expect(wasClosed)
+        #expect(!fileSystem.exists(work + "/db"))
+        try fileSystem.createDirectory(work + "/db-1")
+        #expect(RetiredDatabases.shared.directory(in: work, fileSystem: fileSystem) == work + "/db")
+        #expect(!fileSystem.exists(work + "/db-1"))
     }
 }

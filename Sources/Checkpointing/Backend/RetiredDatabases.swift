@@ -25,7 +25,7 @@ package final class RetiredDatabases: Sendable {
     /// The database directory for a backend opening in `workingDirectory`: `db`, unless a failed attempt's
     /// database is still retiring there, then `db-1` (waits when both are). Deletes the other directory when
     /// nothing retires there (what a crash in the middle of a retirement left).
-    func directory(in workingDirectory: String, fileSystem: any CheckpointFileSystem) -> String {
+    package func directory(in workingDirectory: String, fileSystem: any CheckpointFileSystem) -> String {
         let candidates = Self.names.map { "\(workingDirectory)/\($0)" }
         self.condition.lock()
         while candidates.allSatisfy({ self.retiring.contains($0) }) { self.condition.wait() }
@@ -38,7 +38,7 @@ package final class RetiredDatabases: Sendable {
 
     /// Closes a failed attempt's database with `close` on a thread of its own, then deletes `directory`.
     /// `close` must be the last use of the database: nothing else may touch it afterwards.
-    func retire(directory: String, fileSystem: any CheckpointFileSystem, close: @escaping () -> Void) {
+    package func retire(directory: String, fileSystem: any CheckpointFileSystem, close: @escaping () -> Void) {
         self.condition.lock()
         self.retiring.insert(directory)
         self.condition.unlock()
