@@ -252,16 +252,28 @@ extension RocksDatabase {
     /// so they do not compete with it for the CPU, and resumes them afterwards).
     /// - Throws: `RocksError` when RocksDB refuses the change.
     public func setAutomaticCompactions(_ enabled: Bool, family: ColumnFamily) throws(RocksError) {
-        let key = strdup("disable_auto_compactions")
-        let value = strdup(enabled ? "false" : "true")
+        try self.setOption("disable_auto_compactions", enabled ? "false" : "true", family: family)
+    }
+
+    /// Changes one mutable option of the open database: of `family` (a column-family option), or of the database
+    /// when `family` is `nil` (a DB option).
+    /// - Throws: `RocksError` when RocksDB refuses the change.
+    func setOption(_ name: String, _ value: String, family: ColumnFamily? = nil) throws(RocksError) {
+        let key = strdup(name)
+        let text = strdup(value)
         defer {
             free(key)
-            free(value)
+            free(text)
         }
         var keys: [UnsafePointer<CChar>?] = [UnsafePointer(key)]
-        var values: [UnsafePointer<CChar>?] = [UnsafePointer(value)]
-        try withRocksError(operation: "set disable_auto_compactions of '\(family.name)'", path: self.path) { error in
-            rocksdb_set_options_cf(self.handle, family.handle, 1, &keys, &values, error)
+        var values: [UnsafePointer<CChar>?] = [UnsafePointer(text)]
+        let target = family.map { " of '\($0.name)'" } ?? ""
+        try withRocksError(operation: "set \(name)\(target)", path: self.path) { error in
+            if let family {
+                rocksdb_set_options_cf(self.handle, family.handle, 1, &keys, &values, error)
+            } else {
+                rocksdb_set_options(self.handle, 1, &keys, &values, error)
+            }
         }
     }
 }

@@ -203,18 +203,8 @@ public final class RocksDatabase: @unchecked Sendable {
     /// `avoid_flush_during_shutdown` is set; setting it first makes the close drop them. The close still waits
     /// for a flush RocksDB is running (compactions stop at their next key).
     public func discard() {
-        if !self.isClosed {
-            let key = strdup("avoid_flush_during_shutdown")
-            let value = strdup("true")
-            var keys: [UnsafePointer<CChar>?] = [UnsafePointer(key)]
-            var values: [UnsafePointer<CChar>?] = [UnsafePointer(value)]
-            // A refusal only costs the flush the close then does.
-            try? withRocksError(operation: "set avoid_flush_during_shutdown", path: self.path) { error in
-                rocksdb_set_options(self.handle, 1, &keys, &values, error)
-            }
-            free(key)
-            free(value)
-        }
+        // A refusal only costs the flush the close then does.
+        if !self.isClosed { try? self.setOption("avoid_flush_during_shutdown", "true") }
         self.closeHandles()
     }
 

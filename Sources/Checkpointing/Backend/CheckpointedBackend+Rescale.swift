@@ -16,8 +16,8 @@ extension CheckpointedBackend {
     /// changelog holds it.
     static func openRescaled(
         metadata: CheckpointMetadata, root: String, backendID: String, storage: CheckpointStorage,
-        workingDirectory: String, databaseDirectory: String, engine: Engine, keySerializer: any StateSerializer<Key>, range: KeyGroupRange,
-        maxParallelism: Int, strategy: SnapshotStrategy,
+        workingDirectory: String, databaseDirectory: String, engine: Engine, keySerializer: any StateSerializer<Key>,
+        range: KeyGroupRange, maxParallelism: Int, strategy: SnapshotStrategy,
         makeState: (Bool) throws(CheckpointError) -> KeyedStateBackend<Key>
     ) throws(CheckpointError) -> CheckpointedBackend<Key> {
         let fileSystem = storage.fileSystem

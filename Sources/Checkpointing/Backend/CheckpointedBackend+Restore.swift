@@ -64,8 +64,8 @@ extension CheckpointedBackend {
             // Rescaled: this backend's key groups come from the old backends of the same operator that overlap them.
             let backend = try Self.openRescaled(
                 metadata: metadata, root: root, backendID: backendID, storage: storage, workingDirectory: workingDirectory,
-                databaseDirectory: databaseDirectory, engine: engine, keySerializer: keySerializer, range: range, maxParallelism: maxParallelism,
-                strategy: strategy, makeState: makeState)
+                databaseDirectory: databaseDirectory, engine: engine, keySerializer: keySerializer, range: range,
+                maxParallelism: maxParallelism, strategy: strategy, makeState: makeState)
             if localRollback { backend.enableRollback() }
             backend.publishLiveFiles()
             return backend

@@ -4,7 +4,8 @@ import Synchronization
 /// can roll them back to the checkpoint it restores instead of rebuilding them (local rollback).
 ///
 /// A parked backend is handed over whole: no thread uses it between `park` and `take`. `closeAll(under:)`
-/// closes what no attempt took (the job ended).
+/// gives up what no attempt took (the job ended): each entry's `close` retires its database
+/// (`RetiredDatabases`), which closes it in the background; `RetiredDatabases.waitAll(under:)` waits for that.
 package final class ParkedBackends: Sendable {
     /// One parked backend.
     struct Entry: @unchecked Sendable {
@@ -31,7 +32,8 @@ package final class ParkedBackends: Sendable {
         self.entries.withLock { $0.removeValue(forKey: workingDirectory) }
     }
 
-    /// Closes every parked backend whose working directory starts with `prefix`.
+    /// Gives up every parked backend whose working directory starts with `prefix` (its `close`; for a RocksDB
+    /// database that returns before the database is closed: see `RetiredDatabases.waitAll(under:)`).
     package func closeAll(under prefix: String) {
         let taken = self.entries.withLock { entries -> [Entry] in
             let keys = entries.keys.filter { $0.hasPrefix(prefix) }
