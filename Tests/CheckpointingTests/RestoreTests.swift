@@ -1,5 +1,5 @@
 import Checkpointing
-import KeyedState
+@testable import KeyedState
 import StateCore
 import StateTestSupport
 import Testing
@@ -110,18 +110,7 @@ final class Scratch {
         let scratch = Scratch()
         let setup = Setup.all[0]
         var workload = CheckpointWorkload(seed: 5, keys: 2_000, valueBytes: 4_000)
-        do {
-            let storage = try CheckpointStorage(root: scratch.root)
-            defer { storage.close() }
-            let backend = try scratch.open(setup, storage: storage)
-            let states = try CheckpointWorkload.register(backend.state)
-            for _ in 0..<2_000 { try workload.step(states) }
-            try backend.materializeNow()
-            for _ in 0..<40_000 { try workload.step(states) }
-            let handle = try backend.checkpoint(1)
-            #expect(handle.changelog.reduce(0) { $0 + $1.length } > 4 << 20)
-            try backend.close()
-        }
+        try Self.checkpointLongChangelog(scratch, setup, &workload)
         let storage = try CheckpointStorage(root: scratch.root)
         defer { storage.close() }
         let restored = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-2")
@@ -134,6 +123,47 @@ final class Scratch {
         let again = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-3")
         #expect(try workload.read(try CheckpointWorkload.register(again.state)) == workload.model)
         try again.close()
+    }
+
+    /// A long changelog holding a map clear that has no range deletion (its prefix, one 0xFF byte, has no
+    /// successor; keyed state never writes one) cannot be replayed newest chunk first: the restore replays it in
+    /// order instead, writes no table files, and restores exactly.
+    @Test func clearWithoutRangeDeletionReplaysInOrder() throws {
+        let scratch = Scratch()
+        let setup = Setup.all[0]
+        var workload = CheckpointWorkload(seed: 6, keys: 2_000, valueBytes: 4_000)
+        try Self.checkpointLongChangelog(scratch, setup, &workload) { backend in
+            let maps = backend.state.core.registrations.values.filter { $0.metadata.kind == .map }
+            let column = try #require(maps.first?.column)
+            try backend.state.core.store.deletePrefix(column, prefix: [0xFF])  // matches no stored key
+        }
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        let restored = try scratch.open(setup, storage: storage, restore: .latest, work: scratch.work + "-2")
+        #expect(restored.restoreReport?.tableFiles == 0)
+        #expect(try workload.read(try CheckpointWorkload.register(restored.state)) == workload.model)
+        try restored.close()
+    }
+
+    /// Writes checkpoint 1: 2,000 workload steps, a materialization, then 40,000 steps (a changelog longer than
+    /// the table-replay threshold), with `midway` called after the first 20,000 of them.
+    private static func checkpointLongChangelog(
+        _ scratch: Scratch, _ setup: Setup, _ workload: inout CheckpointWorkload,
+        midway: (CheckpointedBackend<Int64>) throws -> Void = { _ in }
+    ) throws {
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        let backend = try scratch.open(setup, storage: storage)
+        let states = try CheckpointWorkload.register(backend.state)
+        for _ in 0..<2_000 { try workload.step(states) }
+        try backend.materializeNow()
+        for step in 0..<40_000 {
+            if step == 20_000 { try midway(backend) }
+            try workload.step(states)
+        }
+        let handle = try backend.checkpoint(1)
+        #expect(handle.changelog.reduce(0) { $0 + $1.length } > 4 << 20)
+        try backend.close()
     }
 
     @Test func changelogIsTruncatedAfterMaterialization() throws {

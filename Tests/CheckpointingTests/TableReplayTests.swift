@@ -9,8 +9,9 @@ import Testing
 @Suite struct TableReplayTests {
     /// Seeded changes of every kind (puts, deletes, list appends, map puts/deletes and clears) over keys that
     /// spread across key groups (so chunks split into two halves) and include keys longer than 16 bytes (the
-    /// sort's tie-break), on top of a database that already holds values; written in several chunks. The result
-    /// equals the in-order replay on the heap, and repeated writes of a key collapse.
+    /// sort's tie-break), on top of a database that already holds values; added newest section first and written
+    /// in several chunks of several sections. The result equals the in-order replay on the heap, and repeated
+    /// writes of a key collapse.
     @Test(arguments: [UInt64(1), 2, 3])
     func tableReplayEqualsInOrderReplay(seed: UInt64) throws {
         var generator = SeededGenerator(seed: seed)
@@ -46,33 +47,84 @@ import Testing
         try inOrder.applyRaw(base)
         try inOrder.applyRaw(changes)
 
-        let directory = NSTemporaryDirectory() + "weir-table-replay-\(getpid())-\(seed)"
-        try? FileManager.default.removeItem(atPath: directory)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory + "/tables", withIntermediateDirectories: true)
-        let replayed = try KeyedStateBackend<Int64>.rocksDB(directory: directory + "/db", keySerializer: .int64)
-        defer { try? replayed.close() }
-        try replayed.openRestoredColumns([
-            ReplayCompactorTests.metadata("v", .value), ReplayCompactorTests.metadata("l", .list),
-            ReplayCompactorTests.metadata("m", .map),
-        ])
+        let (replayed, tables) = try Self.target("weir-table-replay-\(getpid())-\(seed)")
+        defer { Self.remove(replayed, tables) }
         try replayed.applyRaw(base)
         var chunk = TableReplay()
         var written = 0
-        for (index, change) in changes.enumerated() {
-            // One section per change: key then value.
-            let bytes = change.key + change.value
-            chunk.add(
-                ChangelogSegment.RecordSpan(
-                    sqn: UInt64(index), kind: change.kind, column: change.column, primaryLength: change.primaryLength,
-                    keyOffset: 0, keyCount: change.key.count, valueOffset: change.key.count,
-                    valueCount: change.value.count),
-                of: bytes)
-            if index % 12_000 == 11_999 { written += try chunk.write(into: replayed, directory: directory + "/tables") }
+        // Sections of 1,000 changes, newest first; a chunk every 12 sections.
+        for (number, first) in stride(from: 0, to: changes.count, by: 1_000).reversed().enumerated() {
+            chunk.beginSection()
+            for index in first..<first + 1_000 {
+                Self.add(changes[index], sqn: UInt64(index), to: &chunk)
+            }
+            if number % 12 == 11 { written += try chunk.flush(into: replayed, directory: tables) }
         }
-        written += try chunk.write(into: replayed, directory: directory + "/tables")
+        written += try chunk.finish(into: replayed, directory: tables)
         #expect(chunk.filesIngested >= 6, "three chunks, each in two halves with a file per state")
         #expect(try ReplayCompactorTests.contents(replayed) == ReplayCompactorTests.contents(inOrder))
         #expect(written < changes.count, "repeated writes of a key collapse")
+    }
+
+    /// A key put in every chunk is written once, by the newest chunk: older chunks leave out the keys newer ones
+    /// settled. Appends settle nothing, so each chunk writes its operand. Keys longer than 16 bytes are compared
+    /// in full.
+    @Test func olderChunksLeaveOutKeysNewerChunksSettled() throws {
+        let keys = (0..<5_000).map { index -> [UInt8] in
+            let group = [UInt8(index % 3), UInt8(index % 251)]
+            let body = withUnsafeBytes(of: UInt32(index).bigEndian, Array.init)
+            return index % 2 == 0 ? group + body : group + [UInt8](repeating: 9, count: 14) + body
+        }
+        let (replayed, tables) = try Self.target("weir-table-settled-\(getpid())")
+        defer { Self.remove(replayed, tables) }
+        var inOrder: [RawStateChange] = []
+        for round in 0..<3 {
+            for key in keys {
+                inOrder.append(RawStateChange(kind: .put, column: 0, key: key, primaryLength: key.count, value: [UInt8(round)]))
+                inOrder.append(RawStateChange(kind: .append, column: 1, key: key, primaryLength: key.count, value: [UInt8(round)]))
+            }
+        }
+        var chunk = TableReplay()
+        var written = 0
+        for round in (0..<3).reversed() {
+            chunk.beginSection()
+            let first = round * keys.count * 2
+            for index in first..<first + keys.count * 2 { Self.add(inOrder[index], sqn: UInt64(index), to: &chunk) }
+            written += try chunk.flush(into: replayed, directory: tables)
+        }
+        written += try chunk.finish(into: replayed, directory: tables)
+        let expected = try ReplayCompactorTests.backend()
+        try expected.applyRaw(inOrder)
+        #expect(try ReplayCompactorTests.contents(replayed) == ReplayCompactorTests.contents(expected))
+        #expect(written == keys.count + 3 * keys.count, "each put key once, each chunk's operand of every list")
+    }
+
+    /// A fresh RocksDB backend with the three test states (value, list, map) in a temporary directory named
+    /// `name`, and an empty table-file directory beside its database.
+    private static func target(_ name: String) throws -> (KeyedStateBackend<Int64>, tables: String) {
+        let directory = NSTemporaryDirectory() + name
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory + "/tables", withIntermediateDirectories: true)
+        let backend = try KeyedStateBackend<Int64>.rocksDB(directory: directory + "/db", keySerializer: .int64)
+        try backend.openRestoredColumns([
+            ReplayCompactorTests.metadata("v", .value), ReplayCompactorTests.metadata("l", .list),
+            ReplayCompactorTests.metadata("m", .map),
+        ])
+        return (backend, directory + "/tables")
+    }
+
+    /// Closes a `target` backend and removes its directory.
+    private static func remove(_ backend: KeyedStateBackend<Int64>, _ tables: String) {
+        try? backend.close()
+        try? FileManager.default.removeItem(atPath: (tables as NSString).deletingLastPathComponent)
+    }
+
+    /// Adds one change as a record of its own section bytes (key, then value).
+    private static func add(_ change: RawStateChange, sqn: UInt64, to chunk: inout TableReplay) {
+        chunk.add(
+            ChangelogSegment.RecordSpan(
+                sqn: sqn, kind: change.kind, column: change.column, primaryLength: change.primaryLength,
+                keyOffset: 0, keyCount: change.key.count, valueOffset: change.key.count, valueCount: change.value.count),
+            of: change.key + change.value)
     }
 }

@@ -389,28 +389,14 @@ extension CheckpointedBackend {
         }
     }
 
-    /// Replays the changelog from the materialization's SQN up to the handle's: through table files in `tables`
-    /// when given, else through the compactor.
-    private static func replay(
-        _ handle: BackendStateHandle, into state: KeyedStateBackend<Key>, root: String,
-        fileSystem: any CheckpointFileSystem, upTo limit: UInt64? = nil, tables: String? = nil,
-        report: inout RestoreReport
-    ) throws(CheckpointError) {
-        let end = min(handle.sqn, limit ?? handle.sqn)
-        let start = ContinuousClock.now
+    /// The sections to replay, in SQN order, each with the SQNs taken from it: from the materialization's SQN up to
+    /// `end`, every SQN from exactly one section.
+    /// - Throws: `CheckpointError` `.corrupt` when the sections leave a gap or end early.
+    private static func replayPlan(_ handle: BackendStateHandle, end: UInt64) throws(CheckpointError)
+        -> [(section: ChangelogSectionHandle, sqns: Range<UInt64>)]
+    {
         var expected = handle.materialization?.sqn ?? 0
-        let range = state.keyGroupRange
-        var compactor = ReplayCompactor()
-        var chunk = TableReplay()
-        defer { chunk.waitForWriting() }  // on an error, its threads still use the table directory
-        if tables != nil {
-            TableReplay.running.add(1, ordering: .relaxed)
-            chunk.reserve(TableReplay.chunkBytes(budget: Self.tableChunkBudget))
-        }
-        defer { if tables != nil { TableReplay.running.subtract(1, ordering: .relaxed) } }
-        var written = 0
-        var lastPath = ""
-        var bytes: [UInt8] = []  // one buffer for every section read
+        var plan: [(section: ChangelogSectionHandle, sqns: Range<UInt64>)] = []
         for section in handle.changelog.sorted(by: { $0.firstSQN < $1.firstSQN }) {
             guard section.firstSQN <= expected else {
                 throw CheckpointError(
@@ -419,37 +405,47 @@ extension CheckpointedBackend {
                         + "is in no section", sqn: expected)
             }
             guard section.firstSQN < end else { break }
+            let last = min(section.endSQN, end)
+            guard expected < last else { continue }
+            plan.append((section, expected..<last))
+            expected = last
+        }
+        guard expected >= end else {
+            throw CheckpointError(
+                code: .corrupt,
+                message: "the changelog of '\(handle.backendID)' ends at SQN \(expected); the checkpoint covers up to "
+                    + "\(handle.sqn)", sqn: expected)
+        }
+        return plan
+    }
+
+    /// Replays the changelog from the materialization's SQN up to the handle's: through table files in `tables`
+    /// when given (newest section first, `TableReplay`), else in order through the compactor.
+    private static func replay(
+        _ handle: BackendStateHandle, into state: KeyedStateBackend<Key>, root: String,
+        fileSystem: any CheckpointFileSystem, upTo limit: UInt64? = nil, tables: String? = nil,
+        report: inout RestoreReport
+    ) throws(CheckpointError) {
+        let start = ContinuousClock.now
+        let plan = try Self.replayPlan(handle, end: min(handle.sqn, limit ?? handle.sqn))
+        if let tables, try Self.replayTables(plan, handle, into: state, root: root, fileSystem: fileSystem,
+                                              tables: tables, report: &report) {
+            report.replay = ContinuousClock.now - start
+            return
+        }
+        var compactor = ReplayCompactor()
+        var written = 0
+        var lastPath = ""
+        var bytes: [UInt8] = []  // one buffer for every section read
+        for (section, sqns) in plan {
             let path = try Self.resolve(section.file.path, root: root, fileSystem: fileSystem)
             lastPath = path
-            try fileSystem.read(path, offset: section.offset, count: section.length, into: &bytes)
-            report.replayedBytes += bytes.count
-            try ChangelogSegment.spans(ofSection: bytes, handle: section, backendID: handle.backendID, path: path) {
-                span throws(CheckpointError) in
-                guard span.sqn >= expected, span.sqn < end else { return }
-                expected = span.sqn + 1
-                let keyGroup = Self.keyGroup(of: bytes, at: span.keyOffset, count: span.keyCount)
-                guard span.kind == .deletePrefix && span.keyCount < 2 || range.contains(keyGroup) else { return }
-                guard span.column < handle.states.count else {
-                    throw CheckpointError(
-                        code: .corrupt, message: "\(path): record SQN \(span.sqn) names column \(span.column) of "
-                            + "\(handle.states.count)", path: path, sqn: span.sqn)
-                }
-                report.replayedRecords += 1
-                let key = { Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount]) }
-                if let tables {
-                    guard span.kind == .deletePrefix && key().prefixSuccessor == nil else {
-                        chunk.add(span, of: bytes)
-                        return
-                    }
-                    // A clear of a prefix of 0xFF bytes has no range deletion: write what came before, then it.
-                    written += try chunk.write(into: state, directory: tables)
-                    var change = [RawStateChange(kind: .deletePrefix, column: span.column, key: key(), primaryLength: -1, value: [])]
-                    written += 1
-                    try Self.apply(&change, to: state, path: path)
-                    return
-                }
+            try Self.readSection(section, sqns: sqns, handle, into: state, path: path, fileSystem: fileSystem,
+                                 bytes: &bytes, report: &report) { span, bytes throws(CheckpointError) in
                 compactor.add(RawStateChange(
-                    kind: span.kind, column: span.column, key: key(), primaryLength: span.primaryLength,
+                    kind: span.kind, column: span.column,
+                    key: Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount]),
+                    primaryLength: span.primaryLength,
                     value: Array(bytes[span.valueOffset..<span.valueOffset + span.valueCount])))
                 if compactor.ordered.count >= Self.replayBatch {
                     var ordered = compactor.takeOrdered()
@@ -464,25 +460,84 @@ extension CheckpointedBackend {
                     written += try Self.applyPending(compactor.takePending(), to: state, path: path)
                 }
             }
-            if let tables, chunk.shouldWrite(budget: Self.tableChunkBudget) {
-                written += try chunk.flush(into: state, directory: tables)
-            }
-        }
-        if let tables {
-            written += try chunk.write(into: state, directory: tables)
-            report.tableFiles = chunk.filesIngested
         }
         var ordered = compactor.takeOrdered()
         written += ordered.count
         try Self.apply(&ordered, to: state, path: lastPath)
         report.writtenRecords = written + (try Self.applyPending(compactor.takePending(), to: state, path: lastPath))
-        guard expected >= end else {
-            throw CheckpointError(
-                code: .corrupt,
-                message: "the changelog of '\(handle.backendID)' ends at SQN \(expected); the checkpoint covers up to "
-                    + "\(handle.sqn)", sqn: expected)
-        }
         report.replay = ContinuousClock.now - start
+    }
+
+    /// Replays the plan through table files, newest section first, and ingests them.
+    /// - Returns: `false`, having changed nothing, when a record cannot be replayed newest first (a map clear
+    ///   whose prefix has no successor, so no range deletion; keyed state never makes one): the caller replays in
+    ///   order instead.
+    private static func replayTables(
+        _ plan: [(section: ChangelogSectionHandle, sqns: Range<UInt64>)], _ handle: BackendStateHandle,
+        into state: KeyedStateBackend<Key>, root: String, fileSystem: any CheckpointFileSystem, tables: String,
+        report: inout RestoreReport
+    ) throws(CheckpointError) -> Bool {
+        var chunk = TableReplay()
+        defer { chunk.waitForWriting() }  // on an error, its threads still use the table directory
+        TableReplay.running.add(1, ordering: .relaxed)
+        defer { TableReplay.running.subtract(1, ordering: .relaxed) }
+        chunk.reserve(TableReplay.chunkBytes(budget: Self.tableChunkBudget))
+        let counted = report
+        var written = 0
+        var bytes: [UInt8] = []  // one buffer for every section read
+        var inOrderOnly = false
+        for (section, sqns) in plan.reversed() {
+            let path = try Self.resolve(section.file.path, root: root, fileSystem: fileSystem)
+            chunk.beginSection()
+            try Self.readSection(section, sqns: sqns, handle, into: state, path: path, fileSystem: fileSystem,
+                                 bytes: &bytes, report: &report) { span, bytes throws(CheckpointError) in
+                if span.kind == .deletePrefix
+                    && Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount]).prefixSuccessor == nil
+                {
+                    inOrderOnly = true
+                }
+                chunk.add(span, of: bytes)
+            }
+            if inOrderOnly {
+                chunk.abandon()
+                report = counted
+                return false
+            }
+            if chunk.shouldWrite(budget: Self.tableChunkBudget) {
+                written += try chunk.flush(into: state, directory: tables)
+            }
+        }
+        written += try chunk.finish(into: state, directory: tables)
+        report.tableFiles = chunk.filesIngested
+        report.writtenRecords = written
+        return true
+    }
+
+    /// Reads a section into `bytes` and hands `body` each record of `sqns` in the backend's key-group range (with
+    /// the section's bytes), in SQN order, counting them in `report`.
+    private static func readSection(
+        _ section: ChangelogSectionHandle, sqns: Range<UInt64>, _ handle: BackendStateHandle,
+        into state: KeyedStateBackend<Key>, path: String, fileSystem: any CheckpointFileSystem, bytes: inout [UInt8],
+        report: inout RestoreReport, _ body: (ChangelogSegment.RecordSpan, [UInt8]) throws(CheckpointError) -> Void
+    ) throws(CheckpointError) {
+        let range = state.keyGroupRange
+        try fileSystem.read(path, offset: section.offset, count: section.length, into: &bytes)
+        report.replayedBytes += bytes.count
+        var records = 0
+        try ChangelogSegment.spans(ofSection: bytes, handle: section, backendID: handle.backendID, path: path) {
+            span throws(CheckpointError) in
+            guard sqns.contains(span.sqn) else { return }
+            let keyGroup = Self.keyGroup(of: bytes, at: span.keyOffset, count: span.keyCount)
+            guard span.kind == .deletePrefix && span.keyCount < 2 || range.contains(keyGroup) else { return }
+            guard span.column < handle.states.count else {
+                throw CheckpointError(
+                    code: .corrupt, message: "\(path): record SQN \(span.sqn) names column \(span.column) of "
+                        + "\(handle.states.count)", path: path, sqn: span.sqn)
+            }
+            records += 1
+            try body(span, bytes)
+        }
+        report.replayedRecords += records
     }
 
     /// Records replayed per write batch.

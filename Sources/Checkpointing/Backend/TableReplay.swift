@@ -9,14 +9,18 @@ import Glibc
 import Darwin
 #endif
 
-/// Replays a long changelog into a RocksDB backend through table files: the records of a chunk of the changelog
-/// are sorted by key, every key's records are folded into the one entry that leaves the same state, and each
-/// state's entries are written as one sorted SST file that RocksDB ingests in a single step. No memtable, no sort
-/// inside RocksDB, no flush, and each key is written once per chunk however often it changed.
+/// Replays a long changelog into a RocksDB backend through table files, newest chunk first: the records of a chunk of
+/// the changelog are sorted by key, every key's records are folded into the one entry that leaves the same state,
+/// and each state's entries are written as one sorted SST file. A key that a newer chunk settles (its last change
+/// there is a put, a delete or a clear: older changes no longer matter, `SettledKeys`) is not written for an older
+/// chunk at all, so each key is written about once over the whole changelog, not once per chunk. Once every chunk
+/// is written, `finish` ingests the files oldest chunk first, each in a single step, each newer than everything
+/// before it. No memtable, no sort inside RocksDB, no flush.
 ///
-/// A chunk copies each record's key and value into two arenas as it arrives (sequential writes of bytes just
-/// decoded, so the section buffers are freed at once); writing then reads them in key order, prefetching ahead.
-/// `write` empties it; chunks are ingested in changelog order, each newer than everything before it.
+/// Sections are added newest first (`beginSection`), the records of each in SQN order. A chunk copies each
+/// record's key and value into two arenas as it arrives (sequential writes of bytes just decoded, so the section
+/// buffers are freed at once); writing then reads them in key order, prefetching ahead. `flush` starts writing
+/// the chunk and empties it.
 ///
 /// Folding a key's records (put, delete, append) and the map `clear`s (prefix deletes) covering it, in SQN order:
 /// a put sets the value, a delete removes it, an append concatenates to a known value (or, when the chunk has no
@@ -24,8 +28,9 @@ import Darwin
 /// clear removes it. The file gets a put, a delete, a merge, or nothing (when a clear of the chunk removes the key
 /// last: the clear's range deletion in the same file does it, and covers only entries older than the file).
 ///
-/// Invariants: 1. Every entry's key and value lie in the chunk's arenas. 2. After `write`, the backend's state
-/// equals the state before it with the chunk's records applied in SQN order.
+/// Invariants: 1. Every entry's key and value lie in the chunk's arenas. 2. After `finish`, the backend's state
+/// equals the state before it with every added record applied in SQN order. 3. Nothing is ingested before
+/// `finish`: a replay given up (`abandon`) leaves the backend as it was.
 struct TableReplay {
     /// Table replays running in this process (backends restoring at once share the chunk budget).
     static let running = Atomic<Int>(0)
@@ -51,24 +56,25 @@ struct TableReplay {
     static var earlyBytes: Int { 8 << 20 }
 
     /// One record of the chunk (48 bytes): sort fields (the key's first 16 bytes as two big-endian words, its
-    /// state), then where its key (in `keys`) and value (in `values`) are.
+    /// state), its SQN, then where its key (in `keys`) and value (in `values`) are.
     fileprivate struct Entry {
         var high: UInt64
         var low: UInt64
+        var order: UInt64
         var column: UInt32
         var keyOffset: UInt32
         var keyCount: UInt32
-        var order: UInt32
         var valueOffset: UInt32
         var valueCount: UInt32
         var kind: StateChangeKind
     }
 
-    /// A map `clear` of the chunk: every key of `column` starting with `prefix` is deleted at `order`.
+    /// A map `clear` of the chunk: every key of `column` starting with `prefix` is deleted at each of `orders`
+    /// (SQNs, ascending once the chunk is started).
     fileprivate struct Clear {
         var column: Int
         var prefix: [UInt8]
-        var orders: [UInt32]
+        var orders: [UInt64]
     }
 
     /// What a key's records leave, folded in order.
@@ -83,6 +89,12 @@ struct TableReplay {
         case deleted
         /// Deleted by a clear of this chunk (its range deletion covers it).
         case cleared
+
+        /// Whether older changes of the key no longer matter (everything but merge operands).
+        var settles: Bool {
+            if case .operands = self { return false }
+            return true
+        }
     }
 
     private var keys: [UInt8] = []
@@ -98,7 +110,12 @@ struct TableReplay {
     private var reservation = 0
     private var clears: [RawStateKey: Int] = [:]
     private var clearList: [Clear] = []
-    private var nextOrder: UInt32 = 0
+    /// Where each section's entries start, in the order the sections were added (newest first).
+    private var sectionStarts: [Int] = []
+    /// The keys settled by the chunks written so far (all newer than the one being gathered).
+    private var settled = SettledKeys()
+    /// The files of each chunk written so far, newest chunk first; `finish` ingests them oldest first.
+    private var chunkFiles: [[(column: Int, path: String)]] = []
     /// Key and value bytes held by the chunk.
     var bufferedBytes: Int { self.keys.count + self.values.count }
     /// Table files opened so far (names stay unique across chunks).
@@ -112,15 +129,37 @@ struct TableReplay {
     /// more, for the section that crosses the limit: untouched pages cost no memory).
     mutating func reserve(_ bytes: Int) {
         self.reservation = bytes + bytes / 4
-        if self.values.capacity < self.reservation { self.values.reserveCapacity(self.reservation) }
+        self.reserveArenas()
     }
 
-    /// Takes one record (in SQN order) of the section `bytes`, copying its key and value. A prefix delete must
-    /// have a prefix successor (`[UInt8].prefixSuccessor`); the caller applies the others directly after writing
-    /// the chunk.
+    /// Gives the arenas the reserved capacity: values for a whole chunk, keys for a quarter of it, and entries for
+    /// records of 64 bytes or more (a growing array would copy itself, and fault in twice the pages, at every
+    /// doubling; an early chunk's arenas would otherwise grow again in each chunk that reuses them).
+    private mutating func reserveArenas() {
+        if self.values.capacity < self.reservation {
+            self.values.reserveCapacity(self.reservation)
+            HugePages.advise(&self.values)
+        }
+        if self.keys.capacity < self.reservation / 4 {
+            self.keys.reserveCapacity(self.reservation / 4)
+            HugePages.advise(&self.keys)
+        }
+        if self.entries.capacity < self.reservation / 64 {
+            self.entries.reserveCapacity(self.reservation / 64)
+            HugePages.advise(&self.entries)
+        }
+    }
+
+    /// Starts the next section: older than every section before it. Its records follow in SQN order (`add`).
+    mutating func beginSection() {
+        self.sectionStarts.append(self.entries.count)
+    }
+
+    /// Takes one record of the current section's `bytes` (after the section's records of lower SQN), copying its
+    /// key and value. A prefix delete must have a prefix successor (`[UInt8].prefixSuccessor`): without one, the
+    /// replay cannot go newest first (the caller replays in order instead).
     mutating func add(_ span: ChangelogSegment.RecordSpan, of bytes: [UInt8]) {
-        let order = self.nextOrder
-        self.nextOrder += 1
+        let order = span.sqn
         if span.kind == .deletePrefix {
             let prefix = Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount])
             let slot = RawStateKey(column: span.column, key: prefix)
@@ -144,8 +183,8 @@ struct TableReplay {
             return Self.sortWords(key)
         }
         self.entries.append(Entry(
-            high: high, low: low, column: UInt32(span.column), keyOffset: UInt32(keyOffset),
-            keyCount: UInt32(span.keyCount), order: order, valueOffset: UInt32(valueOffset),
+            high: high, low: low, order: order, column: UInt32(span.column), keyOffset: UInt32(keyOffset),
+            keyCount: UInt32(span.keyCount), valueOffset: UInt32(valueOffset),
             valueCount: UInt32(span.valueCount), kind: span.kind))
     }
 
@@ -159,44 +198,66 @@ struct TableReplay {
         return (UInt64(bigEndian: words.0), UInt64(bigEndian: words.1))
     }
 
-    /// Writes the chunk into `state` (after the one still being written): per state, sorted table files in
-    /// `directory` (on the database's file system), ingested in one step each; then empties the chunk. The chunk is
-    /// split by key group into two halves that are sorted, folded and written on two threads at once (their files
-    /// never overlap).
+    /// Writes the last chunk, waits for every chunk, and ingests the files into `state`, oldest chunk first, each
+    /// file in a single step.
     /// - Returns: The entries written (puts, deletes, merges and range deletions).
     /// - Throws: `CheckpointError` when a file cannot be written or RocksDB refuses it.
-    mutating func write<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Int {
-        try self.flush(into: state, directory: directory) + self.drain(into: state)
-    }
-
-    /// Writes the chunk like `write`, but returns once it is started: a lone replay gathers the next chunk while
-    /// this one is written (with other replays running the cores are busy anyway, and a second chunk would only
-    /// take memory, so it waits). The chunk before is finished first.
-    /// - Returns: The entries written by the chunks finished meanwhile.
-    /// - Throws: `CheckpointError` when a file cannot be written or RocksDB refuses it.
-    mutating func flush<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Int {
-        var written = try self.drain(into: state)
-        self.inFlight = try self.start(into: state, directory: directory)
-        if Self.running.load(ordering: .relaxed) > 1 { written += try self.drain(into: state) }
+    mutating func finish<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Int {
+        var written = try self.flush(into: state, directory: directory)
+        written += try self.drain()
+        for files in self.chunkFiles.reversed() {
+            for (column, path) in files {
+                do { try state.ingest(column: column, files: [path]) } catch {
+                    throw CheckpointError.state(error, "ingesting \(path)")
+                }
+                self.filesIngested += 1
+            }
+        }
+        self.chunkFiles.removeAll()
         return written
     }
 
-    /// Waits for the chunk being written, if any, and ingests its files.
+    /// Starts writing the chunk gathered so far (older than every chunk before it) into table files in
+    /// `directory` (on `state`'s file system), and empties it. The chunk is split by key group into two halves
+    /// that are sorted, folded and written on two threads at once (their files never overlap). A lone replay
+    /// gathers the next chunk while this one is written (with other replays running the cores are busy anyway,
+    /// and a second chunk would only take memory, so it waits). The chunk before is finished first.
+    /// - Returns: The entries written by the chunks finished meanwhile.
+    /// - Throws: `CheckpointError` when a file cannot be written.
+    mutating func flush<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Int {
+        var written = try self.drain()
+        self.inFlight = try self.start(into: state, directory: directory)
+        if Self.running.load(ordering: .relaxed) > 1 { written += try self.drain() }
+        return written
+    }
+
+    /// Waits for the chunk being written, if any, and takes its files and the keys it settled.
     /// - Returns: The entries it wrote.
-    /// - Throws: `CheckpointError` when a file could not be written or RocksDB refuses it.
-    mutating func drain<Key>(into state: KeyedStateBackend<Key>) throws(CheckpointError) -> Int {
+    /// - Throws: `CheckpointError` when a file could not be written.
+    private mutating func drain() throws(CheckpointError) -> Int {
         guard let pending = self.inFlight else { return 0 }
         self.inFlight = nil
-        return try self.finish(pending, into: state)
+        return try self.finish(pending)
+    }
+
+    /// Gives the replay up: waits until no chunk is being written, and forgets the files written (the caller
+    /// removes their directory). Nothing was ingested, so the backend is as it was.
+    mutating func abandon() {
+        self.waitForWriting()
+        self.inFlight = nil
+        self.chunkFiles.removeAll()
     }
 
     /// Blocks until no chunk is being written (before the table directory goes away after an error).
     func waitForWriting() { self.inFlight?.wait() }
 
-    /// A chunk being sorted and written in the background; `finish` waits for it and ingests its files.
-    private final class Pending: Sendable {
+    /// A chunk being sorted and written in the background; `drain` waits for it and takes its files.
+    // @unchecked: `settled` is written by the background work before `done` is left, and read after `wait()`.
+    private final class Pending: @unchecked Sendable {
         fileprivate let halves: [Half]
         fileprivate let done = DispatchGroup()
+        /// The keys settled by this chunk and every newer one (set when both halves are written).
+        fileprivate var settled = SettledKeys()
 
         fileprivate init(halves: [Half]) { self.halves = halves }
 
@@ -227,6 +288,7 @@ struct TableReplay {
     private mutating func start<Key>(into state: KeyedStateBackend<Key>, directory: String) throws(CheckpointError) -> Pending? {
         defer { self.reset() }
         guard !self.entries.isEmpty || !self.clearList.isEmpty else { return nil }
+        for index in self.clearList.indices { self.clearList[index].orders.sort() }  // sections came newest first
         let halves = self.split()
         var columns = Set(self.clearList.map(\.column))
         for (column, used) in self.columns.enumerated() where used { columns.insert(column) }
@@ -240,16 +302,19 @@ struct TableReplay {
             }
         }
         let pending = Pending(halves: halves)
+        let newer = self.settled
         DispatchQueue.global().async(group: pending.done) {
-            DispatchQueue.concurrentPerform(iterations: halves.count) { halves[$0].write() }
+            DispatchQueue.concurrentPerform(iterations: halves.count) { halves[$0].write(skipping: newer) }
+            pending.settled = SettledKeys.merged([newer] + halves.map(\.settled))
         }
         return pending
     }
 
-    /// Waits for a started chunk and ingests its files (chunks must be finished in the order they started).
+    /// Waits for a started chunk and takes its files and the keys it settled (chunks must be finished in the
+    /// order they started).
     /// - Returns: The entries written.
-    /// - Throws: `CheckpointError` when a file could not be written or RocksDB refuses it.
-    private mutating func finish<Key>(_ pending: Pending, into state: KeyedStateBackend<Key>) throws(CheckpointError) -> Int {
+    /// - Throws: `CheckpointError` when a file could not be written.
+    private mutating func finish(_ pending: Pending) throws(CheckpointError) -> Int {
         pending.wait()
         // Every half shares the chunk's arenas; each taken replaces the one before, so the last holds the only
         // references and emptying keeps the storage.
@@ -266,16 +331,14 @@ struct TableReplay {
             }
         }
         var written = 0
+        var files: [(column: Int, path: String)] = []
         for half in pending.halves {
             if let failure = half.failure { throw failure }
             written += half.written
-            for (column, path) in half.files {
-                do { try state.ingest(column: column, files: [path]) } catch {
-                    throw CheckpointError.state(error, "ingesting \(path)")
-                }
-                self.filesIngested += 1
-            }
+            files += half.files
         }
+        self.chunkFiles.append(files)
+        self.settled = pending.settled
         return written
     }
 
@@ -283,7 +346,7 @@ struct TableReplay {
     /// half when a clear's prefix is shorter than a key group (it could span both). The halves share the chunk's
     /// entries and hold the positions of theirs, in SQN order.
     private func split() -> [Half] {
-        let everything = [UInt32](0..<UInt32(self.entries.count))
+        let everything = self.sqnOrder()
         let whole = {
             Half(entries: self.entries, members: everything, clears: self.clearList, keys: self.keys, values: self.values)
         }
@@ -300,8 +363,8 @@ struct TableReplay {
         var low: [UInt32] = [], high: [UInt32] = []
         low.reserveCapacity(below)
         high.reserveCapacity(self.entries.count - below)
-        for index in self.entries.indices {
-            if Int(self.entries[index].high >> 48) < pivot { low.append(UInt32(index)) } else { high.append(UInt32(index)) }
+        for index in everything {
+            if Int(self.entries[Int(index)].high >> 48) < pivot { low.append(index) } else { high.append(index) }
         }
         let isLow = { (clear: Clear) in Int(clear.prefix[0]) << 8 | Int(clear.prefix[1]) < pivot }
         return [
@@ -310,6 +373,19 @@ struct TableReplay {
             Half(entries: self.entries, members: high, clears: self.clearList.filter { !isLow($0) }, keys: self.keys,
                  values: self.values),
         ]
+    }
+
+    /// The positions of the chunk's entries in SQN order: its sections' entries, oldest section first.
+    private func sqnOrder() -> [UInt32] {
+        var order: [UInt32] = []
+        order.reserveCapacity(self.entries.count)
+        var end = self.entries.count
+        for start in self.sectionStarts.reversed() where start < end {
+            order += UInt32(start)..<UInt32(end)
+            end = start
+        }
+        order += 0..<UInt32(end)  // records added before any section began
+        return order
     }
 
     private mutating func openWriter<Key>(_ state: KeyedStateBackend<Key>, column: Int, directory: String)
@@ -337,6 +413,8 @@ struct TableReplay {
         var writers: [(column: Int, writer: RocksTableWriter)] = []
         /// Finished files to ingest.
         var files: [(column: Int, path: String)] = []
+        /// The keys this half settles that no newer chunk settled, in key order.
+        var settled = SettledKeys()
         var written = 0
         var failure: CheckpointError?
 
@@ -364,17 +442,27 @@ struct TableReplay {
         /// so each visit in key order would otherwise wait for memory.
         private static let prefetchDistance = 8
 
-        func write() {
+        /// Sorts, folds and writes the half, leaving out the keys `newer` chunks settled.
+        func write(skipping newer: SettledKeys) {
+            self.settled.reserve(self.members.count)
             let entries = TableReplay.sorted(self.members, of: self.entries, keys: self.keys)
             self.keys.withUnsafeBytes { keys in
                 self.values.withUnsafeBytes { values in
-                    entries.withUnsafeBufferPointer { self.write($0, keys: keys, values: values) }
+                    newer.tails.withUnsafeBytes { tails in
+                        entries.withUnsafeBufferPointer {
+                            self.write($0, keys: keys, values: values, skipping: newer, tails: tails)
+                        }
+                    }
                 }
             }
         }
 
-        private func write(_ entries: UnsafeBufferPointer<Entry>, keys: UnsafeRawBufferPointer, values: UnsafeRawBufferPointer) {
+        private func write(
+            _ entries: UnsafeBufferPointer<Entry>, keys: UnsafeRawBufferPointer, values: UnsafeRawBufferPointer,
+            skipping newer: SettledKeys, tails: UnsafeRawBufferPointer
+        ) {
             let clears = self.clears
+            var position = 0  // in `newer`
             var index = 0
             var clearStart = 0
             for (column, writer) in self.writers {
@@ -392,6 +480,11 @@ struct TableReplay {
                         let first = entries[index]
                         var end = index + 1
                         while end < entries.count && TableReplay.sameKey(entries[end], first, keys) { end += 1 }
+                        let key = TableReplay.view(first, keys)
+                        if newer.contains(key, from: &position, tails: tails) {
+                            index = end  // a newer chunk's file holds the key's last word
+                            continue
+                        }
                         // The clear covering this key, if any (clear prefixes of a column never overlap: primary
                         // keys are prefix-free), found by walking the sorted clears along the sorted keys.
                         while clearIndex < clearEnd && TableReplay.clear(clears[clearIndex], isBefore: first, keys) {
@@ -399,10 +492,16 @@ struct TableReplay {
                         }
                         let covering = clearIndex < clearEnd && TableReplay.clear(clears[clearIndex], covers: first, keys)
                             ? clears[clearIndex].orders : []
-                        try TableReplay.emit(
-                            TableReplay.fold(UnsafeBufferPointer(rebasing: entries[index..<end]), clearedAt: covering,
-                                             values: values),
-                            key: first, keys: keys, values: values, into: writer)
+                        let fold = TableReplay.fold(
+                            UnsafeBufferPointer(rebasing: entries[index..<end]), clearedAt: covering, values: values)
+                        try TableReplay.emit(fold, key: first, keys: keys, values: values, into: writer)
+                        if fold.settles {
+                            self.settled.append(
+                                column: first.column, high: first.high, low: first.low, count: first.keyCount,
+                                tail: first.keyCount > 16
+                                    ? UnsafeRawBufferPointer(rebasing: keys[Int(first.keyOffset) + 16..<Int(first.keyOffset + first.keyCount)])
+                                    : UnsafeRawBufferPointer(start: nil, count: 0))
+                        }
                         index = end
                     }
                     for clear in clears[clearStart..<clearEnd] {
@@ -425,7 +524,7 @@ struct TableReplay {
     }
 
     /// Folds one key's records (in SQN order) and the orders of the clears covering it.
-    private static func fold(_ records: UnsafeBufferPointer<Entry>, clearedAt clears: [UInt32], values: UnsafeRawBufferPointer) -> Fold {
+    private static func fold(_ records: UnsafeBufferPointer<Entry>, clearedAt clears: [UInt64], values: UnsafeRawBufferPointer) -> Fold {
         var fold: Fold?
         var nextClear = 0
         for record in records {
@@ -489,7 +588,10 @@ struct TableReplay {
         var differing = DifferingBytes()
         for index in members { differing.add(entries[Int(index)], first) }
         guard let top = differing.digits.last else { return members.map { entries[Int($0)] } }
-        var sorted = [Entry](repeating: first, count: members.count)
+        var sorted: [Entry] = []
+        sorted.reserveCapacity(members.count)
+        HugePages.advise(&sorted)
+        sorted.append(contentsOf: repeatElement(first, count: members.count))
         var starts = [Int](repeating: 0, count: 257)
         for index in members { starts[top.digit(entries[Int(index)]) + 1] += 1 }
         for digit in 0..<256 { starts[digit + 1] += starts[digit] }
@@ -617,6 +719,14 @@ struct TableReplay {
             raw.baseAddress! + Int(a.keyOffset) + 16, raw.baseAddress! + Int(b.keyOffset) + 16, common)
     }
 
+    /// An entry's key as `SettledKeys` compares it.
+    @inline(__always)
+    private static func view(_ entry: Entry, _ keys: UnsafeRawBufferPointer) -> SettledKeys.View {
+        SettledKeys.View(
+            column: entry.column, high: entry.high, low: entry.low, count: entry.keyCount,
+            tail: entry.keyCount > 16 ? keys.baseAddress! + Int(entry.keyOffset) + 16 : nil)
+    }
+
     private static func sameKey(_ a: Entry, _ b: Entry, _ keys: UnsafeRawBufferPointer) -> Bool {
         guard a.column == b.column, a.high == b.high, a.low == b.low, a.keyCount == b.keyCount else { return false }
         return a.keyCount <= 16 || Self.compareTails(a, b, keys) == 0
@@ -647,11 +757,11 @@ struct TableReplay {
             self.keys.removeAll(keepingCapacity: true)
             self.values.removeAll(keepingCapacity: true)
             self.entries.removeAll(keepingCapacity: true)
-            if self.values.capacity < self.reservation { self.values.reserveCapacity(self.reservation) }
         }
+        self.reserveArenas()
         self.columns.removeAll(keepingCapacity: true)
         self.clears.removeAll()
         self.clearList.removeAll()
-        self.nextOrder = 0  // orders are compared within a chunk only
+        self.sectionStarts.removeAll(keepingCapacity: true)
     }
 }
