@@ -14,8 +14,9 @@ struct CheckpointBenchmark: ParsableCommand {
             For each state size and strategy: loads `keys` values of `value-bytes` bytes into a RocksDB backend \
             (changelog: then materializes), then updates random keys at `rate` per second for `duration` seconds \
             with a checkpoint every `interval`, and finally restores the latest checkpoint with local recovery. \
-            An unmeasured checkpoint after the load, the deletion of the load's changelog and the load's flushes \
-            and compactions come before the measured phase. Prints checkpoint \
+            An unmeasured checkpoint after the load, the deletion of the load's changelog and of local copies of \
+            materializations taken during the load, and the load's flushes and compactions come before the \
+            measured phase. Prints checkpoint \
             duration p50/p99/max, bytes uploaded per checkpoint, checkpoint-root size, materialization figures, \
             and restore time split into fetch/open/replay.
 
@@ -163,6 +164,7 @@ struct CheckpointBenchmark: ParsableCommand {
         var checkpointID: Int64 = 1
         let first = try backend.checkpoint(checkpointID)
         storage.waitForCleanup()
+        backend.waitForMaterializer()  // it removes the local copy of a materialization taken during the load
         backend.state.rocksDatabase?.waitForBackgroundWork()
         sync()  // and the kernel has written back what they left dirty (the journal holds the deletions)
         let loadSeconds = (ContinuousClock.now - loadStart).seconds

@@ -69,6 +69,14 @@ extension CheckpointedBackend {
         self.adoptFinishedMaterialization()
     }
 
+    /// Blocks until the materializer thread has run every job queued so far: a running materialization's upload,
+    /// and removals of local copies no checkpoint needs any more (unlinking a large image's files frees gigabytes,
+    /// and the file system's journal then has that work to do). For measurements that must start from a quiet
+    /// disk; processing never needs it.
+    public func waitForMaterializer() {
+        self.materializer.drain()
+    }
+
     /// Takes the synchronous part of a materialization on the owner thread and hands the upload to the
     /// materializer thread.
     func startMaterialization() throws(CheckpointError) {
