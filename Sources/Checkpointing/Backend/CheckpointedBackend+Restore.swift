@@ -440,8 +440,8 @@ extension CheckpointedBackend {
         for (section, sqns) in plan {
             let path = try Self.resolve(section.file.path, root: root, fileSystem: fileSystem)
             lastPath = path
-            try Self.readSection(section, sqns: sqns, handle, into: state, path: path, fileSystem: fileSystem,
-                                 bytes: &bytes, report: &report) { span, bytes throws(CheckpointError) in
+            try Self.readSection(section, sqns: sqns, handle, range: state.keyGroupRange, path: path,
+                                 fileSystem: fileSystem, bytes: &bytes, report: &report) { span, bytes throws(CheckpointError) in
                 compactor.add(RawStateChange(
                     kind: span.kind, column: span.column,
                     key: Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount]),
@@ -485,20 +485,14 @@ extension CheckpointedBackend {
         let counted = report
         var written = 0
         var bytes: [UInt8] = []  // one buffer for every section read
-        var inOrderOnly = false
         for (section, sqns) in plan.reversed() {
             let path = try Self.resolve(section.file.path, root: root, fileSystem: fileSystem)
             chunk.beginSection()
-            try Self.readSection(section, sqns: sqns, handle, into: state, path: path, fileSystem: fileSystem,
-                                 bytes: &bytes, report: &report) { span, bytes throws(CheckpointError) in
-                if span.kind == .deletePrefix
-                    && Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount]).prefixSuccessor == nil
-                {
-                    inOrderOnly = true
-                }
+            try Self.readSection(section, sqns: sqns, handle, range: state.keyGroupRange, path: path,
+                                 fileSystem: fileSystem, bytes: &bytes, report: &report) { span, bytes in
                 chunk.add(span, of: bytes)
             }
-            if inOrderOnly {
+            if chunk.needsInOrderReplay {
                 chunk.abandon()
                 report = counted
                 return false
@@ -517,10 +511,9 @@ extension CheckpointedBackend {
     /// the section's bytes), in SQN order, counting them in `report`.
     private static func readSection(
         _ section: ChangelogSectionHandle, sqns: Range<UInt64>, _ handle: BackendStateHandle,
-        into state: KeyedStateBackend<Key>, path: String, fileSystem: any CheckpointFileSystem, bytes: inout [UInt8],
+        range: KeyGroupRange, path: String, fileSystem: any CheckpointFileSystem, bytes: inout [UInt8],
         report: inout RestoreReport, _ body: (ChangelogSegment.RecordSpan, [UInt8]) throws(CheckpointError) -> Void
     ) throws(CheckpointError) {
-        let range = state.keyGroupRange
         try fileSystem.read(path, offset: section.offset, count: section.length, into: &bytes)
         report.replayedBytes += bytes.count
         var records = 0

@@ -8,7 +8,8 @@ import Darwin
 
 /// The keys a table replay's newer chunks settle: their last change there leaves a value or its absence whatever
 /// came before (a put, a delete, a clear), so an older chunk need not write them at all. Sorted in the replay's key
-/// order (column, then the key's bytes, a key before its extensions) and free of repeats.
+/// order (`compare`: column, then the key's bytes, a key before its extensions; the replay's sort and its
+/// same-key test use it too) and free of repeats.
 ///
 /// A key is its column, its first 16 bytes as two big-endian words (zero-padded), its length, and — when longer
 /// than 16 bytes — the rest of its bytes in `tails`.
@@ -78,9 +79,8 @@ struct SettledKeys: Sendable {
     /// cursor only moves forward: gallops, then a binary search), and tells whether that key equals it.
     func contains(_ key: View, from position: inout Int, tails: UnsafeRawBufferPointer) -> Bool {
         guard position < self.keys.count else { return false }
-        if Self.compare(self.view(position, tails: tails), key) >= 0 {
-            return Self.compare(self.view(position, tails: tails), key) == 0
-        }
+        let here = Self.compare(self.view(position, tails: tails), key)
+        if here >= 0 { return here == 0 }
         // keys[low] < key; find a bound with keys[high] >= key (or the end).
         var low = position
         var step = 1

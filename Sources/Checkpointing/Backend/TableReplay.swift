@@ -3,12 +3,6 @@ import KeyedState
 import RocksKit
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Replays a long changelog into a RocksDB backend through table files, newest chunk first: the records of a chunk of
 /// the changelog are sorted by key, every key's records are folded into the one entry that leaves the same state,
 /// and each state's entries are written as one sorted SST file. A key that a newer chunk settles (its last change
@@ -118,6 +112,8 @@ struct TableReplay {
     private var chunkFiles: [[(column: Int, path: String)]] = []
     /// Key and value bytes held by the chunk.
     var bufferedBytes: Int { self.keys.count + self.values.count }
+    /// Whether a record was added that only an in-order replay can apply (a clear without a range deletion).
+    private(set) var needsInOrderReplay = false
     /// Table files opened so far (names stay unique across chunks).
     private var filesWritten = 0
     /// Table files ingested so far.
@@ -156,12 +152,13 @@ struct TableReplay {
     }
 
     /// Takes one record of the current section's `bytes` (after the section's records of lower SQN), copying its
-    /// key and value. A prefix delete must have a prefix successor (`[UInt8].prefixSuccessor`): without one, the
-    /// replay cannot go newest first (the caller replays in order instead).
+    /// key and value. A prefix delete without a prefix successor (`[UInt8].prefixSuccessor`) has no range deletion,
+    /// so the replay cannot go newest first: it sets `needsInOrderReplay`, and the caller `abandon`s the replay.
     mutating func add(_ span: ChangelogSegment.RecordSpan, of bytes: [UInt8]) {
         let order = span.sqn
         if span.kind == .deletePrefix {
             let prefix = Array(bytes[span.keyOffset..<span.keyOffset + span.keyCount])
+            if prefix.prefixSuccessor == nil { self.needsInOrderReplay = true }
             let slot = RawStateKey(column: span.column, key: prefix)
             if let at = self.clears[slot] {
                 self.clearList[at].orders.append(order)
@@ -237,7 +234,7 @@ struct TableReplay {
     private mutating func drain() throws(CheckpointError) -> Int {
         guard let pending = self.inFlight else { return 0 }
         self.inFlight = nil
-        return try self.finish(pending)
+        return try self.collect(pending)
     }
 
     /// Gives the replay up: waits until no chunk is being written, and forgets the files written (the caller
@@ -251,7 +248,7 @@ struct TableReplay {
     /// Blocks until no chunk is being written (before the table directory goes away after an error).
     func waitForWriting() { self.inFlight?.wait() }
 
-    /// A chunk being sorted and written in the background; `drain` waits for it and takes its files.
+    /// A chunk being sorted and written in the background; `drain` waits for it and `collect`s its files.
     // @unchecked: `settled` is written by the background work before `done` is left, and read after `wait()`.
     private final class Pending: @unchecked Sendable {
         fileprivate let halves: [Half]
@@ -314,7 +311,7 @@ struct TableReplay {
     /// order they started).
     /// - Returns: The entries written.
     /// - Throws: `CheckpointError` when a file could not be written.
-    private mutating func finish(_ pending: Pending) throws(CheckpointError) -> Int {
+    private mutating func collect(_ pending: Pending) throws(CheckpointError) -> Int {
         pending.wait()
         // Every half shares the chunk's arenas; each taken replaces the one before, so the last holds the only
         // references and emptying keeps the storage.
@@ -701,9 +698,8 @@ struct TableReplay {
                 }
                 if long && end - start > 1 {
                     sorted[start..<end].sort { a, b in
-                        let order = Self.compareTails(a, b, raw)
-                        if order != 0 { return order < 0 }
-                        return (a.keyCount, a.order) < (b.keyCount, b.order)
+                        let order = SettledKeys.compare(Self.view(a, raw), Self.view(b, raw))
+                        return order != 0 ? order < 0 : a.order < b.order
                     }
                 }
                 start = end
@@ -711,15 +707,7 @@ struct TableReplay {
         }
     }
 
-    /// memcmp of the bytes after the first 16 of two keys (0 when equal up to the shorter's end).
-    private static func compareTails(_ a: Entry, _ b: Entry, _ raw: UnsafeRawBufferPointer) -> Int32 {
-        let common = Int(min(a.keyCount, b.keyCount)) - 16
-        guard common > 0 else { return 0 }
-        return memcmp(
-            raw.baseAddress! + Int(a.keyOffset) + 16, raw.baseAddress! + Int(b.keyOffset) + 16, common)
-    }
-
-    /// An entry's key as `SettledKeys` compares it.
+    /// An entry's key as `SettledKeys.compare` orders it (the replay's key order, which the sort keeps too).
     @inline(__always)
     private static func view(_ entry: Entry, _ keys: UnsafeRawBufferPointer) -> SettledKeys.View {
         SettledKeys.View(
@@ -728,8 +716,7 @@ struct TableReplay {
     }
 
     private static func sameKey(_ a: Entry, _ b: Entry, _ keys: UnsafeRawBufferPointer) -> Bool {
-        guard a.column == b.column, a.high == b.high, a.low == b.low, a.keyCount == b.keyCount else { return false }
-        return a.keyCount <= 16 || Self.compareTails(a, b, keys) == 0
+        SettledKeys.compare(Self.view(a, keys), Self.view(b, keys)) == 0
     }
 
     /// Whether every key the clear covers sorts before `entry`'s key (so it covers no later key either).
