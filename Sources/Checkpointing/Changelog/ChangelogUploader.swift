@@ -57,6 +57,9 @@ final class ChangelogUploader: Sendable {
         }
     }
 
+    /// Blocks until every section queued so far is written (or failed).
+    func drain() { self.worker.drain() }
+
     /// Waits for queued writes and ends the thread.
     func stop() { self.worker.stop() }
 }
