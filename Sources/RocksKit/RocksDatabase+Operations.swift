@@ -78,17 +78,19 @@ extension RocksDatabase {
     /// - Parameters:
     ///   - family: The column family.
     ///   - key: The key.
+    ///   - snapshot: Read as this snapshot saw the database, or `nil` for now.
     ///   - body: Reads the value; the reader is valid only during the call.
     /// - Returns: What `body` returns.
     /// - Throws: `RocksError`, or what `body` throws (as `E`).
     public func withValue<R, E: Error>(
         _ family: ColumnFamily,
         key: [UInt8],
+        at snapshot: RocksSnapshot? = nil,
         _ body: (inout ByteReader?) throws(E) -> R
     ) throws(RocksKitOrBodyError<E>) -> R {
         let slice: PinnedValue
         do {
-            slice = PinnedValue(handle: try self.pinnedValue(family, key: key))
+            slice = PinnedValue(handle: try self.pinnedValue(family, key: key, readOptions: snapshot?.readOptions))
         } catch {
             throw .rocks(error)
         }

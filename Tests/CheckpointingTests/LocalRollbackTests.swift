@@ -46,7 +46,7 @@ import Testing
         let rolled = try self.open(setup, scratch, storage, restore: .checkpoint(1))
         let report = try #require(rolled.restoreReport)
         #expect(report.rolledBack)
-        #expect(report.writtenRecords > 0)
+        #expect(report.writtenRecords + report.deferredKeys > 0)
         #expect(report.fetchedBytes == 0 && report.replayedRecords == 0)
         states = try CheckpointWorkload.register(rolled.state)
         #expect(try atOne.read(states) == atOne.model)
@@ -83,6 +83,61 @@ import Testing
             workload = atOne
         }
         try backend.close()
+    }
+
+    /// The rollback defers keys: they read at the checkpoint's snapshot until written again. The next attempt
+    /// reads single keys (value, list; a map read settles only its column) and changes them (a list append onto
+    /// a deferred key, too), fails again before any checkpoint (its deferred keys carry over into the next
+    /// rollback), and finally checkpoints: every read, the state after the checkpoint, a rollback to that
+    /// checkpoint after one more failure, and a restore elsewhere match the model.
+    @Test(arguments: [UInt64(4), 5, 6])
+    func deferredKeysReadAtTheCheckpointUntilWritten(seed: UInt64) throws {
+        let scratch = Scratch()
+        let storage = try CheckpointStorage(root: scratch.root, retained: 2)
+        defer { storage.close() }
+        var workload = CheckpointWorkload(seed: seed, keys: 300)
+        var backend = try self.open(Self.setups[0], scratch, storage)
+        var states = try CheckpointWorkload.register(backend.state)
+        for _ in 0..<1_500 { try workload.step(states) }
+        try backend.checkpoint(1)
+        let atOne = workload
+        var generator = SeededGenerator(seed: seed)
+        for round in 0..<3 {
+            for _ in 0..<(600 + 200 * round) { try workload.step(states) }
+            try backend.park()
+            backend = try self.open(Self.setups[0], scratch, storage, restore: .checkpoint(1))
+            let report = try #require(backend.restoreReport)
+            #expect(report.rolledBack && report.deferredKeys > 0, "round \(round)")
+            states = try CheckpointWorkload.register(backend.state)
+            workload = atOne
+            for step in 0..<(round == 2 ? 300 : 150) {
+                try workload.step(states)
+                let key = Int64.random(in: 0..<300, using: &generator)
+                try states.backend.setCurrentKey(key)
+                #expect(try states.value.value() == workload.model.values[key], "round \(round) step \(step) key \(key)")
+                #expect(try states.list.get() == (workload.model.lists[key] ?? []), "round \(round) step \(step) key \(key)")
+                if step == 100 {
+                    let entries = try states.map.entries()
+                    #expect(Dictionary(uniqueKeysWithValues: entries.map { ($0.0, $0.1) }) == (workload.model.maps[key] ?? [:]))
+                }
+            }
+        }
+        try backend.checkpoint(2)
+        #expect(try workload.read(states) == workload.model)
+        // A failure after checkpoint 2 rolls back to it: its rollback point saw every deferred key written back.
+        let atTwo = workload
+        for _ in 0..<300 { try workload.step(states) }
+        try backend.park()
+        backend = try self.open(Self.setups[0], scratch, storage, restore: .checkpoint(2))
+        #expect(backend.restoreReport?.rolledBack == true)
+        #expect(try atTwo.read(try CheckpointWorkload.register(backend.state)) == atTwo.model)
+        workload = atTwo
+        try backend.close()
+
+        let elsewhere = try self.open(Self.setups[0], scratch, storage, restore: .latest, work: scratch.work + "-elsewhere")
+        #expect(elsewhere.restoreReport?.rolledBack == false)
+        #expect(try workload.read(try CheckpointWorkload.register(elsewhere.state)) == workload.model)
+        try elsewhere.close()
     }
 
     /// A parked backend that cannot stand for the checkpoint restored (its snapshot was released when a newer

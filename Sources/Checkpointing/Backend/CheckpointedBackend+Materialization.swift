@@ -89,6 +89,7 @@ extension CheckpointedBackend {
         let storage = self.storage
         let promise = Promise<Result<MaterializationResult, CheckpointError>>()
         if let database = self.state.rocksDatabase {
+            try self.settleRollback()
             let local = self.localMaterializationDirectory(id)
             try self.fileSystem.remove(local)
             try self.fileSystem.createDirectory(self.workingDirectory + "/local")

@@ -4,7 +4,9 @@ import StateCore
 
 extension CheckpointedBackend {
     /// Reuses the database a failed attempt parked, rolled back in place to checkpoint `metadata` (local
-    /// rollback): every key changed since the checkpoint's snapshot gets its value at that snapshot back.
+    /// rollback): every key changed since the checkpoint's snapshot gets its value at that snapshot back, at once
+    /// for map clears, lazily for keys (they read at the snapshot until written again or settled before the next
+    /// snapshot of the database).
     /// - Returns: The backend, continuing from the checkpoint exactly as a restore would (same changelog SQN,
     ///   materialization and uploaded files), or `nil` when the parked database cannot stand for this checkpoint
     ///   (another backend or key-group range, another strategy, other states, or no snapshot of that checkpoint):
@@ -22,9 +24,9 @@ extension CheckpointedBackend {
             let (point, keys, prefixes) = parked.tracker.changes(since: metadata.checkpointID)
         else { return nil }
         let start = ContinuousClock.now
-        let written: Int
+        let written: (written: Int, deferred: Int)
         do {
-            written = try state.rollBack(to: point, keys: Array(keys), prefixes: Array(prefixes))
+            written = try state.rollBack(to: point, keys: keys, prefixes: Array(prefixes))
         } catch {
             parked.close()
             throw CheckpointError.state(error, "rolling '\(backendID)' back to checkpoint \(metadata.checkpointID) in place")
@@ -34,7 +36,8 @@ extension CheckpointedBackend {
         var report = RestoreReport(checkpointID: metadata.checkpointID, strategy: handle.strategy)
         report.rollback = ContinuousClock.now - start
         report.rolledBack = true
-        report.writtenRecords = written
+        report.writtenRecords = written.written
+        report.deferredKeys = written.deferred
         report.nextSQN = handle.sqn
         let backend = CheckpointedBackend(
             state: state, backendID: backendID, strategy: strategy, storage: storage,

@@ -94,6 +94,9 @@ public final class CheckpointedBackend<Key> {
     public func snapshot(checkpointID id: Int64) throws(CheckpointError) -> BackendStateHandle {
         try self.checkOpen()
         do throws(CheckpointError) {
+            // Keys a local rollback deferred are written back first: the snapshot (and the rollback point after
+            // it) must see the database as the state is.
+            try self.settleRollback()
             let handle: BackendStateHandle
             switch self.strategy.kind {
             case .changelog: handle = try self.changelogSnapshot()
@@ -102,7 +105,11 @@ public final class CheckpointedBackend<Key> {
             }
             self.pendingSnapshots[id] = PendingSnapshot(paths: handle.referencedPaths, materialization: handle.materialization?.id)
             self.publishLiveFiles()
-            if let rollback = self.rollback, let point = self.state.makeRollbackPoint() { rollback.began(id, at: point) }
+            if let rollback = self.rollback {
+                do { if let point = try self.state.makeRollbackPoint() { rollback.began(id, at: point) } } catch {
+                    throw CheckpointError.state(error, "taking the rollback point of '\(self.backendID)'")
+                }
+            }
             return handle
         } catch {
             throw error.inCheckpoint(id)
@@ -288,6 +295,14 @@ public final class CheckpointedBackend<Key> {
         for pending in self.pendingSnapshots.values { paths.formUnion(pending.paths) }
         self.storage.setLive(
             owner: self.backendID, paths: paths, settling: settling + (self.writer?.takeUnsettled() ?? []))
+    }
+
+    /// Writes back the keys a local rollback deferred (`KeyedStateBackend.settleRollback()`), before anything
+    /// reads the database as a whole.
+    func settleRollback() throws(CheckpointError) {
+        do { try self.state.settleRollback() } catch {
+            throw CheckpointError.state(error, "writing back the keys the rollback of '\(self.backendID)' deferred")
+        }
     }
 
     func checkOpen() throws(CheckpointError) {

@@ -24,6 +24,9 @@ public struct RestoreReport: Sendable, CustomStringConvertible {
     public var rollback: Duration = .zero
     /// The state was rolled back in place: the failed attempt's database was reused (local rollback).
     public var rolledBack = false
+    /// Keys the rollback left to read at the checkpoint's snapshot until they are written again (local rollback;
+    /// the rest are written back before the next checkpoint).
+    public var deferredKeys = 0
     /// Sorted table files the replay wrote and RocksDB ingested (a long changelog on RocksDB; 0 otherwise).
     public var tableFiles = 0
     /// The SQN the backend continues at.
@@ -36,7 +39,8 @@ public struct RestoreReport: Sendable, CustomStringConvertible {
     public var description: String {
         if self.rolledBack {
             return "rolled back to checkpoint \(self.checkpointID) (\(self.strategy.rawValue)) in place in "
-                + "\(Self.ms(self.rollback)): \(self.writtenRecords) keys rewritten, next SQN \(self.nextSQN)"
+                + "\(Self.ms(self.rollback)): \(self.writtenRecords) keys rewritten, \(self.deferredKeys) deferred, "
+                + "next SQN \(self.nextSQN)"
         }
         return "restored checkpoint \(self.checkpointID) (\(self.strategy.rawValue)) in \(Self.ms(self.total)): "
             + "fetch \(Self.ms(self.fetch)) (\(self.fetchedBytes) B copied, \(self.localBytes) B local), "

@@ -13,6 +13,8 @@ final class RocksStateStore: StateStore {
     private var families: [ColumnFamily] = []
     private let persisted: [String: StateMetadata]
     private let clock: any StateClock
+    /// Keys a lazy rollback has not written back yet (they read at its snapshot); `nil` when there are none.
+    private var deferred: DeferredRollback?
     private static let metadataPrefix: [UInt8] = Array("weir.state/".utf8)
 
     /// Opens the database at `directory`. Existing states are reopened with the options their metadata records,
@@ -120,13 +122,16 @@ final class RocksStateStore: StateStore {
         do { try self.database.put(self.family(column), key: key, value: value) } catch {
             throw StateError.storage(error, state: self.stateName(column))
         }
+        if self.deferred != nil { self.madeCurrent(column, key) }
     }
 
     func get<R>(
         _ column: Int, key: [UInt8], primaryLength: Int, _ body: (inout ByteReader?) throws(StateError) -> R
     ) throws(StateError) -> R {
+        var snapshot: RocksSnapshot?
+        if let deferred = self.deferred, deferred.contains(column, key) { snapshot = deferred.point }
         do {
-            return try self.database.withValue(self.family(column), key: key, body)
+            return try self.database.withValue(self.family(column), key: key, at: snapshot, body)
         } catch {
             switch error {
             case .rocks(let rocks): throw StateError.storage(rocks, state: self.stateName(column))
@@ -136,6 +141,11 @@ final class RocksStateStore: StateStore {
     }
 
     func append(_ column: Int, key: [UInt8], operand: [UInt8]) throws(StateError) {
+        if let deferred = self.deferred, deferred.contains(column, key) {
+            // The operand goes onto the value the rollback returns to, so that value is written back first.
+            _ = try self.writeBack([RawStateKey(column: column, key: key)], at: deferred.point)
+            self.madeCurrent(column, key)
+        }
         do { try self.database.merge(self.family(column), key: key, operand: operand) } catch {
             throw StateError.storage(error, state: self.stateName(column))
         }
@@ -145,11 +155,20 @@ final class RocksStateStore: StateStore {
         do { try self.database.delete(self.family(column), key: key) } catch {
             throw StateError.storage(error, state: self.stateName(column))
         }
+        if self.deferred != nil { self.madeCurrent(column, key) }
+    }
+
+    /// Takes `key` out of the deferred rollback: the database now holds its state.
+    private func madeCurrent(_ column: Int, _ key: [UInt8]) {
+        self.deferred?.remove(column, key)
+        if self.deferred?.isEmpty == true { self.deferred = nil }
     }
 
     func scan(
         _ column: Int, prefix: [UInt8], _ body: (ByteReader, ByteReader) throws(StateError) -> Bool
     ) throws(StateError) {
+        // An iterator reads the database as it is, so deferred keys of the column are written back first.
+        try self.settle(column: column)
         let iterator = RocksIterator(
             database: self.database, family: self.family(column), lowerBound: prefix,
             upperBound: prefix.prefixSuccessor)
@@ -163,6 +182,7 @@ final class RocksStateStore: StateStore {
     }
 
     func deletePrefix(_ column: Int, prefix: [UInt8]) throws(StateError) {
+        try self.settle(column: column)
         do {
             if let end = prefix.prefixSuccessor {
                 try self.database.deleteRange(self.family(column), start: prefix, end: end)
@@ -186,6 +206,7 @@ final class RocksStateStore: StateStore {
 
     /// Applies changes in one write batch (restore and replay).
     func apply(_ changes: [RawStateChange]) throws(StateError) {
+        try self.settle()
         var batch = RocksWriteBatch()
         for change in changes {
             let family = self.family(change.column)
@@ -218,6 +239,7 @@ final class RocksStateStore: StateStore {
 
     /// Ingests finished table files into `column`'s family.
     func ingest(column: Int, files: [String]) throws(StateError) {
+        try self.settle()
         do { try self.database.ingest(self.family(column), files: files) } catch {
             throw StateError.storage(error, state: self.stateName(column))
         }
@@ -239,23 +261,27 @@ final class RocksStateStore: StateStore {
     }
 
     func close(discarding: Bool) throws(StateError) {
-        if discarding { return self.database.discard() }
+        if discarding {
+            self.deferred = nil
+            return self.database.discard()
+        }
+        try self.settle()
         do { try self.database.close() } catch { throw StateError.storage(error, state: nil) }
     }
 
-    /// Writes back what `snapshot` saw: every entry under each of `prefixes` (after deleting what is there now),
-    /// then each of `keys` (its value then, or a delete when it had none), in key order with batched MultiGets
-    /// of up to 256 keys (lookups share index, filter and block reads). One write batch per 4,096 writes.
-    /// - Returns: The writes made.
-    func rollBack(keys: [RawStateKey], prefixes: [RawStateKey], to snapshot: RocksSnapshot) throws(StateError) -> Int {
+    /// Returns the state to what `snapshot` saw, given every key changed since (`keys`) and every key prefix
+    /// deleted since (`prefixes`). Prefixes are written back now: every entry under each (after deleting what is
+    /// there now). Keys are deferred (`DeferredRollback`): each reads at `snapshot` until it is written again or
+    /// `settle` writes it back, so the next attempt starts at once and the records it reprocesses rewrite most of
+    /// them anyway. Keys still deferred from an earlier rollback to the same snapshot stay deferred; those of
+    /// another snapshot are written back first.
+    /// - Returns: The writes made now and the keys deferred.
+    func rollBack(keys: some Collection<RawStateKey>, prefixes: [RawStateKey], to snapshot: RocksSnapshot)
+        throws(StateError) -> (written: Int, deferred: Int)
+    {
+        if let deferred = self.deferred, deferred.point !== snapshot { try self.settle() }
         var batch = RocksWriteBatch()
         var written = 0
-        func flushIfFull(_ force: Bool) throws(StateError) {
-            guard batch.count >= 4_096 || force && batch.count > 0 else { return }
-            written += batch.count
-            do { try self.database.write(batch) } catch { throw StateError.storage(error, state: nil) }
-            batch.clear()
-        }
         for prefix in prefixes {
             let family = self.family(prefix.column)
             try self.deletePrefix(prefix.column, prefix: prefix.key, into: &batch)
@@ -265,12 +291,51 @@ final class RocksStateStore: StateStore {
             iterator.seek(to: prefix.key)
             while iterator.isValid {
                 batch.put(family, key: iterator.key, value: iterator.value)
-                try flushIfFull(false)
+                if batch.count >= Self.batchWrites { written += try self.write(&batch) }
                 iterator.next()
             }
             do { try iterator.checkError() } catch { throw StateError.storage(error, state: self.stateName(prefix.column)) }
         }
-        let sorted = keys.sorted()
+        written += try self.write(&batch)
+        guard !keys.isEmpty else { return (written, self.deferred?.keys.count ?? 0) }
+        if var deferred = self.deferred {
+            self.deferred = nil  // the local copy is now the set's only owner: no copy on the union
+            deferred.formUnion(keys)
+            self.deferred = deferred
+        } else {
+            self.deferred = DeferredRollback(point: snapshot, keys: keys)
+        }
+        return (written, self.deferred?.keys.count ?? 0)
+    }
+
+    /// Writes back the deferred keys of `column` (of every column when `nil`): a checkpoint's snapshot, an
+    /// iterator or a new rollback point must see the database as the state is.
+    /// - Returns: The writes made.
+    @discardableResult
+    func settle(column: Int? = nil) throws(StateError) -> Int {
+        guard var deferred = self.deferred else { return 0 }
+        if let column, !deferred.has(column: column) { return 0 }
+        self.deferred = nil  // the local copy is now the set's only owner
+        let keys = deferred.take(column: column)
+        self.deferred = deferred.isEmpty ? nil : deferred
+        do { return try self.writeBack(keys, at: deferred.point) } catch {
+            // Keys already written back hold their value at the snapshot, so deferring them again is harmless.
+            if self.deferred == nil { self.deferred = DeferredRollback(point: deferred.point, keys: keys) } else {
+                self.deferred?.formUnion(keys)
+            }
+            throw error
+        }
+    }
+
+    /// The snapshot deferred keys read at, if any.
+    var deferredPoint: RocksSnapshot? { self.deferred?.point }
+
+    /// Writes back the values `snapshot` saw under `sorted` keys (a delete where there was none), with batched
+    /// MultiGets of up to 256 keys of one column (lookups share index, filter and block reads).
+    /// - Returns: The writes made.
+    private func writeBack(_ sorted: [RawStateKey], at snapshot: RocksSnapshot) throws(StateError) -> Int {
+        var batch = RocksWriteBatch()
+        var written = 0
         var start = 0
         while start < sorted.count {
             let column = sorted[start].column
@@ -285,11 +350,23 @@ final class RocksStateStore: StateStore {
             for (key, value) in zip(chunk, values) {
                 if let value { batch.put(family, key: key, value: value) } else { batch.delete(family, key: key) }
             }
-            try flushIfFull(false)
+            if batch.count >= Self.batchWrites { written += try self.write(&batch) }
             start = end
         }
-        try flushIfFull(true)
-        return written
+        return written + (try self.write(&batch))
+    }
+
+    /// Writes per batch when writing back.
+    private static let batchWrites = 4_096
+
+    /// Writes `batch` (if not empty) and clears it.
+    /// - Returns: The writes made.
+    private func write(_ batch: inout RocksWriteBatch) throws(StateError) -> Int {
+        let count = batch.count
+        guard count > 0 else { return 0 }
+        do { try self.database.write(batch) } catch { throw StateError.storage(error, state: nil) }
+        batch.clear()
+        return count
     }
 
     private func stateName(_ column: Int) -> String {
