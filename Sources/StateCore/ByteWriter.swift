@@ -18,6 +18,16 @@ public struct ByteWriter: Sendable {
     @inlinable
     public mutating func removeAll() { self._bytes.removeAll(keepingCapacity: true) }
 
+    /// Hands the bytes written so far over without copying them, and goes on writing into `storage` (emptied, its
+    /// capacity kept): two buffers can alternate between a writer and whoever consumes its bytes without
+    /// allocating.
+    public mutating func take(continuingIn storage: consuming [UInt8]) -> [UInt8] {
+        var next = storage
+        next.removeAll(keepingCapacity: true)
+        swap(&next, &self._bytes)
+        return next
+    }
+
     /// Drops bytes after the first `count`.
     /// - Precondition: `count <= self.count`.
     @inlinable

@@ -26,12 +26,15 @@ final class ChangelogUploader: Sendable {
     }
 
     private func writeQueued() {
-        let batch = self.queue.withLock { queue -> [(ChangelogSegment.Section, Ticket)] in
+        var queued = self.queue.withLock { queue -> [(ChangelogSegment.Section, Ticket)] in
             defer { queue.removeAll() }
             return queue
         }
-        guard !batch.isEmpty else { return }
-        let (bytes, ranges) = ChangelogSegment.encode(batch.map(\.0))
+        guard !queued.isEmpty else { return }
+        let (bytes, ranges) = ChangelogSegment.encode(queued.map(\.0))
+        // The sections' buffers are not needed past the encoding: the writer reuses each once it sees the ticket.
+        let batch = queued.map { (firstSQN: $0.0.firstSQN, count: $0.0.count, ticket: $0.1) }
+        queued.removeAll()
         let (relative, absolute) = self.storage.newSharedFile(suffix: "changelog.wcl")
         let fileSystem = self.storage.fileSystem
         // One pin per section: each backend settles its own when it takes the section over.
@@ -44,8 +47,8 @@ final class ChangelogUploader: Sendable {
             try fileSystem.write(bytes, to: absolute, sync: true)
             try fileSystem.syncDirectory(self.storage.root + "/shared")
             let file = FileHandle(path: relative, size: bytes.count, crc32c: HardwareCRC32C.checksum(bytes))
-            for ((section, ticket), range) in zip(batch, ranges) {
-                ticket.fulfill(.success(ChangelogSectionHandle(
+            for (section, range) in zip(batch, ranges) {
+                section.ticket.fulfill(.success(ChangelogSectionHandle(
                     file: file, offset: range.offset, length: range.length, firstSQN: section.firstSQN,
                     count: section.count)))
             }
@@ -53,7 +56,7 @@ final class ChangelogUploader: Sendable {
         } catch {
             try? fileSystem.remove(absolute)
             self.storage.settle(Array(repeating: relative, count: batch.count))
-            for (_, ticket) in batch { ticket.fulfill(.failure(error)) }
+            for section in batch { section.ticket.fulfill(.failure(error)) }
         }
     }
 

@@ -19,6 +19,11 @@ final class ChangelogWriter: StateChangeSink {
     private var bufferFirstSQN: UInt64
     private var bufferCount = 0
     private var inFlight: [(section: ChangelogSegment.Section, ticket: ChangelogUploader.Ticket)] = []
+    /// Buffers of sections whose upload finished, for the next seals to write into. A fresh buffer per section
+    /// fragments the heap: small allocations that live on (section handles) land in each freed megabyte, the next
+    /// buffer no longer fits there, and a 10 M-key load grew the heap by 1 GB that glibc then handed back to the
+    /// kernel inside a later checkpoint.
+    private var spare: [[UInt8]] = []
     /// Durable sections not below the current materialization, in SQN order.
     private(set) var sections: [ChangelogSectionHandle] = []
     /// Files of sections taken over since the last `takeUnsettled` (their pins are released with the live set).
@@ -56,12 +61,18 @@ final class ChangelogWriter: StateChangeSink {
         guard self.bufferCount > 0 else { return }
         let section = ChangelogSegment.Section(
             backendID: self.backendID, firstSQN: self.bufferFirstSQN, count: self.bufferCount,
-            payload: self.buffer.bytes)
+            payload: self.buffer.take(continuingIn: self.spare.popLast() ?? self.freshBuffer()))
         self.inFlight.append((section, self.uploader.upload(section)))
-        self.buffer.removeAll()
         self.bufferFirstSQN = self.nextSQN
         self.bufferCount = 0
         self.collectFinished()
+    }
+
+    /// A buffer with room for a section (the threshold and one more record of up to an eighth of it).
+    private func freshBuffer() -> [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(self.threshold + self.threshold / 8)
+        return buffer
     }
 
     /// Bytes of records held in memory: the open buffer and the sections not yet collected after their upload.
@@ -74,7 +85,12 @@ final class ChangelogWriter: StateChangeSink {
             guard case .success(let handle) = result else { break }
             self.sections.append(handle)
             self.unsettled.append(handle.file.path)
-            self.inFlight.removeFirst()
+            var done = self.inFlight.removeFirst()
+            if self.spare.count < 2 {
+                let payload = done.section.payload
+                done.section.payload = []  // the buffer's last reference is `payload`: reused in place
+                self.spare.append(payload)
+            }
         }
         return self.inFlight.isEmpty
     }
