@@ -128,10 +128,8 @@ final class RocksStateStore: StateStore {
     func get<R>(
         _ column: Int, key: [UInt8], primaryLength: Int, _ body: (inout ByteReader?) throws(StateError) -> R
     ) throws(StateError) -> R {
-        var snapshot: RocksSnapshot?
-        if let deferred = self.deferred, deferred.contains(column, key) { snapshot = deferred.point }
         do {
-            return try self.database.withValue(self.family(column), key: key, at: snapshot, body)
+            return try self.database.withValue(self.family(column), key: key, at: self.readPoint(column, key), body)
         } catch {
             switch error {
             case .rocks(let rocks): throw StateError.storage(rocks, state: self.stateName(column))
@@ -141,9 +139,9 @@ final class RocksStateStore: StateStore {
     }
 
     func append(_ column: Int, key: [UInt8], operand: [UInt8]) throws(StateError) {
-        if let deferred = self.deferred, deferred.contains(column, key) {
+        if let point = self.readPoint(column, key) {
             // The operand goes onto the value the rollback returns to, so that value is written back first.
-            _ = try self.writeBack([RawStateKey(column: column, key: key)], at: deferred.point)
+            _ = try self.writeBack([RawStateKey(column: column, key: key)], at: point)
             self.madeCurrent(column, key)
         }
         do { try self.database.merge(self.family(column), key: key, operand: operand) } catch {
@@ -156,6 +154,14 @@ final class RocksStateStore: StateStore {
             throw StateError.storage(error, state: self.stateName(column))
         }
         if self.deferred != nil { self.madeCurrent(column, key) }
+    }
+
+    /// The snapshot `key` reads at while its rollback is deferred, or `nil` (read the database as it is). Binds
+    /// no copy of the set, so that a mutation right after does not copy it.
+    @inline(__always)
+    private func readPoint(_ column: Int, _ key: [UInt8]) -> RocksSnapshot? {
+        guard self.deferred?.contains(column, key) == true else { return nil }
+        return self.deferred?.point
     }
 
     /// Takes `key` out of the deferred rollback: the database now holds its state.
@@ -279,7 +285,7 @@ final class RocksStateStore: StateStore {
     func rollBack(keys: some Collection<RawStateKey>, prefixes: [RawStateKey], to snapshot: RocksSnapshot)
         throws(StateError) -> (written: Int, deferred: Int)
     {
-        if let deferred = self.deferred, deferred.point !== snapshot { try self.settle() }
+        if let point = self.deferred?.point, point !== snapshot { try self.settle() }
         var batch = RocksWriteBatch()
         var written = 0
         for prefix in prefixes {
