@@ -22,7 +22,7 @@ public struct ByteWriter: Sendable {
     /// capacity kept): two buffers can alternate between a writer and whoever consumes its bytes without
     /// allocating.
     public mutating func take(continuingIn storage: consuming [UInt8]) -> [UInt8] {
-        var next = storage
+        var next = consume storage  // moved, not copied: emptying it then keeps its buffer in place
         next.removeAll(keepingCapacity: true)
         swap(&next, &self._bytes)
         return next
