@@ -1,4 +1,5 @@
 import Checkpointing
+import Foundation
 @testable import KeyedState
 import StateCore
 import StateTestSupport
@@ -106,6 +107,25 @@ final class Scratch {
 
     /// A changelog longer than the table-replay threshold (every change kind, on top of a materialization) is
     /// replayed through ingested table files and restores exactly; the backend serves reads and goes on.
+    /// A restore moves the old database aside and deletes it in the background once it is done; a directory a
+    /// crash left set aside goes too. Afterwards only the restored database is in the working directory.
+    @Test func oldDatabaseIsDeletedAfterTheRestore() throws {
+        let scratch = Scratch()
+        let (_, atTwo) = try scratch.seededRoot()  // leaves its closed database in work/db
+        let leftover = scratch.work + "/db.aside-0123abcd"
+        try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: leftover + "/000042.sst", contents: Data([1, 2, 3])))
+        let storage = try CheckpointStorage(root: scratch.root, retained: 2)
+        defer { storage.close() }
+        let backend = try scratch.open(Setup.all[0], storage: storage, restore: .latest)
+        RetiredDatabases.shared.waitAll(under: scratch.work)
+        let names = try FileManager.default.contentsOfDirectory(atPath: scratch.work)
+        #expect(!names.contains { $0.contains(".aside-") }, "\(names)")
+        #expect(names.contains("db"))
+        #expect(try CheckpointWorkload(seed: 31).read(try CheckpointWorkload.register(backend.state)) == atTwo)
+        try backend.close()
+    }
+
     @Test func longChangelogReplaysThroughTableFiles() throws {
         let scratch = Scratch()
         let setup = Setup.all[0]

@@ -70,8 +70,10 @@ extension CheckpointedBackend {
             backend.publishLiveFiles()
             return backend
         }
+        // An old database in the directory is set aside and deleted once this open is done, off its path.
+        defer { RetiredDatabases.shared.deleteSetAside(in: workingDirectory, fileSystem: fileSystem) }
         guard let (metadata, handle, root) = found else {
-            try fileSystem.remove(databaseDirectory)
+            try RetiredDatabases.shared.setAside(databaseDirectory, fileSystem: fileSystem)
             let backend = CheckpointedBackend(
                 state: try makeState(reopen: false), backendID: backendID, strategy: strategy, storage: storage,
                 workingDirectory: workingDirectory, engine: engine)
@@ -144,6 +146,7 @@ extension CheckpointedBackend {
             }
         }
         do throws(CheckpointError) {
+            try fileSystem.remove(databaseDirectory)  // a scratch copy: nothing to set aside, no thread left behind
             let state = try Self.restoreState(
                 handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory,
                 databaseDirectory: databaseDirectory, upTo: sqn, report: &report, makeState: makeState)
@@ -309,7 +312,7 @@ extension CheckpointedBackend {
         makeState: (Bool) throws(CheckpointError) -> KeyedStateBackend<Key>
     ) throws(CheckpointError) -> KeyedStateBackend<Key> {
         let fetchStart = ContinuousClock.now
-        try fileSystem.remove(databaseDirectory)
+        try RetiredDatabases.shared.setAside(databaseDirectory, fileSystem: fileSystem)
         guard let materialization = handle.materialization else {
             let state = try makeState(false)
             try Self.openColumns(handle, state)

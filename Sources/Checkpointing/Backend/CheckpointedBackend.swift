@@ -311,11 +311,14 @@ public final class CheckpointedBackend<Key> {
         }
     }
 
-    /// Waits for a running materialization, closes the state, and stops background work. Does not checkpoint.
+    /// Waits for a running materialization, closes the state, and stops background work (the deletion of a
+    /// database an open set aside included: no thread touches the working directory afterwards). Does not
+    /// checkpoint.
     public func close() throws(CheckpointError) {
         guard !self.closed else { return }
         self.stopBackgroundWork()
         do { try self.state.close() } catch { throw CheckpointError.state(error, "closing '\(self.backendID)'") }
+        RetiredDatabases.shared.waitAll(under: self.workingDirectory + "/")
     }
 
     /// What a snapshot taken for a checkpoint not yet complete or aborted holds on to.

@@ -9,8 +9,11 @@ import Foundation
 /// attempt opens its database in the other of two directories (`db`, `db-1`). RocksDB locks a database by path
 /// within a process, so the same directory cannot be reopened before the close has finished.
 ///
-/// `waitAll(under:)` waits for the retirements under a working directory (a job's end: no thread touches its
-/// files afterwards).
+/// A restore likewise sets the old database directory aside (`setAside`) and deletes it in the background once
+/// the restore is done (`deleteSetAside`).
+///
+/// `waitAll(under:)` waits for the retirements and deletions under a working directory (a job's end: no thread
+/// touches its files afterwards).
 package final class RetiredDatabases: Sendable {
     /// The process's retiring databases.
     package static let shared = RetiredDatabases()
@@ -52,6 +55,40 @@ package final class RetiredDatabases: Sendable {
             self.condition.unlock()
         }
         thread.name = "weir-retire"
+        thread.start()
+    }
+
+    /// What a set-aside directory's name has after the database directory's own.
+    static let asideMarker = ".aside-"
+
+    /// Moves the database directory `directory` (no database open in it) out of the way under a name of its own,
+    /// so that a restore can start in its place at once. Deleting an old database's files takes 40–140 ms at a
+    /// million keys (the journal frees their blocks): `deleteSetAside(in:)` does that after the restore.
+    /// - Throws: `CheckpointError` when the rename fails.
+    package func setAside(_ directory: String, fileSystem: any CheckpointFileSystem) throws(CheckpointError) {
+        guard fileSystem.exists(directory) else { return }
+        let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        try fileSystem.rename(directory, to: directory + Self.asideMarker + suffix)
+    }
+
+    /// Deletes on a thread of its own every directory set aside in `workingDirectory`: this attempt's, and any a
+    /// crash left behind. `waitAll(under:)` waits for it too.
+    package func deleteSetAside(in workingDirectory: String, fileSystem: any CheckpointFileSystem) {
+        let names = ((try? fileSystem.list(workingDirectory)) ?? []).filter { $0.contains(Self.asideMarker) }
+        guard !names.isEmpty else { return }
+        self.condition.lock()
+        let aside = Set(names.map { "\(workingDirectory)/\($0)" }).subtracting(self.retiring)
+        self.retiring.formUnion(aside)
+        self.condition.unlock()
+        guard !aside.isEmpty else { return }
+        let thread = Thread {
+            for directory in aside { try? fileSystem.remove(directory) }
+            self.condition.lock()
+            self.retiring.subtract(aside)
+            self.condition.broadcast()
+            self.condition.unlock()
+        }
+        thread.name = "weir-delete"
         thread.start()
     }
 
