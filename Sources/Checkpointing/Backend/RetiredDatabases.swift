@@ -46,16 +46,10 @@ package final class RetiredDatabases: Sendable {
         self.retiring.insert(directory)
         self.condition.unlock()
         let work = Handover(close: close)
-        let thread = Thread {
+        self.inBackground("weir-retire", releasing: [directory]) {
             work.close()
             try? fileSystem.remove(directory)
-            self.condition.lock()
-            self.retiring.remove(directory)
-            self.condition.broadcast()
-            self.condition.unlock()
         }
-        thread.name = "weir-retire"
-        thread.start()
     }
 
     /// What a set-aside directory's name has after the database directory's own.
@@ -81,18 +75,25 @@ package final class RetiredDatabases: Sendable {
         self.retiring.formUnion(aside)
         self.condition.unlock()
         guard !aside.isEmpty else { return }
-        let thread = Thread {
+        self.inBackground("weir-delete", releasing: aside) {
             for directory in aside { try? fileSystem.remove(directory) }
+        }
+    }
+
+    /// Runs `work` on a thread of its own, then takes `directories` out of the retiring ones and wakes waiters.
+    private func inBackground(_ name: String, releasing directories: Set<String>, _ work: @escaping @Sendable () -> Void) {
+        let thread = Thread {
+            work()
             self.condition.lock()
-            self.retiring.subtract(aside)
+            self.retiring.subtract(directories)
             self.condition.broadcast()
             self.condition.unlock()
         }
-        thread.name = "weir-delete"
+        thread.name = name
         thread.start()
     }
 
-    /// Waits until no database under `prefix` is retiring.
+    /// Waits until no database under `prefix` is retiring and no set-aside directory there is being deleted.
     package func waitAll(under prefix: String) {
         self.condition.lock()
         while self.retiring.contains(where: { $0.hasPrefix(prefix) }) { self.condition.wait() }
