@@ -31,7 +31,7 @@ extension CheckpointedBackend {
         }
         var report = RestoreReport(checkpointID: metadata.checkpointID, strategy: first.strategy)
         let started = ContinuousClock.now
-        try fileSystem.remove(databaseDirectory)
+        try RetiredDatabases.shared.setAside(databaseDirectory, fileSystem: fileSystem)
         let state = try makeState(false)
         do {
             try state.openRestoredColumns(first.states)

@@ -46,6 +46,8 @@ extension CheckpointedBackend {
             parked.close()
         }
         let databaseDirectory = RetiredDatabases.shared.directory(in: workingDirectory, fileSystem: fileSystem)
+        // Each path below sets an old database in the directory aside; it is deleted once this open is done.
+        defer { RetiredDatabases.shared.deleteSetAside(in: workingDirectory, fileSystem: fileSystem) }
         func makeState(reopen: Bool) throws(CheckpointError) -> KeyedStateBackend<Key> {
             do {
                 switch engine {
@@ -70,8 +72,6 @@ extension CheckpointedBackend {
             backend.publishLiveFiles()
             return backend
         }
-        // An old database in the directory is set aside and deleted once this open is done, off its path.
-        defer { RetiredDatabases.shared.deleteSetAside(in: workingDirectory, fileSystem: fileSystem) }
         guard let (metadata, handle, root) = found else {
             try RetiredDatabases.shared.setAside(databaseDirectory, fileSystem: fileSystem)
             let backend = CheckpointedBackend(
