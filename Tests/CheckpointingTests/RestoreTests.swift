@@ -105,8 +105,6 @@ final class Scratch {
         try again.close()
     }
 
-    /// A changelog longer than the table-replay threshold (every change kind, on top of a materialization) is
-    /// replayed through ingested table files and restores exactly; the backend serves reads and goes on.
     /// A restore moves the old database aside and deletes it in the background once it is done; a directory a
     /// crash left set aside goes too. Afterwards only the restored database is in the working directory.
     @Test func oldDatabaseIsDeletedAfterTheRestore() throws {
@@ -126,6 +124,8 @@ final class Scratch {
         try backend.close()
     }
 
+    /// A changelog longer than the table-replay threshold (every change kind, on top of a materialization) is
+    /// replayed through ingested table files and restores exactly; the backend serves reads and goes on.
     @Test func longChangelogReplaysThroughTableFiles() throws {
         let scratch = Scratch()
         let setup = Setup.all[0]
