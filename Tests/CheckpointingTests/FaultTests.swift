@@ -153,6 +153,33 @@ final class FullDisk: Sendable {
         #expect(try storage.resolve("shared/fine.sst", checkpoint: 1) == scratch.root + "/shared/fine.sst")
     }
 
+    /// Publishing re-checks only the files an earlier publish has not: a checkpoint that references the files
+    /// of the last one (already checked) and one path out of the root is refused, and nothing is published.
+    @Test func publishRefusesAPathOutOfTheRootBesideCheckedOnes() throws {
+        let scratch = Scratch()
+        _ = try self.checkpointOnce(scratch)
+        let storage = try CheckpointStorage(root: scratch.root)
+        defer { storage.close() }
+        var metadata = try storage.metadata(1)
+        metadata.checkpointID = 2
+        try storage.publish(metadata)  // the same files again: all checked before
+        #expect(storage.completedCheckpoints == [2])
+        try LocalFileSystem().createDirectory(scratch.directory.appending("elsewhere"))
+        #expect(symlink(scratch.directory.appending("elsewhere"), scratch.root + "/shared/link") == 0)
+        for bad in ["../outside.wcl", "shared/link/x.wcl"] {
+            var escaping = metadata
+            escaping.checkpointID = 3
+            var section = try #require(escaping.backends[0].changelog.first)
+            section.file.path = bad
+            escaping.backends[0].changelog.append(section)
+            #expect {
+                try storage.publish(escaping)
+            } throws: { ($0 as? CheckpointError)?.code == .unsafePath && ($0 as? CheckpointError)?.checkpointID == 3 }
+            #expect(storage.completedCheckpoints == [2])
+            #expect(!LocalFileSystem().exists(scratch.root + "/chk-3"))
+        }
+    }
+
     /// A full disk fails the checkpoint with `.noSpace`; the previous checkpoint stays restorable, and once space
     /// is back the next checkpoint holds every change, including those whose upload failed.
     @Test(arguments: [false, true]) func diskFullFailsOnlyThatCheckpoint(heap: Bool) throws {

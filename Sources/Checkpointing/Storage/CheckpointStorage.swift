@@ -30,6 +30,10 @@ public final class CheckpointStorage: Sendable {
         var registry = SharedFileRegistry()
         var completed: [Int64: CheckpointMetadata] = [:]
         var lockDescriptor: Int32 = -1
+        /// Referenced paths an earlier publish resolved inside the root: a checkpoint re-checks only its new files
+        /// (checking all took ~25 µs per file, and a changelog checkpoint references a file per upload since the
+        /// last materialization: 170 files, 4 ms, at the end of a 30 s interval). Forgotten when deleted.
+        var verified: Set<String> = []
     }
 
     private let state: Mutex<State>
@@ -173,7 +177,9 @@ public final class CheckpointStorage: Sendable {
     ///   and the previous one is intact). Cleanup failures are not thrown: the files are retried at the next start.
     public func publish(_ metadata: CheckpointMetadata) throws(CheckpointError) {
         let id = metadata.checkpointID
-        for path in metadata.referencedPaths { _ = try self.resolve(path, checkpoint: id) }
+        let paths = metadata.referencedPaths
+        let unverified = self.state.withLock { paths.subtracting($0.verified) }
+        for path in unverified { _ = try self.resolve(path, checkpoint: id) }
         let folder = self.checkpointDirectory(id)
         do throws(CheckpointError) {
             try self.fileSystem.createDirectory(folder)
@@ -189,14 +195,15 @@ public final class CheckpointStorage: Sendable {
         }
         let (subsumed, deletable) = self.state.withLock { state -> ([Int64], [String]) in
             state.completed[id] = metadata
-            state.registry.retain(checkpoint: id, paths: metadata.referencedPaths)
+            state.verified.formUnion(unverified)
+            state.registry.retain(checkpoint: id, paths: paths)
             var subsumed: [Int64] = []
             while state.completed.count > self.retained, let oldest = state.completed.keys.min() {
                 state.completed[oldest] = nil
                 state.registry.release(checkpoint: oldest)
                 subsumed.append(oldest)
             }
-            return (subsumed, state.registry.takeDeletable())
+            return (subsumed, Self.takeDeletable(&state))
         }
         self.removeCheckpointFolders(subsumed)
         self.delete(deletable)
@@ -204,7 +211,14 @@ public final class CheckpointStorage: Sendable {
 
     /// Deletes files nothing needs any more (after a backend's materialization moved on).
     func collect() {
-        self.delete(self.state.withLock { $0.registry.takeDeletable() })
+        self.delete(self.state.withLock { Self.takeDeletable(&$0) })
+    }
+
+    /// The files nothing needs any more, forgotten by the registry and the verified paths.
+    private static func takeDeletable(_ state: inout State) -> [String] {
+        let deletable = state.registry.takeDeletable()
+        if !deletable.isEmpty && !state.verified.isEmpty { state.verified.subtract(deletable) }
+        return deletable
     }
 
     /// Removes the folder of a checkpoint that will not complete (files written only for it go too).
@@ -251,12 +265,14 @@ public final class CheckpointStorage: Sendable {
     /// The absolute path of a path recorded in metadata, refusing any that leaves the root.
     /// - Throws: `.unsafePath` for absolute paths, `..` or empty components, or a symlink out of the root.
     public func resolve(_ relative: String, checkpoint: Int64?) throws(CheckpointError) -> String {
-        try Self.resolve(relative, root: self.root, fileSystem: self.fileSystem, checkpoint: checkpoint)
+        try Self.resolve(relative, root: self.root, fileSystem: self.fileSystem, checkpoint: checkpoint, realRoot: self.root)
     }
 
     /// The absolute path of `relative` under `root`, refusing any path that leaves it.
+    /// - Parameter realRoot: `root` with symlinks resolved, when the caller knows it (else resolved here).
     package static func resolve(
-        _ relative: String, root: String, fileSystem: any CheckpointFileSystem, checkpoint: Int64?
+        _ relative: String, root: String, fileSystem: any CheckpointFileSystem, checkpoint: Int64?,
+        realRoot: String? = nil
     ) throws(CheckpointError) -> String {
         let components = relative.split(separator: "/", omittingEmptySubsequences: false)
         let bad = relative.hasPrefix("/") || relative.isEmpty
@@ -269,7 +285,7 @@ public final class CheckpointStorage: Sendable {
             while fileSystem.realPath(probe) == nil, let slash = probe.lastIndex(of: "/"), probe.count > root.count {
                 probe = String(probe[..<slash])
             }
-            let realRoot = fileSystem.realPath(root) ?? root
+            let realRoot = realRoot ?? fileSystem.realPath(root) ?? root
             if let real = fileSystem.realPath(probe) {
                 escapes = real != realRoot && !real.hasPrefix(realRoot + "/")
             }
