@@ -98,7 +98,7 @@ public struct LocalFileSystem: CheckpointFileSystem {
             total += count
             // Write back as we go (as RocksDB's bytes_per_sync does): a large copy never leaves much dirty data for
             // the final fsync, nor for a checkpoint's fsync of its changelog tail that the journal would make wait.
-            if total % (8 << 20) == 0 && fdatasync(output) != 0 { throw Self.failure("fdatasync", destination) }
+            if total % (1 << 20) == 0 && fdatasync(output) != 0 { throw Self.failure("fdatasync", destination) }
         }
         if fsync(output) != 0 { throw Self.failure("fsync", destination) }
         return (total, crc)
