@@ -68,9 +68,7 @@ public struct CheckpointMetadata: Sendable, Hashable, Codable {
 
     /// The file's bytes.
     public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let body = (try? encoder.encode(self)).map { [UInt8]($0) } ?? []
+        let body = MetadataJSON.body(of: self)
         var writer = ByteWriter(capacity: body.count + 24)
         FormatEnvelope.checkpointMetadata.writeHeader(into: &writer)
         writer.writeInteger(UInt32(body.count))
