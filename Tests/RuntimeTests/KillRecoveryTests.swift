@@ -24,6 +24,15 @@ import Testing
         return process
     }
 
+    /// The newest completed checkpoint under `root` (0: none).
+    static func latestCheckpoint(_ root: String) -> Int64 {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.compactMap { name -> Int64? in
+            guard name.hasPrefix("chk-"), FileManager.default.fileExists(atPath: "\(root)/\(name)/_metadata") else { return nil }
+            return Int64(name.dropFirst(4))
+        }.max() ?? 0
+    }
+
     @Test(arguments: ["aligned", "unaligned"], ["changelog", "incremental"])
     func killedJobResumesFromTheLatestCheckpointExactlyOnce(alignment: String, strategy: String) throws {
         let scratch = TemporaryDirectory(prefix: "weir-kill")
@@ -37,8 +46,18 @@ import Testing
         ]
         var random = SeededGenerator(seed: alignment == "aligned" ? 7 : 8)
         for round in 0..<2 {
+            let before = Self.latestCheckpoint(scratch.appending("checkpoints"))
             let process = try Self.launch(arguments + (round == 0 ? [] : ["--restore"]), scratch: scratch)
-            usleep(UInt32(500_000 + random.next() % 500_000))
+            // Killed at a seeded moment once this run has completed a checkpoint of its own, however slowly the
+            // binary starts (a fixed delay from the launch could kill both runs before any checkpoint on a busy
+            // machine, and the last run would then have nothing to restore).
+            let deadline = ContinuousClock.now + .seconds(60)
+            while Self.latestCheckpoint(scratch.appending("checkpoints")) <= before && process.isRunning
+                && ContinuousClock.now < deadline
+            {
+                usleep(5_000)
+            }
+            usleep(UInt32(random.next() % 400_000))
             #expect(process.isRunning, "round \(round): the job ended before it could be killed")
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
