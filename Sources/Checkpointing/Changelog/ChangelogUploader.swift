@@ -25,12 +25,11 @@ final class ChangelogUploader: Sendable {
         return ticket
     }
 
-    /// Writes what is queued on the calling thread (a checkpoint's tail: it waits for the file anyway, and a
-    /// hand-over to the upload thread and back costs two wake-ups, each of which can wait for a core behind
-    /// RocksDB's compactions). Sections the upload thread is writing already are left to it.
-    func writeQueuedHere() { self.writeQueued() }
-
-    private func writeQueued() {
+    /// Writes every queued section into one segment file, on the calling thread: the upload thread's job, and a
+    /// checkpoint's for its tail (it waits for the file anyway, and a hand-over to the upload thread and back
+    /// costs two wake-ups, each of which can wait for a core behind RocksDB's compactions). Sections another
+    /// call is writing already are left to it.
+    func writeQueued() {
         var queued = self.queue.withLock { queue -> [(ChangelogSegment.Section, Ticket)] in
             defer { queue.removeAll() }
             return queue

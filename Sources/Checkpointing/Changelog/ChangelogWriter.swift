@@ -100,7 +100,7 @@ final class ChangelogWriter: StateChangeSink {
     /// - Throws: the upload failure (the failed sections stay queued for the next call).
     func persist(from sqn: UInt64) throws(CheckpointError) -> [ChangelogSectionHandle] {
         self.seal()
-        self.uploader.writeQueuedHere()
+        self.uploader.writeQueued()
         var failure: CheckpointError?
         for index in self.inFlight.indices {
             guard case .failure = self.inFlight[index].ticket.wait() else { continue }

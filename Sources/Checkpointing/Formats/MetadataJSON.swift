@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import StateCore
 
 /// The JSON body of a `_metadata` file, byte for byte what `JSONEncoder` with sorted keys writes, with the
 /// backends' changelog section lists written directly.
@@ -29,7 +30,7 @@ enum MetadataJSON {
         var copied = 0
         var searchFrom = 0
         for backend in metadata.backends {
-            guard let at = Self.firstIndex(of: marker, in: json, from: searchFrom) else {
+            guard let at = json[searchFrom...].firstRange(of: marker)?.lowerBound else {
                 // Not the layout expected (a different encoder): encode it all the slow way.
                 return (try? encoder.encode(metadata)).map { [UInt8]($0) } ?? []
             }
@@ -92,26 +93,11 @@ enum MetadataJSON {
             case 0x0D: Self.raw(#"\r"#, &body)
             case 0x09: Self.raw(#"\t"#, &body)
             case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
                 Self.raw(#"\u00"#, &body)
-                body.append(hex[Int(byte >> 4)])
-                body.append(hex[Int(byte & 0xF)])
+                body.append(contentsOf: [byte].hexString.utf8)
             default: body.append(byte)
             }
         }
         body.append(UInt8(ascii: "\""))
-    }
-
-    private static func firstIndex(of pattern: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
-        guard pattern.count <= bytes.count else { return nil }
-        var index = start
-        let last = bytes.count - pattern.count
-        while index <= last {
-            if bytes[index] == pattern[0] && bytes[index..<(index + pattern.count)].elementsEqual(pattern) {
-                return index
-            }
-            index += 1
-        }
-        return nil
     }
 }
