@@ -18,6 +18,10 @@ struct RecoveryResult: Codable {
     var checkpointP50Ms: Double
     var checkpointP99Ms: Double
     var checkpointMaxMs: Double
+    /// p50 and p99 of each checkpoint phase over the measured checkpoints (each phase's own percentiles): start
+    /// delay (trigger to first barrier at a task), alignment, synchronous part, asynchronous part, publish.
+    var phaseP50Ms: Phases
+    var phaseP99Ms: Phases
     var uploadedBytesP50: Int
     var stateBytes: Int
     var inflightBytesP50: Int
@@ -43,6 +47,7 @@ struct RecoveryResult: Codable {
         case sinkThrottleUs = "sink_throttle_us", throughputRps = "throughput_rps", throughputMinRps = "throughput_min_rps"
         case throughputMedianRps = "throughput_median_rps", throughputMaxRps = "throughput_max_rps"
         case checkpointP50Ms = "checkpoint_p50_ms", checkpointP99Ms = "checkpoint_p99_ms", checkpointMaxMs = "checkpoint_max_ms"
+        case phaseP50Ms = "checkpoint_phase_p50_ms", phaseP99Ms = "checkpoint_phase_p99_ms"
         case uploadedBytesP50 = "uploaded_bytes_p50", stateBytes = "state_bytes", inflightBytesP50 = "inflight_bytes_p50"
         case rootFiles = "root_files", rootBytes = "root_bytes", recoveryRestoredMs = "recovery_restored_ms"
         case recoveryFetchMs = "recovery_fetch_ms", recoveryOpenMs = "recovery_open_ms", recoveryReplayMs = "recovery_replay_ms"
@@ -93,6 +98,8 @@ struct RecoveryResult: Codable {
         self.checkpointP50Ms = percentile(durations, 0.5) ?? 0
         self.checkpointP99Ms = percentile(durations, 0.99) ?? 0
         self.checkpointMaxMs = durations.last ?? 0
+        self.phaseP50Ms = Phases(measured, percentile: 0.5)
+        self.phaseP99Ms = Phases(measured, percentile: 0.99)
         self.uploadedBytesP50 = percentile(measured.map(\.checkpointedBytes).sorted(), 0.5) ?? 0
         self.stateBytes = completed.last?.stateBytes ?? 0
         self.inflightBytesP50 = percentile(measured.map(\.inflightBytes).sorted(), 0.5) ?? 0
@@ -138,6 +145,7 @@ struct RecoveryResult: Codable {
             String(format: "  checkpoints %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms; ", self.checkpoints,
                    self.checkpointP50Ms, self.checkpointP99Ms, self.checkpointMaxMs)
                 + "uploaded p50 \(self.uploadedBytesP50) B of state \(self.stateBytes) B; in-flight p50 \(self.inflightBytesP50) B",
+            "  checkpoint phases p50 / p99: " + self.phaseP50Ms.pairs(with: self.phaseP99Ms),
             "  checkpoint root at the end: \(self.rootFiles) files, \(self.rootBytes) B; peak RSS \(String(format: "%.0f", self.peakRssMib)) MiB",
         ]
         if let bare = self.bareCRps {
@@ -149,5 +157,37 @@ struct RecoveryResult: Codable {
                 + "caught up after \(ms(self.recoveryCaughtUpMs)); \(self.recordsReprocessed.map(String.init) ?? "-") records reprocessed")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// The phases of a checkpoint, in milliseconds (one percentile of each over a run's checkpoints).
+struct Phases: Codable {
+    var startDelay: Double
+    var alignment: Double
+    var synchronous: Double
+    var asynchronous: Double
+    var publish: Double
+
+    enum CodingKeys: String, CodingKey {
+        case startDelay = "start_delay", alignment, synchronous = "sync", asynchronous = "async", publish
+    }
+
+    init(_ checkpoints: [CheckpointStatistics], percentile p: Double) {
+        func at(_ value: (CheckpointStatistics) -> Duration) -> Double {
+            percentile(checkpoints.map { value($0).milliseconds }.sorted(), p) ?? 0
+        }
+        self.startDelay = at(\.maxStartDelay)
+        self.alignment = at(\.maxAlignment)
+        self.synchronous = at(\.maxSynchronous)
+        self.asynchronous = at(\.maxAsynchronous)
+        self.publish = at(\.publish)
+    }
+
+    /// `start delay 40.1 / 90.2 ms, alignment …` for the text output.
+    func pairs(with high: Phases) -> String {
+        [("start delay", self.startDelay, high.startDelay), ("alignment", self.alignment, high.alignment),
+         ("sync", self.synchronous, high.synchronous), ("async", self.asynchronous, high.asynchronous),
+         ("publish", self.publish, high.publish)]
+            .map { String(format: "%@ %.1f / %.1f ms", $0.0, $0.1, $0.2) }.joined(separator: ", ")
     }
 }

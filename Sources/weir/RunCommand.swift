@@ -136,8 +136,9 @@ struct KeyedCountCommand: ParsableCommand {
             summary = try KeyedCountRun.run(settings) { sample in
                 var line = String(format: "%4ds  %9d records/s", sample.second, sample.recordsPerSecond)
                 if let last = sample.progress.lastCheckpoint {
-                    line += String(format: "  checkpoint %d: %.0f ms (sync %.0f, align %.0f), %@ (state %@)", last.checkpointID,
-                        last.endToEnd.seconds * 1000, last.maxSynchronous.seconds * 1000, last.maxAlignment.seconds * 1000,
+                    line += String(format: "  checkpoint %d: %.0f ms (start delay %.0f, align %.0f, sync %.0f), %@ (state %@)",
+                        last.checkpointID, last.endToEnd.seconds * 1000, last.maxStartDelay.seconds * 1000,
+                        last.maxAlignment.seconds * 1000, last.maxSynchronous.seconds * 1000,
                         RunFormat.bytes(last.checkpointedBytes), RunFormat.bytes(last.stateBytes))
                     if last.inflightBytes > 0 { line += ", in-flight \(RunFormat.bytes(last.inflightBytes))" }
                 }

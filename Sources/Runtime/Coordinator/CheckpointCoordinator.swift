@@ -143,6 +143,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
         let metadata = CheckpointMetadata(
             checkpointID: pending.id, timestampMilliseconds: SystemStateClock().nowMilliseconds(),
             backends: acknowledgements.flatMap(\.backends), tasks: acknowledgements.map(\.task))
+        let publishStart = RuntimeClock.now
         do {
             try self.storage.publish(metadata)
         } catch {
@@ -153,9 +154,10 @@ final class CheckpointCoordinator: @unchecked Sendable {
         let pieces = CheckpointPieces(metadata)
         let statistics = CheckpointStatistics(
             checkpointID: pending.id, status: .completed, endToEnd: end - pending.triggeredAt,
+            maxStartDelay: acknowledgements.map(\.startDelay).max() ?? .zero,
             maxSynchronous: acknowledgements.map(\.synchronous).max() ?? .zero,
             maxAsynchronous: acknowledgements.map(\.asynchronous).max() ?? .zero,
-            maxAlignment: acknowledgements.map(\.alignment).max() ?? .zero,
+            maxAlignment: acknowledgements.map(\.alignment).max() ?? .zero, publish: end - publishStart,
             unaligned: acknowledgements.contains { $0.unaligned },
             inflightBytes: acknowledgements.reduce(0) { $0 + $1.task.inflightBytes },
             checkpointedBytes: pieces.bytesNotIn(self.previous), stateBytes: pieces.total)
@@ -172,8 +174,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
         self.lastEnd = RuntimeClock.now
         self.condition.unlock()
         self.attempt.checkpointAborted(CheckpointStatistics(
-            checkpointID: pending.id, status: .aborted, endToEnd: now - pending.triggeredAt, maxSynchronous: .zero,
-            maxAsynchronous: .zero, maxAlignment: .zero, unaligned: false, inflightBytes: 0, checkpointedBytes: 0,
+            checkpointID: pending.id, status: .aborted, endToEnd: now - pending.triggeredAt, maxStartDelay: .zero,
+            maxSynchronous: .zero, maxAsynchronous: .zero, maxAlignment: .zero, publish: .zero, unaligned: false, inflightBytes: 0, checkpointedBytes: 0,
             stateBytes: 0, failure: reason))
     }
 }

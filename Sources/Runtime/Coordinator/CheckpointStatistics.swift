@@ -16,12 +16,17 @@ public struct CheckpointStatistics: Sendable, Hashable, Codable {
     public var status: Status
     /// From trigger to published metadata (or to the abort).
     public var endToEnd: Duration
+    /// The longest time from the trigger until a task saw the checkpoint's first barrier (Flink's "start
+    /// delay"): mostly in-flight data queued ahead of the barrier. Zero for aborted checkpoints.
+    public var maxStartDelay: Duration
     /// The longest synchronous snapshot part of any task.
     public var maxSynchronous: Duration
     /// The longest asynchronous part (channel-state write) of any task.
     public var maxAsynchronous: Duration
     /// The longest time any task took from its first barrier to its snapshot.
     public var maxAlignment: Duration
+    /// The coordinator's part after the last acknowledgement: writing and syncing the metadata.
+    public var publish: Duration
     /// Whether any task took it unaligned.
     public var unaligned: Bool
     /// In-flight record bytes persisted as channel state.

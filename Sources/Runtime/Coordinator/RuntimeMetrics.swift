@@ -5,7 +5,7 @@ import Metrics
 ///
 /// - `weir_checkpoints` (counter, `status` completed/aborted)
 /// - `weir_checkpoint_duration`, `weir_checkpoint_sync_duration`, `weir_checkpoint_async_duration`,
-///   `weir_checkpoint_alignment_duration` (timers, nanoseconds)
+///   `weir_checkpoint_alignment_duration`, `weir_checkpoint_start_delay` (timers, nanoseconds)
 /// - `weir_checkpoint_inflight_bytes`, `weir_checkpoint_checkpointed_bytes`, `weir_checkpoint_state_bytes` (gauges)
 struct CheckpointMetrics: Sendable {
     private let completed: Counter
@@ -14,6 +14,7 @@ struct CheckpointMetrics: Sendable {
     private let synchronous: Metrics.Timer
     private let asynchronous: Metrics.Timer
     private let alignment: Metrics.Timer
+    private let startDelay: Metrics.Timer
     private let inflight: Gauge
     private let checkpointed: Gauge
     private let state: Gauge
@@ -26,6 +27,7 @@ struct CheckpointMetrics: Sendable {
         self.synchronous = Metrics.Timer(label: "weir_checkpoint_sync_duration", dimensions: dimensions)
         self.asynchronous = Metrics.Timer(label: "weir_checkpoint_async_duration", dimensions: dimensions)
         self.alignment = Metrics.Timer(label: "weir_checkpoint_alignment_duration", dimensions: dimensions)
+        self.startDelay = Metrics.Timer(label: "weir_checkpoint_start_delay", dimensions: dimensions)
         self.inflight = Gauge(label: "weir_checkpoint_inflight_bytes", dimensions: dimensions)
         self.checkpointed = Gauge(label: "weir_checkpoint_checkpointed_bytes", dimensions: dimensions)
         self.state = Gauge(label: "weir_checkpoint_state_bytes", dimensions: dimensions)
@@ -41,6 +43,7 @@ struct CheckpointMetrics: Sendable {
         self.synchronous.recordNanoseconds(statistics.maxSynchronous.nanoseconds)
         self.asynchronous.recordNanoseconds(statistics.maxAsynchronous.nanoseconds)
         self.alignment.recordNanoseconds(statistics.maxAlignment.nanoseconds)
+        self.startDelay.recordNanoseconds(statistics.maxStartDelay.nanoseconds)
         self.inflight.record(statistics.inflightBytes)
         self.checkpointed.record(statistics.checkpointedBytes)
         self.state.record(statistics.stateBytes)

@@ -52,6 +52,7 @@ final class StreamTask: @unchecked Sendable {
         var backends: [BackendStateHandle]
         var synchronous: Duration
         var alignment: Duration
+        var startDelay: Duration
         var unaligned: Bool
     }
 
@@ -364,7 +365,9 @@ final class StreamTask: @unchecked Sendable {
         let end = RuntimeClock.now
         self.snapshots[id] = PendingSnapshot(
             state: state, backends: backends, synchronous: end - start,
-            alignment: self.firstBarrierAt[id].map { start - $0 } ?? .zero, unaligned: unaligned)
+            alignment: self.firstBarrierAt[id].map { start - $0 } ?? .zero,
+            startDelay: self.firstBarrierAt[id].flatMap { first in self.barriers[id].map { first - $0.triggeredAt } } ?? .zero,
+            unaligned: unaligned)
         if unaligned { self.recording.removeAll() }
     }
 
@@ -392,7 +395,8 @@ final class StreamTask: @unchecked Sendable {
         self.execution.coordinator?.acknowledge(
             TaskAcknowledgement(
                 checkpointID: id, task: handle, backends: snapshot.backends, synchronous: snapshot.synchronous,
-                asynchronous: asynchronous, alignment: snapshot.alignment, unaligned: snapshot.unaligned))
+                asynchronous: asynchronous, alignment: snapshot.alignment, startDelay: snapshot.startDelay,
+                unaligned: snapshot.unaligned))
     }
 }
 
@@ -404,5 +408,7 @@ struct TaskAcknowledgement: Sendable {
     var synchronous: Duration
     var asynchronous: Duration
     var alignment: Duration
+    /// From the trigger to the first barrier this task saw (for a source: to running the trigger mail).
+    var startDelay: Duration
     var unaligned: Bool
 }
