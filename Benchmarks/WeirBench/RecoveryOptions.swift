@@ -55,6 +55,9 @@ struct RecoveryOptions: ParsableArguments {
     @Option(help: "Buffers (32 KiB) per channel before the producer blocks.")
     var channelCapacity: Int = 4
 
+    @Option(help: "Buffer debloating target in milliseconds: the time a task's queued input should last at its measured throughput (0: off, full 32 KiB buffers).")
+    var debloatTarget: Int = 30
+
     @Option(help: "RocksDB memtable size per column family, in MiB.")
     var writeBufferMib: Int = 16
 
@@ -67,6 +70,7 @@ struct RecoveryOptions: ParsableArguments {
     func validate() throws {
         guard ["aligned", "unaligned", "timeout"].contains(self.alignment) else { throw ValidationError("--alignment must be aligned, unaligned or timeout") }
         guard ["none", "exception", "kill"].contains(self.failure) else { throw ValidationError("--failure must be none, exception or kill") }
+        guard self.debloatTarget >= 0 else { throw ValidationError("--debloat-target must be 0 (off) or positive") }
         guard self.duration > self.warmup, self.warmup >= 0, self.interval > 0, self.keys > 0, self.payload >= 0 else {
             throw ValidationError("--duration must exceed --warmup; --interval and --keys must be positive")
         }
@@ -92,7 +96,7 @@ struct RecoveryOptions: ParsableArguments {
             "--parallelism", "\(self.parallelism)", "--duration", "\(self.duration)", "--warmup", "\(self.warmup)",
             "--interval", "\(self.interval)", "--failure", self.failure, "--failure-at", "\(self.failureAt)", "--seed", "\(self.seed)",
             "--write-buffer-mib", "\(self.writeBufferMib)", "--block-cache-mib", "\(self.blockCacheMib)",
-            "--channel-capacity", "\(self.channelCapacity)",
+            "--channel-capacity", "\(self.channelCapacity)", "--debloat-target", "\(self.debloatTarget)",
         ]
         list.append(self.kvSeparation ? "--kv-separation" : "--no-kv-separation")
         list.append(self.localRecovery ? "--local-recovery" : "--no-local-recovery")

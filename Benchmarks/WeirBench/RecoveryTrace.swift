@@ -107,6 +107,7 @@ enum RecoveryJob {
             restore: restore ? .latest : .empty, failureInjector: injector)
         configuration.localRecovery = options.localRecovery
         configuration.channelCapacity = options.channelCapacity
+        configuration.bufferDebloating = options.debloatTarget == 0 ? nil : BufferDebloating(target: .milliseconds(options.debloatTarget))
         var rocks = RocksOptions()
         rocks.writeBufferBytes = options.writeBufferMib << 20
         rocks.blockCacheBytes = options.blockCacheMib << 20

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A task's inbox: one lock and condition shared by its input channels and its mailbox, so the task thread
 /// sleeps in one place and wakes for whichever comes first. Producers push into a channel's queue under the same
@@ -37,11 +38,18 @@ final class InputGate: @unchecked Sendable {
     private var nextChannel = 0
     /// Buffers a channel holds before its producer blocks.
     let capacity: Int
+    /// Buffers a full channel drains to before its blocked producer may send again.
+    let resumeAt: Int
+    /// The size at which producers send a buffer to this gate: the configured buffer size, or less while buffer
+    /// debloating shrinks it (written by the consuming task, read by producers on every record).
+    let bufferSize: Atomic<Int>
 
-    init(channels: Int, capacity: Int) {
+    init(channels: Int, capacity: Int, bufferSize: Int) {
         self.queues = Array(repeating: [], count: channels)
         self.bufferCounts = Array(repeating: 0, count: channels)
         self.capacity = capacity
+        self.bufferSize = Atomic(bufferSize)
+        self.resumeAt = capacity / 2
     }
 
     var channelCount: Int { self.queues.count }
@@ -96,13 +104,15 @@ final class InputGate: @unchecked Sendable {
         var blocked = Duration.zero
         if element.isBuffer && !force {
             var started: ContinuousClock.Instant?
-            while self.bufferCounts[channel] >= self.capacity && !self.cancelled {
+            // A full channel takes buffers again once it has drained to `resumeAt`: the producer then sends
+            // several before it blocks again, instead of waking for every buffer the consumer takes.
+            while self.bufferCounts[channel] >= (started == nil ? self.capacity : self.resumeAt + 1) && !self.cancelled {
                 if started == nil { started = .now }
                 self.condition.unlock()
                 let stop = interrupt()
                 self.condition.lock()
                 if stop { return (false, ContinuousClock.now - started!) }
-                guard self.bufferCounts[channel] >= self.capacity && !self.cancelled else { break }
+                guard self.bufferCounts[channel] > self.resumeAt && !self.cancelled else { break }
                 self.waitingProducers += 1
                 _ = self.condition.wait(until: Date(timeIntervalSinceNow: 0.001))
                 self.waitingProducers -= 1
@@ -151,7 +161,7 @@ final class InputGate: @unchecked Sendable {
                 let element = self.queues[channel].removeFirst()
                 if element.isBuffer {
                     self.bufferCounts[channel] -= 1
-                    if self.waitingProducers > 0 { self.condition.broadcast() }
+                    if self.waitingProducers > 0 && self.bufferCounts[channel] <= self.resumeAt { self.condition.broadcast() }
                 }
                 return .element(channel: channel, element, overtaken: [])
             }

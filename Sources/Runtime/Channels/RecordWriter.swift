@@ -1,9 +1,10 @@
 import KeyedState
 import StateCore
+import Synchronization
 
 /// A task's output into one downstream vertex: serializes records into one pending buffer per channel, picks the
-/// channel by the edge's partitioning, and sends a buffer when it is full (waiting while the channel is full:
-/// backpressure), when the task flushes, and before every barrier, watermark and end of input.
+/// channel by the edge's partitioning, and sends a buffer when it reaches the size its gate asks for (the buffer
+/// size, or less under buffer debloating; waiting while the channel is full: backpressure), when the task flushes, and before every barrier, watermark and end of input.
 protocol OutputPort: AnyObject {
     /// Sends every partly filled buffer (waits for room).
     func flush()
@@ -59,7 +60,7 @@ final class RecordWriter<T>: OutputPort {
     @inline(__always)
     private func append(_ value: T, to index: Int) {
         self.serializer.serialize(value, into: &self.pending[index])
-        if self.pending[index].count >= self.bufferSize { self.send(index) }
+        if self.pending[index].count >= self.targets[index].gate.bufferSize.load(ordering: .relaxed) { self.send(index) }
     }
 
     /// Sends channel `index`'s pending buffer, waiting for room; runs the task's mail while it waits (a source

@@ -23,6 +23,10 @@ public struct JobConfiguration: Sendable {
     /// Buffers a channel holds before its producer blocks (backpressure). Default 4 (measured: the same throughput
     /// as 8 with half the data an aligned barrier waits behind).
     public var channelCapacity: Int
+    /// Shrinks the buffers producers send to a task so its queued input lasts about `target` (default 30 ms) at
+    /// its measured throughput: aligned barriers then wait behind that much data instead of full channels. Default
+    /// on; nil sends full `bufferSize` buffers always.
+    public var bufferDebloating: BufferDebloating? = BufferDebloating()
     /// How long a partly filled buffer may wait before it is sent. Default 5 ms.
     public var bufferTimeout: Duration
     /// The default `maxParallelism` (number of key groups). Default 128.

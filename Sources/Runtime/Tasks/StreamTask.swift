@@ -46,6 +46,8 @@ final class StreamTask: @unchecked Sendable {
     /// The buffers the barrier being handled overtook.
     private var overtaken: [[UInt8]] = []
     private var metrics: TaskMetrics
+    /// Sizes the buffers producers send to this task (nil: debloating off, or a source).
+    private var debloater: BufferDebloater?
 
     private struct PendingSnapshot {
         var state: [String: String]
@@ -61,7 +63,13 @@ final class StreamTask: @unchecked Sendable {
         self.subtask = subtask
         self.execution = execution
         let channels = vertex.inputChannelCount
-        self.gate = InputGate(channels: channels, capacity: execution.configuration.channelCapacity)
+        let configuration = execution.configuration
+        self.gate = InputGate(channels: channels, capacity: configuration.channelCapacity, bufferSize: configuration.bufferSize)
+        self.debloater = configuration.bufferDebloating.flatMap { settings in
+            channels == 0 ? nil : BufferDebloater(
+                configuration: settings, channels: channels, capacity: configuration.channelCapacity,
+                maximumBufferSize: configuration.bufferSize, now: RuntimeClock.now)
+        }
         self.handler = BarrierHandler(
             inputs: channels, mode: execution.configuration.checkpointing?.alignment ?? .aligned)
         self.channelWatermarks = Array(repeating: .min, count: channels)
@@ -204,11 +212,14 @@ final class StreamTask: @unchecked Sendable {
             if self.handler.isAligning { try self.perform(self.handler.tick(now: now)) }
             if now - self.lastFlush >= timeout { self.flushOutputs(now) }
             try self.fireProcessingTimers()
-            let next = self.gate.next(blocked: self.blocked, deadline: now + timeout) { barrier in
+            if let size = self.debloater?.tick(now: now) { self.gate.bufferSize.store(size, ordering: .relaxed) }
+            let waitStart = RuntimeClock.now
+            let next = self.gate.next(blocked: self.blocked, deadline: waitStart + timeout) { barrier in
                 !barrier.isFinal
                     && self.handler.mayOvertake(checkpointID: barrier.checkpointID, triggeredAt: barrier.triggeredAt, now: RuntimeClock.now)
             }
             now = RuntimeClock.now
+            self.debloater?.idle(now - waitStart)
             switch next {
             case .cancelled:
                 return
@@ -219,6 +230,7 @@ final class StreamTask: @unchecked Sendable {
             case .element(let channel, let element, let overtaken):
                 switch element {
                 case .buffer(let bytes):
+                    self.debloater?.consumed(bytes.count)
                     let (record, actions) = self.handler.buffer(channel: channel)
                     if record { self.recording.append(ChannelStateFile.Buffer(channel: channel, bytes: bytes)) }
                     try self.perform(actions)
