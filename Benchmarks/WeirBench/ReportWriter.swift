@@ -37,23 +37,26 @@ struct ReportWriter {
 
             Written by `swift run -c release weir-bench report` on \(date) in \(Int(self.elapsed)) s. Machine: \(Self.machine).
             Standard workload: parallelism 2, generator seed 42, keys uniform in [0, 1,000,000), keyed count + last payload
-            (value states on RocksDB, 16 MiB memtables, 32 MiB block cache per backend), 4 buffers of 32 KiB per channel,
-            discarding sink, checkpoints every
+            (value states on RocksDB, 16 MiB memtables, 32 MiB block cache per backend), 4 buffers per channel (up to 32 KiB,
+            debloated to about 30 ms of the receiving task's input), discarding sink, checkpoints every
             1 s to a local directory, materialization every 30 s (changelog). Each case runs \(Int(self.duration)) s; the first
             \(Int(self.warmup)) s are not counted; failures happen at \(Int(self.failureAt)) s (`exception`: a task throws inside the
             process and the job restarts from the latest checkpoint; `kill`: the process is killed with SIGKILL and started
             again with restore). Throughput is source records per second before the failure; recovery times are from the
             failure. "first record" is the first record a keyed task processed; "caught up" is the end of the first 250 ms
-            window back at 90 % of the steady median.
+            window back at 90 % of the steady median. A checkpoint's phases: start delay (trigger to the first barrier at a
+            task: data queued ahead of it), sync (the snapshot), publish (writing and syncing the metadata); each column
+            is that phase's own p99 over the case's checkpoints.
 
-            | case | records/s (min / median / max) | checkpoint p50 / p99 / max ms | uploaded p50 / state | root at end | in-flight p50 | restored ms (fetch / open / replay / rollback) | first record ms | caught up ms | reprocessed | peak RSS |
-            |---|---|---|---|---|---|---|---|---|---|---|
+            | case | records/s (min / median / max) | checkpoint p50 / p99 / max ms | p99 start delay / sync / publish ms | uploaded p50 / state | root at end | in-flight p50 | restored ms (fetch / open / replay / rollback) | first record ms | caught up ms | reprocessed | peak RSS |
+            |---|---|---|---|---|---|---|---|---|---|---|---|
 
             """
         for (benchCase, r) in self.results {
             out += "| \(benchCase.name) | \(Self.thousands(r.throughputRps)) (\(Self.thousands(r.throughputMinRps)) / "
                 + "\(Self.thousands(r.throughputMedianRps)) / \(Self.thousands(r.throughputMaxRps))) | "
                 + String(format: "%.0f / %.0f / %.0f", r.checkpointP50Ms, r.checkpointP99Ms, r.checkpointMaxMs) + " | "
+                + String(format: "%.0f / %.0f / %.0f", r.phaseP99Ms.startDelay, r.phaseP99Ms.synchronous, r.phaseP99Ms.publish) + " | "
                 + "\(Self.mib(r.uploadedBytesP50)) / \(Self.mib(r.stateBytes)) | \(r.rootFiles) files, \(Self.mib(r.rootBytes)) | "
                 + "\(Self.mib(r.inflightBytesP50)) | "
                 + (r.failure == "none" ? "–" : "\(Self.ms(r.recoveryRestoredMs)) (\(Self.ms(r.recoveryFetchMs)) / \(Self.ms(r.recoveryOpenMs)) / \(Self.ms(r.recoveryReplayMs)) / \(Self.ms(r.recoveryRollbackMs)))")
