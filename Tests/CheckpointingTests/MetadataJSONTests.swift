@@ -48,4 +48,34 @@ import Testing
         #expect(body == expected, "\(String(decoding: body, as: UTF8.self))\n!=\n\(String(decoding: expected, as: UTF8.self))")
         #expect(try CheckpointMetadata.decode(metadata.encoded(), path: "test") == metadata)
     }
+
+    /// A run of checkpoints through one cache: lists grow, lose a prefix (a materialization), are replaced, empty
+    /// and come back; every body is the one written without the cache.
+    @Test(arguments: 0..<20)
+    func cachedBodiesAreTheUncachedOnes(seed: Int) throws {
+        var generator = SeededGenerator(seed: UInt64(seed) &+ 1000)
+        var metadata = Self.metadata(seed: UInt64(seed))
+        guard !metadata.backends.isEmpty else { return }
+        let fresh = Self.metadata(seed: UInt64(seed) &+ 5000).backends.flatMap(\.changelog)
+        var next = 0
+        let cache = SectionListCache()
+        for step in 0..<12 {
+            let body = MetadataJSON.body(of: metadata, cache: cache)
+            #expect(body == MetadataJSON.body(of: metadata), "seed \(seed), step \(step)")
+            for index in metadata.backends.indices {
+                var list = metadata.backends[index].changelog
+                switch Int.random(in: 0..<5, using: &generator) {
+                case 0: list.removeFirst(Int.random(in: 0...list.count, using: &generator))
+                case 1: list = []
+                case 2: if !list.isEmpty { list[Int.random(in: 0..<list.count, using: &generator)].count += 1 }
+                default: break
+                }
+                for _ in 0..<Int.random(in: 0...3, using: &generator) where !fresh.isEmpty {
+                    list.append(fresh[next % fresh.count])
+                    next += 1
+                }
+                metadata.backends[index].changelog = list
+            }
+        }
+    }
 }

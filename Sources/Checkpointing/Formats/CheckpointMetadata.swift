@@ -67,8 +67,11 @@ public struct CheckpointMetadata: Sendable, Hashable, Codable {
     }
 
     /// The file's bytes.
-    public func encoded() -> [UInt8] {
-        let body = MetadataJSON.body(of: self)
+    public func encoded() -> [UInt8] { self.encoded(cache: nil) }
+
+    /// The file's bytes, with section lists encoded through `cache` (the same bytes, less work per checkpoint).
+    func encoded(cache: SectionListCache?) -> [UInt8] {
+        let body = MetadataJSON.body(of: self, cache: cache)
         var writer = ByteWriter(capacity: body.count + 24)
         FormatEnvelope.checkpointMetadata.writeHeader(into: &writer)
         writer.writeInteger(UInt32(body.count))

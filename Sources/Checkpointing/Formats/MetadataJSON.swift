@@ -13,8 +13,9 @@ import StateCore
 /// section (2 ms at 170, on every checkpoint); writing them here takes well under a microsecond each. The rest of
 /// the metadata (state schemas, materialized files, tasks) is small and still goes through `JSONEncoder`.
 enum MetadataJSON {
-    /// The body of `metadata`.
-    static func body(of metadata: CheckpointMetadata) -> [UInt8] {
+    /// The body of `metadata`. With `cache`, section lists reuse the JSON of the sections the previous body for
+    /// the same backend listed too.
+    static func body(of metadata: CheckpointMetadata, cache: SectionListCache? = nil) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var stripped = metadata
@@ -36,9 +37,13 @@ enum MetadataJSON {
             }
             let listStart = at + marker.count - 1  // at the closing bracket
             body.append(contentsOf: json[copied..<listStart])
-            for (index, section) in backend.changelog.enumerated() {
-                if index > 0 { body.append(UInt8(ascii: ",")) }
-                Self.append(section, to: &body)
+            if let cache {
+                cache.append(backend.changelog, backendID: backend.backendID, to: &body)
+            } else {
+                for (index, section) in backend.changelog.enumerated() {
+                    if index > 0 { body.append(UInt8(ascii: ",")) }
+                    Self.append(section, to: &body)
+                }
             }
             copied = listStart
             searchFrom = listStart

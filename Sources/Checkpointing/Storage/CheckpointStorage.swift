@@ -40,6 +40,8 @@ public final class CheckpointStorage: Sendable {
     private let uploaderSlot = Mutex<ChangelogUploader?>(nil)
     /// Deletes subsumed and unneeded files off the checkpointing path.
     private let cleaner = BackgroundWorker(name: "weir-cleanup")
+    /// The section lists the last published metadata encoded (a publish encodes only new sections).
+    private let sectionLists = SectionListCache()
 
     /// What `init` found in the root.
     public struct StartupReport: Sendable {
@@ -184,7 +186,7 @@ public final class CheckpointStorage: Sendable {
         do throws(CheckpointError) {
             try self.fileSystem.createDirectory(folder)
             let staging = folder + "/_metadata.inprogress"
-            try self.fileSystem.write(metadata.encoded(), to: staging, sync: true)
+            try self.fileSystem.write(metadata.encoded(cache: self.sectionLists), to: staging, sync: true)
             CrashPoint.hit(.midMetadataPublish)
             try self.fileSystem.rename(staging, to: folder + "/_metadata")
             try self.fileSystem.syncDirectory(folder)
