@@ -56,7 +56,7 @@ struct RecoveryOptions: ParsableArguments {
     var channelCapacity: Int = 4
 
     @Option(help: "Buffer debloating target in milliseconds: the time a task's queued input should last at its measured throughput (0: off, full 32 KiB buffers).")
-    var debloatTarget: Int = 30
+    var debloatTarget: Int = Int(BufferDebloating().target / .milliseconds(1))
 
     @Option(help: "RocksDB memtable size per column family, in MiB.")
     var writeBufferMib: Int = 16

@@ -14,7 +14,7 @@ import StateCore
 /// the metadata (state schemas, materialized files, tasks) is small and still goes through `JSONEncoder`.
 enum MetadataJSON {
     /// The body of `metadata`. With `cache`, section lists reuse the JSON of the sections the previous body for
-    /// the same backend listed too.
+    /// the same backend listed too; without, every list is written in full.
     static func body(of metadata: CheckpointMetadata, cache: SectionListCache? = nil) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -28,6 +28,7 @@ enum MetadataJSON {
         let marker = Array(#""changelog":[]"#.utf8)
         var body: [UInt8] = []
         body.reserveCapacity(json.count + metadata.backends.reduce(0) { $0 + 200 * $1.changelog.count })
+        let lists = cache ?? SectionListCache()
         var copied = 0
         var searchFrom = 0
         for backend in metadata.backends {
@@ -37,14 +38,7 @@ enum MetadataJSON {
             }
             let listStart = at + marker.count - 1  // at the closing bracket
             body.append(contentsOf: json[copied..<listStart])
-            if let cache {
-                cache.append(backend.changelog, backendID: backend.backendID, to: &body)
-            } else {
-                for (index, section) in backend.changelog.enumerated() {
-                    if index > 0 { body.append(UInt8(ascii: ",")) }
-                    Self.append(section, to: &body)
-                }
-            }
+            lists.append(backend.changelog, backendID: backend.backendID, to: &body)
             copied = listStart
             searchFrom = listStart
         }

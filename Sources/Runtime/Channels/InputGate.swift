@@ -103,21 +103,22 @@ final class InputGate: @unchecked Sendable {
         defer { self.condition.unlock() }
         var blocked = Duration.zero
         if element.isBuffer && !force {
-            var started: ContinuousClock.Instant?
             // A full channel takes buffers again once it has drained to `resumeAt`: the producer then sends
             // several before it blocks again, instead of waking for every buffer the consumer takes.
-            while self.bufferCounts[channel] >= (started == nil ? self.capacity : self.resumeAt + 1) && !self.cancelled {
-                if started == nil { started = .now }
-                self.condition.unlock()
-                let stop = interrupt()
-                self.condition.lock()
-                if stop { return (false, ContinuousClock.now - started!) }
-                guard self.bufferCounts[channel] > self.resumeAt && !self.cancelled else { break }
-                self.waitingProducers += 1
-                _ = self.condition.wait(until: Date(timeIntervalSinceNow: 0.001))
-                self.waitingProducers -= 1
+            if self.bufferCounts[channel] >= self.capacity && !self.cancelled {
+                let started = ContinuousClock.now
+                while self.bufferCounts[channel] > self.resumeAt && !self.cancelled {
+                    self.condition.unlock()
+                    let stop = interrupt()
+                    self.condition.lock()
+                    if stop { return (false, ContinuousClock.now - started) }
+                    guard self.bufferCounts[channel] > self.resumeAt && !self.cancelled else { break }
+                    self.waitingProducers += 1
+                    _ = self.condition.wait(until: Date(timeIntervalSinceNow: 0.001))
+                    self.waitingProducers -= 1
+                }
+                blocked = ContinuousClock.now - started
             }
-            if let started { blocked = ContinuousClock.now - started }
         }
         guard !self.cancelled else { return (false, blocked) }
         self.queues[channel].append(element)

@@ -4,7 +4,8 @@ import Synchronization
 
 /// A task's output into one downstream vertex: serializes records into one pending buffer per channel, picks the
 /// channel by the edge's partitioning, and sends a buffer when it reaches the size its gate asks for (the buffer
-/// size, or less under buffer debloating; waiting while the channel is full: backpressure), when the task flushes, and before every barrier, watermark and end of input.
+/// size, or less under buffer debloating; read again after each buffer sent), waiting while the channel is full
+/// (backpressure); also when the task flushes, and before every barrier, watermark and end of input.
 protocol OutputPort: AnyObject {
     /// Sends every partly filled buffer (waits for room).
     func flush()
@@ -20,6 +21,8 @@ final class RecordWriter<T>: OutputPort {
     private let serializer: any StateSerializer<T>
     private let keyBytes: (@Sendable (T, inout ByteWriter) -> Void)?
     private let bufferSize: Int
+    /// Per channel, the size at which its pending buffer is sent: its gate's `bufferSize` when the last buffer went.
+    private var sendAt: [Int]
     private let maxParallelism: Int
     private var pending: [ByteWriter]
     private var keyWriter = ByteWriter(capacity: 32)
@@ -37,6 +40,7 @@ final class RecordWriter<T>: OutputPort {
         self.bufferSize = task.execution.configuration.bufferSize
         self.maxParallelism = maxParallelism
         self.pending = Array(repeating: ByteWriter(capacity: self.bufferSize + 256), count: targets.count)
+        self.sendAt = targets.map { $0.gate.bufferSize.load(ordering: .relaxed) }
     }
 
     /// Serializes `value` into the buffer of its channel.
@@ -60,7 +64,7 @@ final class RecordWriter<T>: OutputPort {
     @inline(__always)
     private func append(_ value: T, to index: Int) {
         self.serializer.serialize(value, into: &self.pending[index])
-        if self.pending[index].count >= self.targets[index].gate.bufferSize.load(ordering: .relaxed) { self.send(index) }
+        if self.pending[index].count >= self.sendAt[index] { self.send(index) }
     }
 
     /// Sends channel `index`'s pending buffer, waiting for room; runs the task's mail while it waits (a source
@@ -73,6 +77,7 @@ final class RecordWriter<T>: OutputPort {
             self.task.backPressured += blocked
             if queued {
                 self.pending[index].removeAll()
+                self.sendAt[index] = target.gate.bufferSize.load(ordering: .relaxed)
                 return
             }
             if self.task.gate.isCancelled { return }

@@ -175,7 +175,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
         self.condition.unlock()
         self.attempt.checkpointAborted(CheckpointStatistics(
             checkpointID: pending.id, status: .aborted, endToEnd: now - pending.triggeredAt, maxStartDelay: .zero,
-            maxSynchronous: .zero, maxAsynchronous: .zero, maxAlignment: .zero, publish: .zero, unaligned: false, inflightBytes: 0, checkpointedBytes: 0,
-            stateBytes: 0, failure: reason))
+            maxSynchronous: .zero, maxAsynchronous: .zero, maxAlignment: .zero, publish: .zero, unaligned: false,
+            inflightBytes: 0, checkpointedBytes: 0, stateBytes: 0, failure: reason))
     }
 }
