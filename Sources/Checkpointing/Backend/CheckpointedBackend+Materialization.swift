@@ -36,7 +36,10 @@ extension CheckpointedBackend {
             self.adoptFinishedMaterialization()
             if self.materializing != nil { return }
         }
-        if ContinuousClock.now - self.lastMaterializationStart >= self.strategy.materializationInterval {
+        // A materialization snapshots the database, so it waits while checkpoints leave deferred keys alone.
+        if ContinuousClock.now - self.lastMaterializationStart >= self.strategy.materializationInterval,
+            !self.postponesSettling
+        {
             do { try self.startMaterialization() } catch { self.lastMaterializationError = error }
         }
     }

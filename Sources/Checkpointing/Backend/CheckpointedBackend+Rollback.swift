@@ -3,6 +3,27 @@ import RocksKit
 import StateCore
 
 extension CheckpointedBackend {
+    /// How many checkpoints after a local rollback may leave its deferred keys alone.
+    package static var maxPostponedSettles: Int { 3 }
+
+    /// True when a checkpoint or materialization now leaves the keys a local rollback deferred alone instead of
+    /// writing them back: the changelog strategy (its snapshot does not read the database), keys are deferred,
+    /// fewer than there were at the last checkpoint that left them (the records being reprocessed are rewriting
+    /// them), and fewer than `maxPostponedSettles` checkpoints have left them so far. The first checkpoint after
+    /// a rollback usually comes while the next attempt is still reprocessing; writing back then would stall it
+    /// for every key the records about to come rewrite anyway.
+    ///
+    /// Such a checkpoint takes no rollback point, and the tracker keeps the point the keys read at until they are
+    /// written back: a failure before then rolls back to that older checkpoint when it is the one restored, and
+    /// restores a newer one normally.
+    var postponesSettling: Bool {
+        guard self.strategy.kind == .changelog, self.postponedSettles.count < Self.maxPostponedSettles else {
+            return false
+        }
+        let keys = self.state.deferredRollbackKeys
+        return keys > 0 && keys < self.postponedSettles.keys
+    }
+
     /// Reuses the database a failed attempt parked, rolled back in place to checkpoint `metadata` (local
     /// rollback): every key changed since the checkpoint's snapshot gets its value at that snapshot back, at once
     /// for map clears, lazily for keys (they read at the snapshot until written again or settled before the next

@@ -57,6 +57,9 @@ public final class CheckpointedBackend<Key> {
     lazy var materializer = BackgroundWorker(name: "weir-materialize")
     /// Local rollback: snapshots at checkpoints and keys changed since (RocksDB with `localRollback` only).
     var rollback: RollbackTracker?
+    /// Checkpoints since this backend's local rollback that left its deferred keys alone, and how many keys were
+    /// deferred at the last of them (`postponesSettling`).
+    var postponedSettles = (count: 0, keys: Int.max)
     private var closed = false
     /// Snapshots taken but not yet confirmed complete or aborted, by checkpoint id: their files stay live, and the
     /// local copy of their materialization stays, until then.
@@ -95,8 +98,15 @@ public final class CheckpointedBackend<Key> {
         try self.checkOpen()
         do throws(CheckpointError) {
             // Keys a local rollback deferred are written back first: the snapshot (and the rollback point after
-            // it) must see the database as the state is.
-            try self.settleRollback()
+            // it) must see the database as the state is. A changelog snapshot does not read the database, so
+            // while the records being reprocessed still rewrite those keys it leaves them, and takes no rollback
+            // point (the one they read at stays held).
+            let postponed = self.postponesSettling
+            if postponed {
+                self.postponedSettles = (self.postponedSettles.count + 1, self.state.deferredRollbackKeys)
+            } else {
+                try self.settleRollback()
+            }
             let handle: BackendStateHandle
             switch self.strategy.kind {
             case .changelog: handle = try self.changelogSnapshot()
@@ -105,7 +115,7 @@ public final class CheckpointedBackend<Key> {
             }
             self.pendingSnapshots[id] = PendingSnapshot(paths: handle.referencedPaths, materialization: handle.materialization?.id)
             self.publishLiveFiles()
-            if let rollback = self.rollback {
+            if let rollback = self.rollback, !postponed {
                 do { if let point = try self.state.makeRollbackPoint() { rollback.began(id, at: point) } } catch {
                     throw CheckpointError.state(error, "taking the rollback point of '\(self.backendID)'")
                 }
@@ -120,7 +130,8 @@ public final class CheckpointedBackend<Key> {
     /// storage's retained checkpoints (or released).
     public func notifyCheckpointComplete(_ id: Int64) {
         guard !self.closed else { return }
-        for point in self.rollback?.completed(id) ?? [] { self.state.releaseRollbackPoint(point) }
+        let held = self.state.deferredRollbackPoint
+        for point in self.rollback?.completed(id, keeping: held) ?? [] { self.state.releaseRollbackPoint(point) }
         if let materialization = self.pendingSnapshots[id]?.materialization { self.completedMaterialization = materialization }
         let before = self.pendingSnapshots.count
         self.pendingSnapshots = self.pendingSnapshots.filter { $0.key > id }

@@ -46,10 +46,14 @@ final class RollbackTracker: StateChangeSink {
     }
 
     /// Checkpoint `id` completed: older epochs can no longer be rolled back to. Returns their snapshots to release.
-    func completed(_ id: Int64) -> [RocksSnapshot] {
-        let old = self.epochs.prefix { $0.checkpointID < id }
-        self.epochs.removeFirst(old.count)
-        return old.map(\.point)
+    /// The epoch whose snapshot is `held` (the point deferred keys still read at) stays, and with it every later
+    /// one, so that the keys changed since it remain the union of the epochs from it on.
+    func completed(_ id: Int64, keeping held: RocksSnapshot? = nil) -> [RocksSnapshot] {
+        var count = self.epochs.prefix { $0.checkpointID < id }.count
+        if let held, let index = self.epochs.firstIndex(where: { $0.point === held }) { count = min(count, index) }
+        let old = self.epochs.prefix(count).map(\.point)
+        self.epochs.removeFirst(count)
+        return old
     }
 
     /// Checkpoint `id` will not complete: its changes move to the epoch before it. Returns its snapshot to release.

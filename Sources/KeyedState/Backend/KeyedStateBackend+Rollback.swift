@@ -32,6 +32,12 @@ extension KeyedStateBackend {
         try self.rocksStore(for: "rolling back needs").rollBack(keys: keys, prefixes: prefixes, to: point)
     }
 
+    /// How many keys a rollback deferred are not written back yet (0 on the heap).
+    package var deferredRollbackKeys: Int { (self.core.baseStore as? RocksStateStore)?.deferredKeys ?? 0 }
+
+    /// The point the deferred keys read at, while any is deferred.
+    package var deferredRollbackPoint: RocksSnapshot? { (self.core.baseStore as? RocksStateStore)?.deferredPoint }
+
     /// Writes back every key a rollback deferred, so the database holds the state as it is (before a snapshot of
     /// the database is taken: a checkpoint or a materialization). Nothing to do when none is deferred.
     /// - Returns: The writes made.

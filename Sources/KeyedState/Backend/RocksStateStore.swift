@@ -336,6 +336,9 @@ final class RocksStateStore: StateStore {
     /// The snapshot deferred keys read at, if any.
     var deferredPoint: RocksSnapshot? { self.deferred?.point }
 
+    /// How many keys are deferred.
+    var deferredKeys: Int { self.deferred?.keys.count ?? 0 }
+
     /// Writes back the values `snapshot` saw under `sorted` keys (a delete where there was none), with batched
     /// MultiGets of up to 256 keys of one column (lookups share index, filter and block reads).
     /// - Returns: The writes made.
