@@ -31,6 +31,9 @@ struct RecoveryBenchmark: ParsableCommand {
     @Flag(help: "Also run the bare C-API loop (the same RocksDB operations per record, nothing else) for comparison.")
     var bareLoop = false
 
+    @Flag(help: "Before the summary, print each checkpoint's duration, phases and bytes (not with --json).")
+    var checkpointLog = false
+
     @Option(help: "Scratch directory (removed afterwards). Default: $TMPDIR/weir-bench-recovery-<pid>.")
     var directory: String?
 
@@ -53,6 +56,7 @@ struct RecoveryBenchmark: ParsableCommand {
             result.bareCRps = bare
             result.throughputVsBare = bare > 0 ? result.throughputRps / bare : nil
         }
+        if self.checkpointLog && !self.json { print(result.checkpointLog.joined(separator: "\n")) }
         print(self.json ? result.jsonLine : result.table)
     }
 

@@ -40,6 +40,8 @@ struct RecoveryResult: Codable {
     /// The bare C-API loop's records/s in the same run (with `--bare-loop`), and the runtime's share of it.
     var bareCRps: Double?
     var throughputVsBare: Double?
+    /// One line per checkpoint the run ended (completed or aborted), for `--checkpoint-log`; not in the JSON.
+    var checkpointLog: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case strategy, alignment, failure, checkpoints
@@ -91,6 +93,7 @@ struct RecoveryResult: Codable {
         self.throughputMedianRps = percentile(sortedRates, 0.5) ?? 0
         self.throughputMaxRps = sortedRates.last ?? 0
 
+        self.checkpointLog = trace.checkpoints.map(Self.logLine)
         let completed = trace.checkpoints.filter { $0.status == .completed }
         let measured = Array(completed.dropFirst(Int(options.warmup * 1000) / options.interval))
         let durations = measured.map { $0.endToEnd.milliseconds }.sorted()
@@ -133,6 +136,18 @@ struct RecoveryResult: Codable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// `checkpoint 14 completed: 36.2 ms (start delay 25.1, alignment 0.0, sync 2.4, async 0.0, publish 3.1 ms), …`
+    static func logLine(_ checkpoint: CheckpointStatistics) -> String {
+        let phases = [
+            ("start delay", checkpoint.maxStartDelay), ("alignment", checkpoint.maxAlignment),
+            ("sync", checkpoint.maxSynchronous), ("async", checkpoint.maxAsynchronous), ("publish", checkpoint.publish),
+        ].map { String(format: "%@ %.1f", $0.0, $0.1.milliseconds) }.joined(separator: ", ")
+        return "  checkpoint \(checkpoint.checkpointID) \(checkpoint.status.rawValue): "
+            + String(format: "%.1f ms", checkpoint.endToEnd.milliseconds) + " (\(phases) ms), "
+            + "\(checkpoint.checkpointedBytes) B added of \(checkpoint.stateBytes) B"
+            + (checkpoint.failure.map { "; \($0)" } ?? "")
     }
 
     var table: String {
