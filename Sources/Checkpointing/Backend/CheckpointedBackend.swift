@@ -57,6 +57,9 @@ public final class CheckpointedBackend<Key> {
     lazy var materializer = BackgroundWorker(name: "weir-materialize")
     /// Local rollback: snapshots at checkpoints and keys changed since (RocksDB with `localRollback` only).
     var rollback: RollbackTracker?
+    /// The incremental snapshot whose upload runs on the materializer thread (at most one), and the upload's
+    /// result for the owner thread to adopt.
+    var uploading: (pending: PendingBackendSnapshot, result: Promise<Result<MaterializationResult, CheckpointError>>)?
     /// Checkpoints since this backend's local rollback that left its deferred keys alone, and how many keys were
     /// deferred at the last of them (`postponesSettling`).
     var postponedSettles = (count: 0, keys: Int.max)
@@ -89,13 +92,24 @@ public final class CheckpointedBackend<Key> {
     public var nextSQN: UInt64 { self.writer?.nextSQN ?? 0 }
 
     /// Takes this backend's part of checkpoint `id` and returns its handle (to publish with the other backends'
-    /// handles through `storage.publish`). Blocks for the changelog tail's write (changelog), the upload of new
-    /// RocksDB files (incremental), or the whole snapshot (full).
+    /// handles through `storage.publish`): `startSnapshot(checkpointID:)`, then waits for its asynchronous part.
     /// - Throws: `CheckpointError`; the checkpoint then fails and earlier ones stay intact.
+    public func snapshot(checkpointID id: Int64) throws(CheckpointError) -> BackendStateHandle {
+        try self.startSnapshot(checkpointID: id).wait()
+    }
+
+    /// Takes the synchronous part of this backend's part of checkpoint `id` and returns it pending: the changelog
+    /// tail's write (changelog) or the whole snapshot (full) happen here, and the snapshot is finished on return;
+    /// for the incremental strategy a RocksDB checkpoint (a flush and hard links) is taken here and its new files
+    /// are uploaded on the backend's background thread while the caller goes on. At most one upload runs: the
+    /// next snapshot, a completion or abort notice, and `close` wait for it.
+    /// - Throws: `CheckpointError` from the synchronous part; the asynchronous part's error comes from the
+    ///   pending snapshot. Either way the checkpoint fails and earlier ones stay intact.
     /// The files the handle references stay live (not collected, even when a materialization truncates the
     /// changelog meanwhile) until `notifyCheckpointComplete` or `notifyCheckpointAborted` for `id`.
-    public func snapshot(checkpointID id: Int64) throws(CheckpointError) -> BackendStateHandle {
+    public func startSnapshot(checkpointID id: Int64) throws(CheckpointError) -> PendingBackendSnapshot {
         try self.checkOpen()
+        self.adoptFinishedUpload(waiting: true)
         do throws(CheckpointError) {
             // Keys a local rollback deferred are written back first: the snapshot (and the rollback point after
             // it) must see the database as the state is. A changelog snapshot does not read the database, so
@@ -107,20 +121,18 @@ public final class CheckpointedBackend<Key> {
             } else {
                 try self.settleRollback()
             }
-            let handle: BackendStateHandle
+            let pending: PendingBackendSnapshot
             switch self.strategy.kind {
-            case .changelog: handle = try self.changelogSnapshot()
-            case .incremental: handle = try self.incrementalSnapshot(id)
-            case .full, .savepoint: handle = try self.fullSnapshot(id)
+            case .changelog: pending = self.pending(id, try self.changelogSnapshot())
+            case .incremental: pending = try self.incrementalSnapshot(id)
+            case .full, .savepoint: pending = self.pending(id, try self.fullSnapshot(id))
             }
-            self.pendingSnapshots[id] = PendingSnapshot(paths: handle.referencedPaths, materialization: handle.materialization?.id)
-            self.publishLiveFiles()
             if let rollback = self.rollback, !postponed {
                 do { if let point = try self.state.makeRollbackPoint() { rollback.began(id, at: point) } } catch {
                     throw CheckpointError.state(error, "taking the rollback point of '\(self.backendID)'")
                 }
             }
-            return handle
+            return pending
         } catch {
             throw error.inCheckpoint(id)
         }
@@ -130,6 +142,7 @@ public final class CheckpointedBackend<Key> {
     /// storage's retained checkpoints (or released).
     public func notifyCheckpointComplete(_ id: Int64) {
         guard !self.closed else { return }
+        self.adoptFinishedUpload(waiting: true)
         let held = self.state.deferredRollbackPoint
         for point in self.rollback?.completed(id, keeping: held) ?? [] { self.state.releaseRollbackPoint(point) }
         if let materialization = self.pendingSnapshots[id]?.materialization { self.completedMaterialization = materialization }
@@ -166,6 +179,7 @@ public final class CheckpointedBackend<Key> {
     /// Checkpoint `id` will not complete: its snapshot's files are released.
     public func notifyCheckpointAborted(_ id: Int64) {
         guard !self.closed else { return }
+        self.adoptFinishedUpload(waiting: true)
         if let point = self.rollback?.aborted(id) { self.state.releaseRollbackPoint(point) }
         guard self.pendingSnapshots.removeValue(forKey: id) != nil else { return }
         self.publishLiveFiles()
@@ -213,7 +227,29 @@ public final class CheckpointedBackend<Key> {
         return self.handle(materialization: self.materialization, changelog: sections, sqn: writer.nextSQN)
     }
 
-    private func incrementalSnapshot(_ id: Int64) throws(CheckpointError) -> BackendStateHandle {
+    /// A snapshot finished in its synchronous part: its files stay live until it completes or is aborted.
+    private func pending(_ id: Int64, _ handle: BackendStateHandle) -> PendingBackendSnapshot {
+        self.pendingSnapshots[id] = PendingSnapshot(paths: handle.referencedPaths, materialization: handle.materialization?.id)
+        self.publishLiveFiles()
+        return PendingBackendSnapshot(checkpointID: id, handle: handle)
+    }
+
+    /// Adopts the incremental snapshot whose upload has finished (waiting for it when `waiting`): its files
+    /// become the ones the next snapshot reuses, and stay live until its checkpoint completes or is aborted. A
+    /// failed upload has already released what it wrote.
+    func adoptFinishedUpload(waiting: Bool) {
+        guard let (pending, uploaded) = self.uploading else { return }
+        guard let result = waiting ? uploaded.wait() : uploaded.current else { return }
+        self.uploading = nil
+        guard case .success(let result) = result, case .success(let handle)? = pending.current else { return }
+        self.pendingSnapshots[pending.checkpointID] = PendingSnapshot(
+            paths: handle.referencedPaths, materialization: result.handle.id)
+        self.adopt(result)
+    }
+
+    /// The RocksDB checkpoint of snapshot `id` (owner thread), then the upload of its new files on the
+    /// materializer thread.
+    private func incrementalSnapshot(_ id: Int64) throws(CheckpointError) -> PendingBackendSnapshot {
         guard let database = self.state.rocksDatabase else {
             throw CheckpointError(
                 code: .invalidArgument,
@@ -225,10 +261,27 @@ public final class CheckpointedBackend<Key> {
         do { try database.createCheckpoint(at: local) } catch {
             throw CheckpointError(code: error.code == .noSpace ? .noSpace : .io, message: error.description, path: local)
         }
-        let result = try Self.upload(
-            directory: local, storage: self.storage, known: self.uploaded, id: id, sqn: 0, started: .now)
-        self.adopt(result)
-        return self.handle(materialization: result.handle, changelog: [], sqn: 0)
+        let pending = PendingBackendSnapshot(checkpointID: id)
+        let uploaded = Promise<Result<MaterializationResult, CheckpointError>>()
+        let template = self.handle(materialization: nil, changelog: [], sqn: 0)
+        let (storage, known, started) = (self.storage, self.uploaded, ContinuousClock.now)
+        self.uploading = (pending, uploaded)
+        self.materializer.submit {
+            let result: Result<MaterializationResult, CheckpointError>
+            do throws(CheckpointError) {
+                result = .success(try Self.upload(directory: local, storage: storage, known: known, id: id, sqn: 0, started: started))
+            } catch {
+                result = .failure(error.inCheckpoint(id))
+            }
+            // The owner thread's adoption waits on `uploaded`; the acknowledgement follows `pending`.
+            uploaded.fulfill(result)
+            pending.finish(result.map { result in
+                var handle = template
+                handle.materialization = result.handle
+                return handle
+            })
+        }
+        return pending
     }
 
     private func fullSnapshot(_ id: Int64) throws(CheckpointError) -> BackendStateHandle {
@@ -376,6 +429,7 @@ public final class CheckpointedBackend<Key> {
         }
         self.materializer.stop()
         self.adoptFinishedMaterialization()
+        self.adoptFinishedUpload(waiting: true)
         self.writer?.waitForUploads()
         self.storage.setLive(owner: self.backendID, paths: [], settling: self.writer?.takeUnsettled() ?? [])
         self.storage.collect()

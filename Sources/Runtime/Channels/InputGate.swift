@@ -1,4 +1,5 @@
 import Foundation
+import Checkpointing
 import Synchronization
 
 /// A task's inbox: one lock and condition shared by its input channels and its mailbox, so the task thread
@@ -14,6 +15,8 @@ final class InputGate: @unchecked Sendable {
         case complete(Int64)
         /// The checkpoint was given up.
         case abort(Int64)
+        /// The asynchronous part of this task's snapshot failed: the task fails with the error.
+        case snapshotFailed(CheckpointError)
     }
 
     /// What `next` found.

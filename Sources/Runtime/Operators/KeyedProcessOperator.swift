@@ -85,8 +85,8 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
         try self.function.process(value, context: self.context, out: out)
     }
 
-    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: BackendStateHandle?) {
-        ([:], try self.backend?.snapshot(checkpointID: checkpointID))
+    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: PendingBackendSnapshot?) {
+        ([:], try self.backend?.startSnapshot(checkpointID: checkpointID))
     }
 
     func complete(checkpointID: Int64) throws {

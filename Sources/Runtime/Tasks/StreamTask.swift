@@ -51,7 +51,7 @@ final class StreamTask: @unchecked Sendable {
 
     private struct PendingSnapshot {
         var state: [String: String]
-        var backends: [BackendStateHandle]
+        var backends: [PendingBackendSnapshot]
         var synchronous: Duration
         var alignment: Duration
         var startDelay: Duration
@@ -336,6 +336,8 @@ final class StreamTask: @unchecked Sendable {
                 try self.perform(self.handler.abort(checkpointID: id))
                 self.snapshots[id] = nil
                 for op in self.operators { op.abort(checkpointID: id) }
+            case .snapshotFailed(let error):
+                throw error
             }
         }
     }
@@ -368,7 +370,7 @@ final class StreamTask: @unchecked Sendable {
     private func snapshot(_ id: Int64, unaligned: Bool) throws {
         let start = RuntimeClock.now
         var state: [String: String] = [:]
-        var backends: [BackendStateHandle] = []
+        var backends: [PendingBackendSnapshot] = []
         for op in self.operators {
             let (opState, backend) = try op.snapshot(checkpointID: id)
             for (key, value) in opState { state["\(op.name).\(key)"] = value }
@@ -401,14 +403,41 @@ final class StreamTask: @unchecked Sendable {
             handle.inflightBytes = file.dataBytes
         }
         self.recording.removeAll()
-        let asynchronous = RuntimeClock.now - start
         self.barriers[id] = nil
         self.firstBarrierAt[id] = nil
-        self.execution.coordinator?.acknowledge(
-            TaskAcknowledgement(
-                checkpointID: id, task: handle, backends: snapshot.backends, synchronous: snapshot.synchronous,
-                asynchronous: asynchronous, alignment: snapshot.alignment, startDelay: snapshot.startDelay,
-                unaligned: snapshot.unaligned))
+        // The backends' asynchronous parts (uploads) may still run: the acknowledgement goes when the last has
+        // finished, from the thread that finished it, while this task goes on. A failed one fails the task, as a
+        // failed synchronous part does.
+        let coordinator = self.execution.coordinator
+        let gate = self.gate
+        let task = handle
+        Self.whenFinished(snapshot.backends[...], handles: []) { result in
+            switch result {
+            case .success(let backends):
+                coordinator?.acknowledge(
+                    TaskAcknowledgement(
+                        checkpointID: id, task: task, backends: backends, synchronous: snapshot.synchronous,
+                        asynchronous: RuntimeClock.now - start, alignment: snapshot.alignment,
+                        startDelay: snapshot.startDelay, unaligned: snapshot.unaligned))
+            case .failure(let error):
+                gate.post(.snapshotFailed(error))
+            }
+        }
+    }
+
+    /// Calls `body` with every handle of `pending` (after `handles`) once all have finished, or with the first
+    /// failure.
+    private static func whenFinished(
+        _ pending: ArraySlice<PendingBackendSnapshot>, handles: [BackendStateHandle],
+        _ body: @escaping @Sendable (Result<[BackendStateHandle], CheckpointError>) -> Void
+    ) {
+        guard let first = pending.first else { return body(.success(handles)) }
+        first.whenFinished { result in
+            switch result {
+            case .success(let handle): Self.whenFinished(pending.dropFirst(), handles: handles + [handle], body)
+            case .failure(let error): body(.failure(error))
+            }
+        }
     }
 }
 

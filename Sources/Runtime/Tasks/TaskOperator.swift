@@ -4,8 +4,9 @@ import Checkpointing
 protocol TaskOperator: AnyObject {
     /// The operator's name (its state keys are prefixed with it).
     var name: String { get }
-    /// Synchronous part of a snapshot: small state by name, and a keyed backend's handle.
-    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: BackendStateHandle?)
+    /// Synchronous part of a snapshot: small state by name, and a keyed backend's snapshot (its asynchronous part
+    /// may still run).
+    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: PendingBackendSnapshot?)
     /// The checkpoint completed.
     func complete(checkpointID: Int64) throws
     /// The checkpoint was given up.
@@ -47,7 +48,7 @@ final class SourceHooks<S: SourceFunction>: TaskOperator {
         self.name = name
         self.source = source
     }
-    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: BackendStateHandle?) {
+    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: PendingBackendSnapshot?) {
         (self.source.snapshotState(), nil)
     }
 }
@@ -60,7 +61,7 @@ final class SinkHooks<S: SinkFunction>: TaskOperator {
         self.name = name
         self.sink = sink
     }
-    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: BackendStateHandle?) {
+    func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: PendingBackendSnapshot?) {
         (try self.sink.snapshotState(checkpointID: checkpointID), nil)
     }
     func complete(checkpointID: Int64) throws { try self.sink.notifyCheckpointComplete(checkpointID) }
