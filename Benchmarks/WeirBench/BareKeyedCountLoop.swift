@@ -13,6 +13,7 @@ enum BareKeyedCountLoop {
     static func run(_ options: RecoveryOptions, directory: String, seconds: Double) throws -> Double {
         var rocks = RocksOptions()
         rocks.writeBufferBytes = options.writeBufferMib << 20
+        rocks.maxWriteBufferNumber = options.writeBuffers
         rocks.blockCacheBytes = options.blockCacheMib << 20
         let configuration = GeneratorSource.Configuration(keys: options.keys, payloadBytes: options.payload, seed: options.seed)
         let counts = Counts(options.parallelism)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpointing
+import RocksKit
 import Runtime
 
 /// Every knob of the standard recovery workload (all defaults are the standard workload).
@@ -61,6 +62,9 @@ struct RecoveryOptions: ParsableArguments {
     @Option(help: "RocksDB memtable size per column family, in MiB.")
     var writeBufferMib: Int = 16
 
+    @Option(help: "RocksDB memtables a column family may hold (the active one and those waiting for a flush) before writes stop.")
+    var writeBuffers: Int = RocksOptions().maxWriteBufferNumber
+
     @Option(help: "RocksDB block cache per backend, in MiB.")
     var blockCacheMib: Int = 32
 
@@ -95,7 +99,8 @@ struct RecoveryOptions: ParsableArguments {
             "--sink-throttle", "\(self.sinkThrottle)", "--keys", "\(self.keys)", "--payload", "\(self.payload)",
             "--parallelism", "\(self.parallelism)", "--duration", "\(self.duration)", "--warmup", "\(self.warmup)",
             "--interval", "\(self.interval)", "--failure", self.failure, "--failure-at", "\(self.failureAt)", "--seed", "\(self.seed)",
-            "--write-buffer-mib", "\(self.writeBufferMib)", "--block-cache-mib", "\(self.blockCacheMib)",
+            "--write-buffer-mib", "\(self.writeBufferMib)", "--write-buffers", "\(self.writeBuffers)",
+            "--block-cache-mib", "\(self.blockCacheMib)",
             "--channel-capacity", "\(self.channelCapacity)", "--debloat-target", "\(self.debloatTarget)",
         ]
         list.append(self.kvSeparation ? "--kv-separation" : "--no-kv-separation")

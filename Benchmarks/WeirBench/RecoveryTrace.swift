@@ -110,6 +110,7 @@ enum RecoveryJob {
         configuration.bufferDebloating = options.debloatTarget == 0 ? nil : BufferDebloating(target: .milliseconds(options.debloatTarget))
         var rocks = RocksOptions()
         rocks.writeBufferBytes = options.writeBufferMib << 20
+        rocks.maxWriteBufferNumber = options.writeBuffers
         rocks.blockCacheBytes = options.blockCacheMib << 20
         configuration.engine = .rocksDB(rocks)
         let execution = JobExecution(job: job, configuration: configuration)
