@@ -34,6 +34,9 @@ struct RecoveryBenchmark: ParsableCommand {
     @Flag(help: "Before the summary, print each checkpoint's duration, phases and bytes (not with --json).")
     var checkpointLog = false
 
+    @Flag(help: "Before the summary, print the source rate in 250 ms windows around the failure (not with --json).")
+    var timeline = false
+
     @Option(help: "Scratch directory (removed afterwards). Default: $TMPDIR/weir-bench-recovery-<pid>.")
     var directory: String?
 
@@ -57,6 +60,7 @@ struct RecoveryBenchmark: ParsableCommand {
             result.throughputVsBare = bare > 0 ? result.throughputRps / bare : nil
         }
         if self.checkpointLog && !self.json { print(result.checkpointLog.joined(separator: "\n")) }
+        if self.timeline && !self.json { print(result.timeline.joined(separator: "\n")) }
         print(self.json ? result.jsonLine : result.table)
     }
 

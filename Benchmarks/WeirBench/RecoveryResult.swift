@@ -42,6 +42,9 @@ struct RecoveryResult: Codable {
     var throughputVsBare: Double?
     /// One line per checkpoint the run ended (completed or aborted), for `--checkpoint-log`; not in the JSON.
     var checkpointLog: [String] = []
+    /// The source rate in 250 ms windows from 1 s before the failure to 3 s after it, for `--timeline`; not in
+    /// the JSON.
+    var timeline: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case strategy, alignment, failure, checkpoints
@@ -122,6 +125,14 @@ struct RecoveryResult: Codable {
         // Caught up: the first 250 ms window after the first record whose rate is back to 90 % of the steady median.
         let after = trace.samples.filter { $0.t >= (restart.firstRecordAt ?? failedAt) && $0.segment == trace.samples.last!.segment }
         let target = 0.9 * self.throughputMedianRps
+        let last = trace.samples.filter { $0.segment == trace.samples.last!.segment }
+        for end in stride(from: failedAt - 750, through: failedAt + 3_000, by: 250) {
+            let samples = end <= failedAt ? first : last
+            guard let from = Self.records(at: end - 250, in: samples), let to = Self.records(at: end, in: samples) else { continue }
+            let rate = Double(to - from) * 4
+            self.timeline.append(
+                String(format: "  %+6d ms: %7.0f records/s%@", Int(end - failedAt), rate, rate >= target ? "" : " (below 90 % of the median)"))
+        }
         for sample in after {
             guard let earlier = Self.records(at: sample.t - 250, in: after), sample.t - 250 >= after.first!.t else { continue }
             if Double(sample.records - earlier) * 4 >= target {
