@@ -10,7 +10,7 @@ struct ReportCommand: ParsableCommand {
             Each strategy at 100 B with a task exception and with kill -9; the changelog and incremental \
             strategies at 4 KiB with and without KV separation; aligned vs unaligned under backpressure; and the \
             bare C-API loop at both payload sizes. Each case runs as its own process (`weir-bench recovery \
-            --json`), so its peak RSS is its own. About 8 minutes with the defaults.
+            --json`), so its peak RSS is its own. The matrix runs --runs times (in turn, so a slow spell of the             machine spreads over the cases); the targets use each figure's median over the runs, and the tables             the run with the median throughput. About 6 minutes per run.
 
             Example:
               swift run -c release weir-bench report --output docs/benchmarks.md
@@ -22,6 +22,9 @@ struct ReportCommand: ParsableCommand {
 
     @Option(help: "Where the SVG charts go (default: next to --output).")
     var charts: String?
+
+    @Option(help: "Times the matrix runs: each target is judged on the median of its figure over the runs.")
+    var runs: Int = 3
 
     @Option(help: "Seconds per case.")
     var duration: Double = 24
@@ -68,18 +71,20 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let started = Date()
-        var results: [(Case, RecoveryResult)] = []
         let cases = self.matrix
-        for (index, benchCase) in cases.enumerated() {
-            let elapsed = Int(Date().timeIntervalSince(started))
-            Self.say("[\(index + 1)/\(cases.count)] \(benchCase.name) (\(elapsed / 60)m\(elapsed % 60)s elapsed)")
-            let result = try self.runCase(benchCase)
-            Self.say(String(format: "      %.0f records/s, checkpoint p99 %.0f ms", result.throughputRps, result.checkpointP99Ms)
-                + (result.recoveryCaughtUpMs.map { String(format: ", caught up after %.0f ms", $0) } ?? ""))
-            results.append((benchCase, result))
+        var runs: [[RecoveryResult]] = Array(repeating: [], count: cases.count)
+        for run in 1...max(self.runs, 1) {
+            for (index, benchCase) in cases.enumerated() {
+                let elapsed = Int(Date().timeIntervalSince(started))
+                Self.say("[run \(run)/\(max(self.runs, 1)), \(index + 1)/\(cases.count)] \(benchCase.name) (\(elapsed / 60)m\(elapsed % 60)s elapsed)")
+                let result = try self.runCase(benchCase)
+                Self.say(String(format: "      %.0f records/s, checkpoint p99 %.0f ms", result.throughputRps, result.checkpointP99Ms)
+                    + (result.recoveryCaughtUpMs.map { String(format: ", caught up after %.0f ms", $0) } ?? ""))
+                runs[index].append(result)
+            }
         }
         let chartDirectory = self.charts ?? URL(fileURLWithPath: self.output).deletingLastPathComponent().path
-        let markdown = ReportWriter(results: results, duration: self.duration, warmup: self.warmup, failureAt: self.failureAt,
+        let markdown = ReportWriter(runs: Array(zip(cases, runs)), duration: self.duration, warmup: self.warmup, failureAt: self.failureAt,
                                     elapsed: Date().timeIntervalSince(started), chartDirectory: chartDirectory).write()
         try Self.replaceSection(in: self.output, with: markdown)
         print("wrote \(self.output) and charts in \(chartDirectory) in \(Int(Date().timeIntervalSince(started))) s")
