@@ -3,6 +3,7 @@ import Foundation
 import Runtime
 import StateCore
 import StateTestSupport
+import Synchronization
 import Testing
 
 /// Restart strategy limits, expired checkpoints, and per-operator maxParallelism.
@@ -77,4 +78,43 @@ import Testing
         }
         #expect(error.code == .invalidJob && error.message.contains("'count' has parallelism 9"))
     }
+
+    /// An incremental checkpoint's background upload that fails (a full disk for one write under `shared/`)
+    /// fails its task as a failed synchronous part would: the failure names the write and the checkpoint, the job
+    /// restarts from the latest completed checkpoint, and the committed output is exact.
+    @Test func aFailedBackgroundUploadFailsTheTaskAndTheJobRecovers() throws {
+        let scratch = TemporaryDirectory(prefix: "weir-upload")
+        defer { scratch.remove() }
+        let writes = WriteCount()
+        let fileSystem = InterceptingFileSystem(beforeWrite: { path throws(CheckpointError) in
+            guard path.contains("/shared/"), writes.next() == 30 else { return }
+            throw CheckpointError(code: .noSpace, message: "write \(path): No space left on device", path: path)
+        })
+        let settings = ExactlyOnceTests.settings(scratch, alignment: .aligned, strategy: .incremental)
+        let job = StreamJob.keyedCount(
+            generator: settings.generator, parallelism: 2, sink: .files(directory: scratch.appending("out")),
+            failAt: { _, record in
+                if record % 8 == 0 { usleep(100) }
+                return false
+            })
+        let result = try JobExecution(job: job, configuration: JobConfiguration(
+            checkpointing: CheckpointConfiguration(
+                directory: scratch.appending("checkpoints"), interval: .milliseconds(50), strategy: .incremental,
+                fileSystem: fileSystem),
+            workingDirectory: scratch.appending("work"), restartStrategy: .fixedDelay(attempts: 2, delay: .milliseconds(10)))).run()
+        #expect(writes.value >= 30)
+        #expect(result.failures.count == 1)
+        let message = result.failures.first?.message ?? ""
+        #expect(message.contains("No space left on device") && message.contains("checkpoint"), "\(message)")
+        #expect(result.restoredFrom.count == 1)
+        #expect(try ExactlyOnceTests.committed(scratch.appending("out")) == ExactlyOnceTests.expected)
+    }
+}
+
+/// Counts writes across threads.
+final class WriteCount: Sendable {
+    private let count = Mutex(0)
+    /// Counts one write and returns how many there were.
+    func next() -> Int { self.count.withLock { $0 += 1; return $0 } }
+    var value: Int { self.count.withLock { $0 } }
 }

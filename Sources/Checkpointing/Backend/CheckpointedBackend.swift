@@ -273,13 +273,14 @@ public final class CheckpointedBackend<Key> {
             } catch {
                 result = .failure(error.inCheckpoint(id))
             }
-            // The owner thread's adoption waits on `uploaded`; the acknowledgement follows `pending`.
-            uploaded.fulfill(result)
+            // `pending` first (its callbacks acknowledge), then `uploaded`: the owner thread's adoption waits on
+            // `uploaded` and reads the handle from `pending`.
             pending.finish(result.map { result in
                 var handle = template
                 handle.materialization = result.handle
                 return handle
             })
+            uploaded.fulfill(result)
         }
         return pending
     }

@@ -73,12 +73,14 @@ public struct CheckpointConfiguration: Sendable {
     public var strategy: SnapshotStrategy
     /// Aligned, unaligned, or aligned with a timeout.
     public var alignment: AlignmentMode
+    /// The file system the checkpoint root is written through. Default the local one.
+    public var fileSystem: any CheckpointFileSystem
 
     /// Creates a configuration.
     public init(
         directory: String, interval: Duration = .seconds(1), timeout: Duration = .seconds(60),
         minimumPause: Duration = .zero, retained: Int = 1, strategy: SnapshotStrategy = .changelog(),
-        alignment: AlignmentMode = .aligned
+        alignment: AlignmentMode = .aligned, fileSystem: any CheckpointFileSystem = LocalFileSystem()
     ) {
         self.directory = directory
         self.interval = interval
@@ -87,6 +89,7 @@ public struct CheckpointConfiguration: Sendable {
         self.retained = retained
         self.strategy = strategy
         self.alignment = alignment
+        self.fileSystem = fileSystem
     }
 }
 
