@@ -75,7 +75,8 @@ public final class JobExecution: @unchecked Sendable {
         if let checkpointing = self.configuration.checkpointing {
             do {
                 self.storage = try CheckpointStorage(
-                    root: checkpointing.directory, retained: checkpointing.retained, fileSystem: checkpointing.fileSystem)
+                    root: checkpointing.directory, retained: checkpointing.retained,
+                    fileSystem: checkpointing.fileSystem)
             } catch {
                 throw RuntimeError(code: .checkpoint, message: "opening the checkpoint root: \(error.message)", cause: error)
             }

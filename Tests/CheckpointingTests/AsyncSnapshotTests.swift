@@ -35,8 +35,10 @@ import Testing
         let storage = try CheckpointStorage(root: scratch.root, retained: 5)
         defer { storage.close() }
         for (id, expected) in atCheckpoint.sorted(by: { $0.key < $1.key }) {
-            let restored = try scratch.open(Self.incremental, storage: storage, restore: .checkpoint(id), work: scratch.work + "-\(id)")
-            #expect(try expected.read(try CheckpointWorkload.register(restored.state)) == expected.model, "checkpoint \(id)")
+            let restored = try scratch.open(
+                Self.incremental, storage: storage, restore: .checkpoint(id), work: scratch.work + "-\(id)")
+            let states = try CheckpointWorkload.register(restored.state)
+            #expect(try expected.read(states) == expected.model, "checkpoint \(id)")
             try restored.close()
         }
     }
@@ -88,7 +90,8 @@ import Testing
             storage.abort(2)
             disk.full.withLock { $0 = false }
             #expect(storage.completedCheckpoints == [1])
-            let intact = try scratch.open(Self.incremental, storage: storage, restore: .latest, work: scratch.work + "-1")
+            let intact = try scratch.open(
+                Self.incremental, storage: storage, restore: .latest, work: scratch.work + "-1")
             #expect(try atOne.read(try CheckpointWorkload.register(intact.state)) == atOne.model)
             try intact.close()
             for _ in 0..<100 { try workload.step(states) }

@@ -193,7 +193,8 @@ import Testing
         while true {
             for _ in 0..<150 { try workload.step(states) }
             let before = backend.state.deferredRollbackKeys
-            let leaves = before > 0 && before < lastDeferred && postponed < CheckpointedBackend<Int64>.maxPostponedSettles
+            let limit = CheckpointedBackend<Int64>.maxPostponedSettles
+            let leaves = before > 0 && before < lastDeferred && postponed < limit
             try backend.checkpoint(id)
             #expect(backend.state.deferredRollbackKeys == (leaves ? before : 0), "checkpoint \(id)")
             completed.append((id, workload))
@@ -212,7 +213,8 @@ import Testing
         #expect(try atLast.read(try CheckpointWorkload.register(backend.state)) == atLast.model)
         try backend.close()
         for (id, model) in completed {
-            let elsewhere = try self.open(setup, scratch, storage, restore: .checkpoint(id), work: scratch.work + "-\(id)")
+            let elsewhere = try self.open(
+                setup, scratch, storage, restore: .checkpoint(id), work: scratch.work + "-\(id)")
             #expect(try model.read(try CheckpointWorkload.register(elsewhere.state)) == model.model, "checkpoint \(id)")
             try elsewhere.close()
         }

@@ -101,7 +101,8 @@ import Testing
             checkpointing: CheckpointConfiguration(
                 directory: scratch.appending("checkpoints"), interval: .milliseconds(50), strategy: .incremental,
                 fileSystem: fileSystem),
-            workingDirectory: scratch.appending("work"), restartStrategy: .fixedDelay(attempts: 2, delay: .milliseconds(10)))).run()
+            workingDirectory: scratch.appending("work"),
+            restartStrategy: .fixedDelay(attempts: 2, delay: .milliseconds(10)))).run()
         #expect(writes.value >= 30)
         #expect(result.failures.count == 1)
         let message = result.failures.first?.message ?? ""

@@ -229,7 +229,8 @@ public final class CheckpointedBackend<Key> {
 
     /// A snapshot finished in its synchronous part: its files stay live until it completes or is aborted.
     private func pending(_ id: Int64, _ handle: BackendStateHandle) -> PendingBackendSnapshot {
-        self.pendingSnapshots[id] = PendingSnapshot(paths: handle.referencedPaths, materialization: handle.materialization?.id)
+        self.pendingSnapshots[id] = PendingSnapshot(
+            paths: handle.referencedPaths, materialization: handle.materialization?.id)
         self.publishLiveFiles()
         return PendingBackendSnapshot(checkpointID: id, handle: handle)
     }
@@ -269,7 +270,8 @@ public final class CheckpointedBackend<Key> {
         self.materializer.submit {
             let result: Result<MaterializationResult, CheckpointError>
             do throws(CheckpointError) {
-                result = .success(try Self.upload(directory: local, storage: storage, known: known, id: id, sqn: 0, started: started))
+                result = .success(
+                    try Self.upload(directory: local, storage: storage, known: known, id: id, sqn: 0, started: started))
             } catch {
                 result = .failure(error.inCheckpoint(id))
             }
