@@ -14,6 +14,7 @@ enum BareKeyedCountLoop {
         var rocks = RocksOptions()
         rocks.writeBufferBytes = options.writeBufferMib << 20
         rocks.maxWriteBufferNumber = options.writeBuffers
+        rocks.statistics = options.rocksdbStatistics
         rocks.blockCacheBytes = options.blockCacheMib << 20
         let configuration = GeneratorSource.Configuration(keys: options.keys, payloadBytes: options.payload, seed: options.seed)
         let counts = Counts(options.parallelism)

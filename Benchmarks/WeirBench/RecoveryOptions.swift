@@ -65,6 +65,9 @@ struct RecoveryOptions: ParsableArguments {
     @Option(help: "RocksDB memtables a column family may hold (the active one and those waiting for a flush) before writes stop.")
     var writeBuffers: Int = RocksOptions().maxWriteBufferNumber
 
+    @Flag(inversion: .prefixedNo, help: "Keep RocksDB statistics (tickers, and timers on every get and write).")
+    var rocksdbStatistics: Bool = RocksOptions().statistics
+
     @Option(help: "RocksDB block cache per backend, in MiB.")
     var blockCacheMib: Int = 32
 
@@ -104,6 +107,7 @@ struct RecoveryOptions: ParsableArguments {
             "--channel-capacity", "\(self.channelCapacity)", "--debloat-target", "\(self.debloatTarget)",
         ]
         list.append(self.kvSeparation ? "--kv-separation" : "--no-kv-separation")
+        list.append(self.rocksdbStatistics ? "--rocksdb-statistics" : "--no-rocksdb-statistics")
         list.append(self.localRecovery ? "--local-recovery" : "--no-local-recovery")
         return list
     }

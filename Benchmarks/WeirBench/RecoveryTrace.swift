@@ -111,6 +111,7 @@ enum RecoveryJob {
         var rocks = RocksOptions()
         rocks.writeBufferBytes = options.writeBufferMib << 20
         rocks.maxWriteBufferNumber = options.writeBuffers
+        rocks.statistics = options.rocksdbStatistics
         rocks.blockCacheBytes = options.blockCacheMib << 20
         configuration.engine = .rocksDB(rocks)
         let execution = JobExecution(job: job, configuration: configuration)

@@ -25,7 +25,8 @@ struct StateBenchmarkRun {
 
     func execute(report: (StateBenchmarkResult) -> Void) throws {
         let separation = self.mode == .blob ? self.separation : nil
-        let options = RocksOptions()
+        var options = RocksOptions()
+        options.statistics = true  // write amplification is read from them
         let weir = try WeirSide(directory: "\(self.directory)/weir", options: options, separation: separation)
         let raw = try RawSide(directory: "\(self.directory)/raw", options: options, separation: separation)
         defer {

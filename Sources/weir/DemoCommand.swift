@@ -44,7 +44,9 @@ struct DemoCommand: ParsableCommand {
         _ = system("rm -rf '\(path)'")
         print("Weir keyed state demo: \(self.events) events over \(self.users) users, RocksDB at \(path)")
 
-        let backend = try KeyedStateBackend.rocksDB(directory: path, keySerializer: .int64)
+        var options = RocksOptions()
+        options.statistics = true  // the write amplification printed at the end
+        let backend = try KeyedStateBackend.rocksDB(directory: path, keySerializer: .int64, options: options)
         let states = try DemoStates(backend)
         var random = SeededGenerator(seed: 42)
         let profile = [UInt8](repeating: 0x5F, count: 4_096)

@@ -82,7 +82,7 @@ private final class DropOddValues: CompactionFilter {
     @Test func separatedValuesAreCountedOnceInWriteAmplification() throws {
         let path = scratchPath("wamp")
         defer { removeScratch(path) }
-        let database = try RocksDatabase(path: path)
+        let database = try RocksDatabase(path: path, options: RocksOptions(statistics: true))
         defer { try? database.close() }
         let family = try database.createColumnFamily(
             named: "blobs", options: ColumnFamilyOptions(valueSeparation: ValueSeparation(minBlobSize: 1_024)))
@@ -129,7 +129,7 @@ private final class DropOddValues: CompactionFilter {
     @Test func valueSeparationWritesBlobFiles() throws {
         let path = scratchPath("blob")
         defer { removeScratch(path) }
-        let database = try RocksDatabase(path: path)
+        let database = try RocksDatabase(path: path, options: RocksOptions(statistics: true))
         defer { try? database.close() }
         let family = try database.createColumnFamily(
             named: "big", options: ColumnFamilyOptions(valueSeparation: ValueSeparation(minBlobSize: 512)))
