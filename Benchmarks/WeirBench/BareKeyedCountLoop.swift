@@ -11,11 +11,7 @@ import Synchronization
 enum BareKeyedCountLoop {
     /// Records per second over all threads, after `warmup` seconds.
     static func run(_ options: RecoveryOptions, directory: String, seconds: Double) throws -> Double {
-        var rocks = RocksOptions()
-        rocks.writeBufferBytes = options.writeBufferMib << 20
-        rocks.maxWriteBufferNumber = options.writeBuffers
-        rocks.statistics = options.rocksdbStatistics
-        rocks.blockCacheBytes = options.blockCacheMib << 20
+        let rocks = options.rocksOptions
         let configuration = GeneratorSource.Configuration(keys: options.keys, payloadBytes: options.payload, seed: options.seed)
         let counts = Counts(options.parallelism)
         let group = DispatchGroup()

@@ -94,6 +94,16 @@ struct RecoveryOptions: ParsableArguments {
         .named(self.strategy, materializationInterval: .milliseconds(Int64(self.materializationInterval * 1000)))
     }
 
+    /// The RocksDB options of each backend (and of the bare loop's databases).
+    var rocksOptions: RocksOptions {
+        var rocks = RocksOptions()
+        rocks.writeBufferBytes = self.writeBufferMib << 20
+        rocks.maxWriteBufferNumber = self.writeBuffers
+        rocks.statistics = self.rocksdbStatistics
+        rocks.blockCacheBytes = self.blockCacheMib << 20
+        return rocks
+    }
+
     /// The arguments that reproduce these options (for the child process of a kill run).
     var arguments: [String] {
         var list = [

@@ -108,12 +108,7 @@ enum RecoveryJob {
         configuration.localRecovery = options.localRecovery
         configuration.channelCapacity = options.channelCapacity
         configuration.bufferDebloating = options.debloatTarget == 0 ? nil : BufferDebloating(target: .milliseconds(options.debloatTarget))
-        var rocks = RocksOptions()
-        rocks.writeBufferBytes = options.writeBufferMib << 20
-        rocks.maxWriteBufferNumber = options.writeBuffers
-        rocks.statistics = options.rocksdbStatistics
-        rocks.blockCacheBytes = options.blockCacheMib << 20
-        configuration.engine = .rocksDB(rocks)
+        configuration.engine = .rocksDB(options.rocksOptions)
         let execution = JobExecution(job: job, configuration: configuration)
         execution.onCheckpoint = { emit(RecoveryTrace.Event(checkpoint: $0)) }
         let done = DispatchSemaphore(value: 0)

@@ -103,6 +103,8 @@ import Glibc
 /// A thread-safe count.
 final class Counter: Sendable {
     private let count = Atomic<Int>(0)
-    func increment() { self.count.add(1, ordering: .relaxed) }
+    /// Counts one and returns the new count.
+    @discardableResult
+    func increment() -> Int { self.count.add(1, ordering: .relaxed).newValue }
     var value: Int { self.count.load(ordering: .relaxed) }
 }

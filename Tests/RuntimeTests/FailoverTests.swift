@@ -3,7 +3,6 @@ import Foundation
 import Runtime
 import StateCore
 import StateTestSupport
-import Synchronization
 import Testing
 
 /// Restart strategy limits, expired checkpoints, and per-operator maxParallelism.
@@ -85,9 +84,9 @@ import Testing
     @Test func aFailedBackgroundUploadFailsTheTaskAndTheJobRecovers() throws {
         let scratch = TemporaryDirectory(prefix: "weir-upload")
         defer { scratch.remove() }
-        let writes = WriteCount()
+        let writes = Counter()
         let fileSystem = InterceptingFileSystem(beforeWrite: { path throws(CheckpointError) in
-            guard path.contains("/shared/"), writes.next() == 30 else { return }
+            guard path.contains("/shared/"), writes.increment() == 30 else { return }
             throw CheckpointError(code: .noSpace, message: "write \(path): No space left on device", path: path)
         })
         let settings = ExactlyOnceTests.settings(scratch, alignment: .aligned, strategy: .incremental)
@@ -110,12 +109,4 @@ import Testing
         #expect(result.restoredFrom.count == 1)
         #expect(try ExactlyOnceTests.committed(scratch.appending("out")) == ExactlyOnceTests.expected)
     }
-}
-
-/// Counts writes across threads.
-final class WriteCount: Sendable {
-    private let count = Mutex(0)
-    /// Counts one write and returns how many there were.
-    func next() -> Int { self.count.withLock { $0 += 1; return $0 } }
-    var value: Int { self.count.withLock { $0 } }
 }

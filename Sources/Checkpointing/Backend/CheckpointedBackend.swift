@@ -57,9 +57,9 @@ public final class CheckpointedBackend<Key> {
     lazy var materializer = BackgroundWorker(name: "weir-materialize")
     /// Local rollback: snapshots at checkpoints and keys changed since (RocksDB with `localRollback` only).
     var rollback: RollbackTracker?
-    /// The incremental snapshot whose upload runs on the materializer thread (at most one), and the upload's
-    /// result for the owner thread to adopt.
-    var uploading: (pending: PendingBackendSnapshot, result: Promise<Result<MaterializationResult, CheckpointError>>)?
+    /// The incremental snapshot whose upload runs on the materializer thread (at most one); the owner thread adopts
+    /// the upload it carries once it has finished.
+    var uploading: PendingBackendSnapshot?
     /// Checkpoints since this backend's local rollback that left its deferred keys alone, and how many keys were
     /// deferred at the last of them (`postponesSettling`).
     var postponedSettles = (count: 0, keys: Int.max)
@@ -239,13 +239,12 @@ public final class CheckpointedBackend<Key> {
     /// become the ones the next snapshot reuses, and stay live until its checkpoint completes or is aborted. A
     /// failed upload has already released what it wrote.
     func adoptFinishedUpload(waiting: Bool) {
-        guard let (pending, uploaded) = self.uploading else { return }
-        guard let result = waiting ? uploaded.wait() : uploaded.current else { return }
+        guard let pending = self.uploading, let outcome = pending.outcome(waiting: waiting) else { return }
         self.uploading = nil
-        guard case .success(let result) = result, case .success(let handle)? = pending.current else { return }
+        guard case .success(let handle) = outcome.result, let upload = outcome.upload else { return }
         self.pendingSnapshots[pending.checkpointID] = PendingSnapshot(
-            paths: handle.referencedPaths, materialization: result.handle.id)
-        self.adopt(result)
+            paths: handle.referencedPaths, materialization: upload.handle.id)
+        self.adopt(upload)
     }
 
     /// The RocksDB checkpoint of snapshot `id` (owner thread), then the upload of its new files on the
@@ -263,26 +262,19 @@ public final class CheckpointedBackend<Key> {
             throw CheckpointError(code: error.code == .noSpace ? .noSpace : .io, message: error.description, path: local)
         }
         let pending = PendingBackendSnapshot(checkpointID: id)
-        let uploaded = Promise<Result<MaterializationResult, CheckpointError>>()
         let template = self.handle(materialization: nil, changelog: [], sqn: 0)
         let (storage, known, started) = (self.storage, self.uploaded, ContinuousClock.now)
-        self.uploading = (pending, uploaded)
+        self.uploading = pending
         self.materializer.submit {
-            let result: Result<MaterializationResult, CheckpointError>
             do throws(CheckpointError) {
-                result = .success(
-                    try Self.upload(directory: local, storage: storage, known: known, id: id, sqn: 0, started: started))
-            } catch {
-                result = .failure(error.inCheckpoint(id))
-            }
-            // `pending` first (its callbacks acknowledge), then `uploaded`: the owner thread's adoption waits on
-            // `uploaded` and reads the handle from `pending`.
-            pending.finish(result.map { result in
+                let upload = try Self.upload(
+                    directory: local, storage: storage, known: known, id: id, sqn: 0, started: started)
                 var handle = template
-                handle.materialization = result.handle
-                return handle
-            })
-            uploaded.fulfill(result)
+                handle.materialization = upload.handle
+                pending.finish(.success(handle), upload: upload)
+            } catch {
+                pending.finish(.failure(error.inCheckpoint(id)))
+            }
         }
         return pending
     }

@@ -44,7 +44,7 @@ final class InputGate: @unchecked Sendable {
     /// Buffers a full channel drains to before its blocked producer may send again.
     let resumeAt: Int
     /// The size at which producers send a buffer to this gate: the configured buffer size, or less while buffer
-    /// debloating shrinks it (written by the consuming task, read by producers on every record).
+    /// debloating shrinks it (written by the consuming task, read by producers after each buffer they send).
     let bufferSize: Atomic<Int>
 
     init(channels: Int, capacity: Int, bufferSize: Int) {
