@@ -68,6 +68,9 @@ struct RecoveryOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Keep RocksDB statistics (tickers, and timers on every get and write).")
     var rocksdbStatistics: Bool = RocksOptions().statistics
 
+    @Option(help: "RocksDB memtable whole-key Bloom filter size as a fraction of the memtable (0: off).")
+    var memtableBloom: Double = RocksOptions().memtableBloomRatio
+
     @Option(help: "RocksDB block cache per backend, in MiB.")
     var blockCacheMib: Int = 32
 
@@ -101,6 +104,7 @@ struct RecoveryOptions: ParsableArguments {
         rocks.maxWriteBufferNumber = self.writeBuffers
         rocks.statistics = self.rocksdbStatistics
         rocks.blockCacheBytes = self.blockCacheMib << 20
+        rocks.memtableBloomRatio = self.memtableBloom
         return rocks
     }
 
@@ -113,7 +117,7 @@ struct RecoveryOptions: ParsableArguments {
             "--parallelism", "\(self.parallelism)", "--duration", "\(self.duration)", "--warmup", "\(self.warmup)",
             "--interval", "\(self.interval)", "--failure", self.failure, "--failure-at", "\(self.failureAt)", "--seed", "\(self.seed)",
             "--write-buffer-mib", "\(self.writeBufferMib)", "--write-buffers", "\(self.writeBuffers)",
-            "--block-cache-mib", "\(self.blockCacheMib)",
+            "--block-cache-mib", "\(self.blockCacheMib)", "--memtable-bloom", "\(self.memtableBloom)",
             "--channel-capacity", "\(self.channelCapacity)", "--debloat-target", "\(self.debloatTarget)",
         ]
         list.append(self.kvSeparation ? "--kv-separation" : "--no-kv-separation")

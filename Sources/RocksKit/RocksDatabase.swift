@@ -249,6 +249,10 @@ public final class RocksDatabase: @unchecked Sendable {
             made, options.levelCompactionDynamicLevelBytes ? 1 : 0)
         rocksdb_options_set_max_open_files(made, -1)
         rocksdb_options_set_bytes_per_sync(made, UInt64(max(options.bytesPerSync, 0)))
+        if options.memtableBloomRatio > 0 {
+            rocksdb_options_set_memtable_prefix_bloom_size_ratio(made, min(options.memtableBloomRatio, 0.25))
+            rocksdb_options_set_memtable_whole_key_filtering(made, 1)
+        }
         let table = rocksdb_block_based_options_create()!
         rocksdb_block_based_options_set_block_cache(table, cache)
         if options.bloomFilterBitsPerKey > 0 {

@@ -18,6 +18,10 @@ public struct RocksOptions: Sendable, Hashable {
     public var maxBackgroundJobs: Int
     /// Bloom filter bits per key for point lookups; 0 turns filters off. Default 10 (about 1 % false positives).
     public var bloomFilterBitsPerKey: Double
+    /// The size of each memtable's whole-key Bloom filter, as a fraction of the memtable size; 0 turns it off.
+    /// Default 0.02. A point lookup of a key that is not in a memtable then skips that memtable's skip list
+    /// (RocksDB's `memtable_prefix_bloom_size_ratio` with `memtable_whole_key_filtering`).
+    public var memtableBloomRatio: Double
     /// Level sizes follow the last level's actual size, which bounds space amplification. Default `true`.
     public var levelCompactionDynamicLevelBytes: Bool
     /// Keep RocksDB statistics (bytes written, compaction and blob bytes) so write amplification can be read.
@@ -41,6 +45,7 @@ public struct RocksOptions: Sendable, Hashable {
         compression: Compression = .lz4,
         maxBackgroundJobs: Int = 2,
         bloomFilterBitsPerKey: Double = 10,
+        memtableBloomRatio: Double = 0.02,
         levelCompactionDynamicLevelBytes: Bool = true,
         statistics: Bool = false,
         writeAheadLog: Bool = false,
@@ -53,6 +58,7 @@ public struct RocksOptions: Sendable, Hashable {
         self.compression = compression
         self.maxBackgroundJobs = maxBackgroundJobs
         self.bloomFilterBitsPerKey = bloomFilterBitsPerKey
+        self.memtableBloomRatio = memtableBloomRatio
         self.levelCompactionDynamicLevelBytes = levelCompactionDynamicLevelBytes
         self.statistics = statistics
         self.writeAheadLog = writeAheadLog

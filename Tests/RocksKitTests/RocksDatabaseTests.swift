@@ -126,6 +126,29 @@ private final class DropOddValues: CompactionFilter {
         }
     }
 
+    /// With the memtable's whole-key Bloom filter (the default), gets still find every key that is there and none
+    /// that is not, in the memtable and after a flush; RocksDB's OPTIONS file shows the filter was configured,
+    /// and a ratio of 0 leaves it off.
+    @Test(arguments: [0.02, 0]) func memtableBloomFilterKeepsGetsExact(ratio: Double) throws {
+        let path = scratchPath("memtable-bloom")
+        defer { removeScratch(path) }
+        let database = try RocksDatabase(path: path, options: RocksOptions(memtableBloomRatio: ratio))
+        defer { try? database.close() }
+        let family = try database.createColumnFamily(named: "counts", options: ColumnFamilyOptions())
+        func key(_ i: Int) -> [UInt8] { withUnsafeBytes(of: UInt32(i).bigEndian, Array.init) }
+        for i in stride(from: 0, to: 2_000, by: 2) { try database.put(family, key: key(i), value: key(i * 3)) }
+        for round in 0..<2 {
+            for i in 0..<2_000 {
+                #expect(try database.get(family, key: key(i)) == (i % 2 == 0 ? key(i * 3) : nil), "round \(round)")
+            }
+            try database.flush()
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix("OPTIONS-") }
+        let text = try String(contentsOfFile: "\(path)/\(try #require(files.max()))", encoding: .utf8)
+        #expect(text.contains("memtable_whole_key_filtering=\(ratio > 0)"))
+        #expect(text.contains("memtable_prefix_bloom_size_ratio=\(ratio > 0 ? "0.020000" : "0.000000")"))
+    }
+
     @Test func valueSeparationWritesBlobFiles() throws {
         let path = scratchPath("blob")
         defer { removeScratch(path) }
