@@ -53,7 +53,8 @@ struct ReportWriter {
             process and the job restarts from the latest checkpoint; `kill`: the process is killed with SIGKILL and started
             again with restore). Throughput is source records per second before the failure; recovery times are from the
             failure. "first record" is the first record a keyed task processed; "caught up" is the end of the first 250 ms
-            window back at 90 % of the steady median. A checkpoint's phases: start delay (trigger to the first barrier at a
+            window back at 90 % of the pre-failure rate (the median 1-second rate of the last \(RecoveryResult.preFailureSeconds) s before the failure:
+            the rate drifts down while the state grows from empty, so the median since the warm-up would overstate it). A checkpoint's phases: start delay (trigger to the first barrier at a
             task: data queued ahead of it), sync (the snapshot), publish (writing and syncing the metadata); each column
             is that phase's own p99 over the case's checkpoints. The matrix ran \(self.runs.first?.1.count ?? 0) times, one
             case after another; each row shows the case's run with the median throughput, and each target is judged on
