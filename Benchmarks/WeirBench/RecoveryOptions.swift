@@ -71,6 +71,9 @@ struct RecoveryOptions: ParsableArguments {
     @Option(help: "RocksDB memtable whole-key Bloom filter size as a fraction of the memtable (0: off).")
     var memtableBloom: Double = RocksOptions().memtableBloomRatio
 
+    @Option(help: "RocksDB flushes a database may run at once (0: RocksDB's share of the 2 background jobs, 1).")
+    var flushThreads: Int = RocksOptions().maxBackgroundFlushes ?? 0
+
     @Option(help: "RocksDB block cache per backend, in MiB.")
     var blockCacheMib: Int = 32
 
@@ -105,6 +108,7 @@ struct RecoveryOptions: ParsableArguments {
         rocks.statistics = self.rocksdbStatistics
         rocks.blockCacheBytes = self.blockCacheMib << 20
         rocks.memtableBloomRatio = self.memtableBloom
+        rocks.maxBackgroundFlushes = self.flushThreads > 0 ? self.flushThreads : nil
         return rocks
     }
 
@@ -118,6 +122,7 @@ struct RecoveryOptions: ParsableArguments {
             "--interval", "\(self.interval)", "--failure", self.failure, "--failure-at", "\(self.failureAt)", "--seed", "\(self.seed)",
             "--write-buffer-mib", "\(self.writeBufferMib)", "--write-buffers", "\(self.writeBuffers)",
             "--block-cache-mib", "\(self.blockCacheMib)", "--memtable-bloom", "\(self.memtableBloom)",
+            "--flush-threads", "\(self.flushThreads)",
             "--channel-capacity", "\(self.channelCapacity)", "--debloat-target", "\(self.debloatTarget)",
         ]
         list.append(self.kvSeparation ? "--kv-separation" : "--no-kv-separation")

@@ -70,6 +70,10 @@ public final class RocksDatabase: @unchecked Sendable {
         rocksdb_options_set_create_if_missing(dbOptions, options.createIfMissing ? 1 : 0)
         rocksdb_options_set_create_missing_column_families(dbOptions, 1)
         rocksdb_options_set_max_background_jobs(dbOptions, Int32(options.maxBackgroundJobs))
+        if let flushes = options.maxBackgroundFlushes {
+            rocksdb_options_set_max_background_flushes(dbOptions, Int32(max(flushes, 1)))
+            rocksdb_options_set_max_background_compactions(dbOptions, Int32(max(options.maxBackgroundJobs - 1, 1)))
+        }
         if options.statistics { rocksdb_options_enable_statistics(dbOptions) }
 
         var existing = (try? Self.listColumnFamilies(path: path)) ?? []

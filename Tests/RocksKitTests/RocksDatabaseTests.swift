@@ -18,6 +18,12 @@ private func scratchPath(_ name: String) -> String {
     return "\(base)/weir-rockskit-\(getpid())-\(name)-\(UInt32.random(in: 0...UInt32.max))"
 }
 
+/// The newest OPTIONS file RocksDB wrote for the database at `path`: the options it runs with.
+private func rocksOptionsFile(_ path: String) throws -> String {
+    let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix("OPTIONS-") }
+    return try String(contentsOfFile: "\(path)/\(try #require(files.max()))", encoding: .utf8)
+}
+
 private final class DropOddValues: CompactionFilter {
     var name: String { "test.drop-odd" }
     func shouldRemove(key: ByteReader, value: ByteReader) -> Bool {
@@ -143,10 +149,23 @@ private final class DropOddValues: CompactionFilter {
             }
             try database.flush()
         }
-        let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix("OPTIONS-") }
-        let text = try String(contentsOfFile: "\(path)/\(try #require(files.max()))", encoding: .utf8)
+        let text = try rocksOptionsFile(path)
         #expect(text.contains("memtable_whole_key_filtering=\(ratio > 0)"))
         #expect(text.contains("memtable_prefix_bloom_size_ratio=\(ratio > 0 ? "0.020000" : "0.000000")"))
+    }
+
+    /// `maxBackgroundFlushes` reaches RocksDB with compactions at the rest of `maxBackgroundJobs`; `nil` leaves
+    /// RocksDB's own split.
+    @Test func backgroundFlushesAreConfigured() throws {
+        for (flushes, expected) in [(2, ["max_background_flushes=2", "max_background_compactions=1"]),
+                                    (nil, ["max_background_flushes=-1", "max_background_compactions=-1"])] as [(Int?, [String])] {
+            let path = scratchPath("flushes")
+            defer { removeScratch(path) }
+            let database = try RocksDatabase(path: path, options: RocksOptions(maxBackgroundFlushes: flushes))
+            let text = try rocksOptionsFile(path)
+            try database.close()
+            for line in expected { #expect(text.contains(line), "\(String(describing: flushes))") }
+        }
     }
 
     @Test func valueSeparationWritesBlobFiles() throws {
