@@ -10,7 +10,9 @@ struct ReportCommand: ParsableCommand {
             Each strategy at 100 B with a task exception and with kill -9; the changelog and incremental \
             strategies at 4 KiB with and without KV separation; aligned vs unaligned under backpressure; and the \
             bare C-API loop at both payload sizes. Each case runs as its own process (`weir-bench recovery \
-            --json`), so its peak RSS is its own. The matrix runs --runs times (in turn, so a slow spell of the             machine spreads over the cases); the targets use each figure's median over the runs, and the tables             the run with the median throughput. About 6 minutes per run.
+            --json`), so its peak RSS is its own. The matrix runs --runs times, in turn, so a slow spell of the \
+            machine spreads over the cases; the targets use each figure's median over the runs, and the tables \
+            show the run with the median throughput. About 6 minutes per run.
 
             Example:
               swift run -c release weir-bench report --output docs/benchmarks.md

@@ -4,15 +4,23 @@ import Foundation
 struct ReportWriter {
     /// Every run of each case, in the order they ran.
     let runs: [(ReportCommand.Case, [RecoveryResult])]
+    /// Each case's run with the median throughput (the tables and charts show it).
+    let results: [(ReportCommand.Case, RecoveryResult)]
     let duration: Double
     let warmup: Double
     let failureAt: Double
     let elapsed: Double
     let chartDirectory: String
 
-    /// Each case's run with the median throughput (the tables and charts show it).
-    var results: [(ReportCommand.Case, RecoveryResult)] {
-        self.runs.map { ($0.0, $0.1.sorted { $0.throughputRps < $1.throughputRps }[($0.1.count - 1) / 2]) }
+    init(runs: [(ReportCommand.Case, [RecoveryResult])], duration: Double, warmup: Double, failureAt: Double,
+         elapsed: Double, chartDirectory: String) {
+        self.runs = runs
+        self.results = runs.map { ($0.0, $0.1.sorted { $0.throughputRps < $1.throughputRps }[($0.1.count - 1) / 2]) }
+        self.duration = duration
+        self.warmup = warmup
+        self.failureAt = failureAt
+        self.elapsed = elapsed
+        self.chartDirectory = chartDirectory
     }
 
     func result(_ name: String) -> RecoveryResult? { self.results.first { $0.0.name == name }?.1 }

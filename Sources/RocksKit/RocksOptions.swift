@@ -14,7 +14,9 @@ public struct RocksOptions: Sendable, Hashable {
     public var maxWriteBufferNumber: Int
     /// The default block compression of SST files. Default LZ4: cheap to write, and Debian's build has it.
     public var compression: Compression
-    /// Threads for flushes and compactions together. Default 2, the core count of the reference machine.
+    /// Background jobs of a database. Default 2, the core count of the reference machine. With
+    /// `maxBackgroundFlushes` `nil` RocksDB splits them (one flush, one compaction); otherwise compactions get
+    /// this minus one (at least one) beside the flushes.
     public var maxBackgroundJobs: Int
     /// Flushes a database may run at once, or `nil` for RocksDB's share of `maxBackgroundJobs` (one of two; the
     /// other compacts). Default 2. RocksDB's flush threads are one pool for the whole process, as big as the

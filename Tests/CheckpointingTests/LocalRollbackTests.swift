@@ -22,6 +22,16 @@ import Testing
             keySerializer: .int64, strategy: setup.strategy, restore: restore, localRollback: true)
     }
 
+    /// The attempt fails: `backend` is parked, and the next attempt's backend opens at `checkpoint` in the same
+    /// working directory (rolled back in place when the parked database can stand for it).
+    func failAndReopen(
+        _ backend: CheckpointedBackend<Int64>, _ setup: Setup, _ scratch: Scratch, _ storage: CheckpointStorage,
+        at checkpoint: Int64
+    ) throws -> CheckpointedBackend<Int64> {
+        try backend.park()
+        return try self.open(setup, scratch, storage, restore: .checkpoint(checkpoint))
+    }
+
     /// Every change kind after checkpoint 1 (a completed checkpoint), a second checkpoint taken but never
     /// completed, more changes, then a failure: the parked database rolls back to exactly checkpoint 1, goes on
     /// checkpointing, and a normal restore elsewhere of the next checkpoint matches the model.
@@ -75,8 +85,7 @@ import Testing
         let atOne = workload
         for round in 0..<3 {
             for _ in 0..<(200 + 100 * round) { try workload.step(states) }
-            try backend.park()
-            backend = try self.open(setup, scratch, storage, restore: .checkpoint(1))
+            backend = try self.failAndReopen(backend, setup, scratch, storage, at: 1)
             #expect(backend.restoreReport?.rolledBack == true, "round \(round)")
             states = try CheckpointWorkload.register(backend.state)
             #expect(try atOne.read(states) == atOne.model, "round \(round)")
@@ -104,8 +113,7 @@ import Testing
         var generator = SeededGenerator(seed: seed)
         for round in 0..<3 {
             for _ in 0..<(600 + 200 * round) { try workload.step(states) }
-            try backend.park()
-            backend = try self.open(Self.setups[0], scratch, storage, restore: .checkpoint(1))
+            backend = try self.failAndReopen(backend, Self.setups[0], scratch, storage, at: 1)
             let report = try #require(backend.restoreReport)
             #expect(report.rolledBack && report.deferredKeys > 0, "round \(round)")
             states = try CheckpointWorkload.register(backend.state)
@@ -132,8 +140,7 @@ import Testing
         // A failure after checkpoint 2 restores it normally (no rollback point of it), to the same state.
         let atTwo = workload
         for _ in 0..<300 { try workload.step(states) }
-        try backend.park()
-        backend = try self.open(Self.setups[0], scratch, storage, restore: .checkpoint(2))
+        backend = try self.failAndReopen(backend, Self.setups[0], scratch, storage, at: 2)
         #expect(backend.restoreReport?.rolledBack == false)
         #expect(try atTwo.read(try CheckpointWorkload.register(backend.state)) == atTwo.model)
         workload = atTwo
@@ -163,8 +170,7 @@ import Testing
         try backend.checkpoint(1)
         let atOne = workload
         for _ in 0..<2_000 { try workload.step(states) }
-        try backend.park()
-        backend = try self.open(setup, scratch, storage, restore: .checkpoint(1))
+        backend = try self.failAndReopen(backend, setup, scratch, storage, at: 1)
         #expect(backend.restoreReport?.rolledBack == true)
         states = try CheckpointWorkload.register(backend.state)
         workload = atOne
@@ -177,8 +183,7 @@ import Testing
         _ = try backend.snapshot(checkpointID: 2)
         #expect(backend.state.deferredRollbackKeys == deferred)
         for _ in 0..<300 { try workload.step(states) }
-        try backend.park()
-        backend = try self.open(setup, scratch, storage, restore: .checkpoint(1))
+        backend = try self.failAndReopen(backend, setup, scratch, storage, at: 1)
         #expect(backend.restoreReport?.rolledBack == true)
         states = try CheckpointWorkload.register(backend.state)
         #expect(try atOne.read(states) == atOne.model)
@@ -207,8 +212,7 @@ import Testing
         // The checkpoint that wrote the rest back took a rollback point: a failure rolls back to it in place.
         let atLast = workload
         for _ in 0..<300 { try workload.step(states) }
-        try backend.park()
-        backend = try self.open(setup, scratch, storage, restore: .checkpoint(id - 1))
+        backend = try self.failAndReopen(backend, setup, scratch, storage, at: id - 1)
         #expect(backend.restoreReport?.rolledBack == true)
         #expect(try atLast.read(try CheckpointWorkload.register(backend.state)) == atLast.model)
         try backend.close()
@@ -236,8 +240,7 @@ import Testing
         for _ in 0..<500 { try workload.step(states) }
         try backend.checkpoint(2)
         for _ in 0..<100 { try workload.step(states) }
-        try backend.park()
-        let restored = try self.open(setup, scratch, storage, restore: .checkpoint(1))
+        let restored = try self.failAndReopen(backend, setup, scratch, storage, at: 1)
         #expect(restored.restoreReport?.rolledBack == false)
         #expect(try atOne.read(try CheckpointWorkload.register(restored.state)) == atOne.model)
         try restored.close()
