@@ -28,6 +28,8 @@ public struct CheckpointError: Error, Sendable, CustomStringConvertible {
         public static let incompatible = Code(name: "incompatible")
         /// An argument or call order the API does not allow.
         public static let invalidArgument = Code(name: "invalidArgument")
+        /// A checkpoint with this id already exists under the root (completed, or with damaged metadata).
+        public static let duplicate = Code(name: "duplicate")
         /// The keyed state backend failed (see `cause`).
         public static let state = Code(name: "state")
     }

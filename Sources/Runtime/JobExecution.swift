@@ -46,6 +46,9 @@ public final class JobExecution: @unchecked Sendable {
         public var restoredFrom: [Int64]
         /// Whether the job ended because `cancel()` was called (else its input ended).
         public var cancelled: Bool
+        /// The failure of the last attempt when `cancel()` came before a restart recovered from it (the job then
+        /// never ran again after that failure; callers report it as a failed run).
+        public var unrecoveredFailure: RuntimeError?
     }
 
     /// Figures of the running job.
@@ -82,6 +85,7 @@ public final class JobExecution: @unchecked Sendable {
             }
         }
         defer { self.storage?.close() }
+        if let storage = self.storage { try self.checkRoot(storage) }
         // Backends a failed attempt parked for local rollback and no later attempt took; then the databases of
         // failed attempts still closing in the background.
         defer {
@@ -90,6 +94,7 @@ public final class JobExecution: @unchecked Sendable {
         }
         var attempt = 0
         var restore = self.configuration.restore
+        var unrecovered: RuntimeError?
         while true {
             let restored = try self.restoredMetadata(restore)
             self.onAttempt?(attempt, restored?.checkpointID)
@@ -123,7 +128,10 @@ public final class JobExecution: @unchecked Sendable {
                 self.failures.append(failure)
                 return self.cancelled
             }
-            if stop { break }
+            if stop {
+                unrecovered = failure
+                break
+            }
             guard case .fixedDelay(let attempts, let delay) = self.configuration.restartStrategy, attempt < attempts else {
                 throw RuntimeError(
                     code: .restartsExhausted,
@@ -135,7 +143,50 @@ public final class JobExecution: @unchecked Sendable {
             restore = self.storage?.latest == nil ? .empty : .latest
         }
         return self.lock.withLock {
-            Result(checkpoints: self.checkpoints, failures: self.failures, restoredFrom: self.restoredFrom, cancelled: self.cancelled)
+            Result(
+                checkpoints: self.checkpoints, failures: self.failures, restoredFrom: self.restoredFrom,
+                cancelled: self.cancelled, unrecoveredFailure: unrecovered)
+        }
+    }
+
+    /// Refuses what would lose checkpoints: a fresh start on a root that holds some (unless the configuration
+    /// asks to clear it, done here under the root's lock), and restoring the latest checkpoint while a newer
+    /// one's metadata is damaged (the job would silently restore an older one, or start empty, and then write
+    /// new checkpoints beside the damaged one).
+    private func checkRoot(_ storage: CheckpointStorage) throws(RuntimeError) {
+        let damaged = storage.startup.damaged
+        let completed = storage.completedCheckpoints
+        switch self.configuration.restore {
+        case .empty:
+            guard !completed.isEmpty || !damaged.isEmpty else { return }
+            if self.configuration.clearCheckpointRoot {
+                do { try storage.clear() } catch {
+                    throw RuntimeError(code: .checkpoint, message: "clearing the checkpoint root: \(error.message)", cause: error)
+                }
+                return
+            }
+            let found = completed.map { "chk-\($0)" } + damaged.map { "\($0.folder) (damaged)" }
+            throw RuntimeError(
+                code: .checkpoint,
+                message: "the checkpoint root \(storage.root) already holds checkpoints (\(found.joined(separator: ", "))); "
+                    + "a fresh start would replace them. Resume from the latest with `restore: .latest` (weir run "
+                    + "--restore), or delete them first with `clearCheckpointRoot` (weir run --clear-checkpoints), or "
+                    + "use another root.")
+        case .latest:
+            let newest = completed.max() ?? 0
+            let newer = damaged.filter { (Int64($0.folder.dropFirst(4)) ?? 0) > newest }
+            guard let first = newer.first else { return }
+            let fallback = completed.max().map {
+                " To restore the newest readable checkpoint instead, restore checkpoint \($0) explicitly (weir run "
+                    + "--restore-checkpoint \($0))."
+            } ?? " No older completed checkpoint is readable."
+            throw RuntimeError(
+                code: .checkpoint,
+                message: "cannot restore the latest checkpoint of \(storage.root): \(first.error.message) "
+                    + "Nothing was started or changed. Run `weir verify \(storage.root)` to see the damage.\(fallback)",
+                cause: first.error)
+        case .checkpoint, .savepoint:
+            return
         }
     }
 

@@ -14,4 +14,10 @@ public enum Limits {
     public static let valueBytesMax = 1 << 30
     /// The longest TTL: TTL timestamps are milliseconds in an Int64 and must not overflow when added.
     public static let timeToLiveMillisecondsMax: Int64 = 1 << 52
+    /// The longest single sleep (seconds) of a thread waiting on a channel's condition before it re-checks its
+    /// predicate: a safety net, since every change it waits for also signals the condition.
+    public static let channelWaitSlice = 0.05
+    /// Records a source emits per call while its outputs have room; under backpressure it emits one at a time,
+    /// so a checkpoint waits for at most one record's fan-out.
+    public static let sourceBatchRecords = 256
 }

@@ -9,7 +9,7 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a built-in job on the streaming runtime.",
-        subcommands: [KeyedCountCommand.self]
+        subcommands: [KeyedCountCommand.self, WordCountCommand.self]
     )
 }
 
@@ -18,8 +18,8 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Subtasks per vertex.")
     var parallelism: Int = 2
 
-    @Option(help: "Seconds to run (0: until the generator's --records are done).")
-    var duration: Double = 10
+    @Option(help: "Seconds to run (0: until the input ends). Default: 10 for keyed-count, 0 for word-count.")
+    var duration: Double?
 
     @Option(help: "Checkpoint interval in milliseconds (0: no checkpoints).")
     var checkpointInterval: Int = 1_000
@@ -39,18 +39,35 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Sink sleep in microseconds after every 100 records (0: none); a slow sink backpressures the job.")
     var sinkThrottle: Int = 0
 
-    @Option(help: "Checkpoint root. Default: a folder under $TMPDIR kept between runs of this command.")
+    @Option(help: "Checkpoint root. Default: a folder under $TMPDIR kept between runs of this command (a fresh run clears it).")
     var checkpointDirectory: String?
 
     @Flag(help: "Resume from the latest completed checkpoint in the checkpoint root (after a crash or kill -9).")
     var restore = false
+
+    @Option(help: "Resume from this retained completed checkpoint (when the latest one is damaged: see `weir verify`).")
+    var restoreCheckpoint: Int64?
+
+    @Flag(help: "Start fresh on a --checkpoint-directory that holds checkpoints: delete them first (under the root's lock). Without it, such a start is refused.")
+    var clearCheckpoints = false
+
+    @Option(help: "Buffers per channel before its producer blocks (backpressure).")
+    var channelCapacity: Int = 4
+
+    @Option(help: "Bytes of records per channel buffer (buffer debloating may send smaller ones).")
+    var bufferSize: Int = 32 * 1024
 
     @Option(help: "Keyed state engine: rocksdb or heap.")
     var engine: String = "rocksdb"
 
     func validate() throws {
         guard self.parallelism >= 1 && self.parallelism <= 128 else { throw ValidationError("--parallelism must be in 1...128") }
-        guard self.duration >= 0, self.checkpointInterval >= 0 else { throw ValidationError("--duration and --checkpoint-interval must not be negative") }
+        guard (self.duration ?? 0) >= 0, self.checkpointInterval >= 0 else { throw ValidationError("--duration and --checkpoint-interval must not be negative") }
+        guard self.channelCapacity >= 1, self.bufferSize >= 16 else {
+            throw ValidationError("--channel-capacity must be at least 1 and --buffer-size at least 16")
+        }
+        let restores = [self.restore, self.restoreCheckpoint != nil, self.clearCheckpoints].filter { $0 }.count
+        guard restores <= 1 else { throw ValidationError("--restore, --restore-checkpoint and --clear-checkpoints exclude each other") }
         guard ["changelog", "incremental", "full"].contains(self.strategy) else { throw ValidationError("--strategy must be changelog, incremental or full") }
         guard ["aligned", "unaligned", "timeout"].contains(self.alignment) else { throw ValidationError("--alignment must be aligned, unaligned or timeout") }
         guard ["rocksdb", "heap"].contains(self.engine) else { throw ValidationError("--engine must be rocksdb or heap") }
@@ -64,6 +81,56 @@ struct JobOptions: ParsableArguments {
     var alignmentMode: AlignmentMode {
         AlignmentMode(name: self.alignment, timeout: .milliseconds(self.alignmentTimeout)) ?? .aligned
     }
+
+    /// Where the job restores from.
+    var restoreSource: RestoreSource {
+        if let id = self.restoreCheckpoint { return .checkpoint(id) }
+        return self.restore ? .latest : .empty
+    }
+
+    /// How long to run (nil: until the input ends).
+    func runDuration(default seconds: Double) -> Duration? {
+        let value = self.duration ?? seconds
+        return value > 0 ? .milliseconds(Int64(value * 1000)) : nil
+    }
+
+    /// The command's folder under `$TMPDIR` (`weir-<job>`): its default checkpoint root and the working
+    /// directories of its runs. Working directories of runs whose process is gone (killed) are removed.
+    static func base(job: String) -> String {
+        let base = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-\(job)"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix("work-") {
+            guard let pid = Int32(name.dropFirst(5)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: "\(base)/\(name)") }
+        }
+        return base
+    }
+
+    /// The checkpoint root, and whether a fresh start clears it: the default root is this command's own and is
+    /// cleared (under its lock, so never while another run holds it); a root the user names is cleared only with
+    /// `--clear-checkpoints`.
+    func checkpointRoot(base: String) -> (root: String?, clear: Bool) {
+        guard self.checkpointInterval > 0 else { return (nil, false) }
+        guard let root = self.checkpointDirectory else { return (base + "/checkpoints", self.restoreSource == .empty) }
+        return (root, self.clearCheckpoints)
+    }
+
+    /// The job's configuration (checkpointing, restore, engine, channels).
+    func configuration(base: String, workingDirectory: String) -> JobConfiguration {
+        let (root, clear) = self.checkpointRoot(base: base)
+        var configuration = JobConfiguration(
+            checkpointing: root.map {
+                CheckpointConfiguration(
+                    directory: $0, interval: .milliseconds(self.checkpointInterval), strategy: self.snapshotStrategy,
+                    alignment: self.alignmentMode)
+            },
+            workingDirectory: workingDirectory, engine: self.engine == "heap" ? .heap : .rocksDB(.perOperator),
+            restore: self.restoreSource, bufferSize: self.bufferSize, channelCapacity: self.channelCapacity)
+        configuration.clearCheckpointRoot = clear
+        return configuration
+    }
+
+    /// The sink throttle (nil: none).
+    var throttle: Duration? { self.sinkThrottle > 0 ? .microseconds(self.sinkThrottle) : nil }
 }
 
 /// `weir run keyed-count`: the standard workload with a progress line per second.
@@ -109,49 +176,90 @@ struct KeyedCountCommand: ParsableCommand {
     }
 
     func run() throws {
-        let base = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/weir-keyed-count"
-        var settings = KeyedCountRun.Settings(workingDirectory: base + "/work-\(getpid())")
+        let base = JobOptions.base(job: "keyed-count")
+        let configuration = self.job.configuration(base: base, workingDirectory: base + "/work-\(getpid())")
+        var settings = KeyedCountRun.Settings(workingDirectory: configuration.workingDirectory)
         settings.generator = GeneratorSource.Configuration(
             keys: self.keys, payloadBytes: self.payload, count: self.records > 0 ? self.records : nil,
             rate: self.rate > 0 ? self.rate : nil)
         settings.parallelism = self.job.parallelism
-        settings.duration = self.job.duration > 0 ? .milliseconds(Int64(self.job.duration * 1000)) : nil
-        let checkpoints = self.job.checkpointDirectory ?? base + "/checkpoints"
-        settings.checkpointDirectory = self.job.checkpointInterval > 0 ? checkpoints : nil
+        settings.duration = self.job.runDuration(default: 10)
+        settings.checkpointDirectory = configuration.checkpointing?.directory
         settings.interval = .milliseconds(self.job.checkpointInterval)
         settings.strategy = self.job.snapshotStrategy
         settings.alignment = self.job.alignmentMode
-        settings.sinkThrottle = self.job.sinkThrottle > 0 ? .microseconds(self.job.sinkThrottle) : nil
+        settings.sinkThrottle = self.job.throttle
         settings.outputDirectory = self.output
-        settings.restore = self.job.restore
-        settings.engine = self.job.engine == "heap" ? .heap : .rocksDB(.perOperator)
-        if !self.job.restore, settings.checkpointDirectory != nil { try? FileManager.default.removeItem(atPath: checkpoints) }
+        settings.restoreSource = self.job.restoreSource
+        settings.clearCheckpointRoot = configuration.clearCheckpointRoot
+        settings.channelCapacity = self.job.channelCapacity
+        settings.engine = configuration.engine
+        settings.bufferSize = self.job.bufferSize
         defer { try? FileManager.default.removeItem(atPath: settings.workingDirectory) }
 
         print("keyed-count: \(self.keys) keys, \(self.payload) B payload, parallelism \(self.job.parallelism), "
-            + (settings.checkpointDirectory.map { "\(self.job.strategy) checkpoints every \(self.job.checkpointInterval) ms (\(self.job.alignment)) into \($0)" } ?? "no checkpoints"))
+            + RunFormat.checkpointing(self.job, root: settings.checkpointDirectory))
+        let progress = RunFormat.progressPrinter(parallelism: self.job.parallelism)
         let summary: KeyedCountRun.Summary
-        let previous = Previous()
+        do { summary = try KeyedCountRun.run(settings, onSample: progress) } catch {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+        try RunFormat.finish(summary, options: self.job, root: settings.checkpointDirectory)
+    }
+}
+
+/// `weir run word-count`: Flink's canonical example on the runtime, with a one-to-many operator chained to the source.
+struct WordCountCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "word-count",
+        abstract: "Count words of a text file with checkpoints: file → flatMap(split) → keyed count → sink.",
+        discussion: """
+            Each subtask reads every parallelism-th line of --input, splits it into words (a flatMap chained to \
+            the source: one line, many records), keys them by word into a count (a value state), and writes \
+            exactly-once 'word,count' lines into --output (or counts them). Runs until the file is done.
+
+            Kill it (even with kill -9) and run it again with --restore: it resumes from the latest completed \
+            checkpoint, and the committed output holds every count exactly once.
+
+            Example:
+              weir run word-count --input book.txt --output /tmp/wc-out --checkpoint-directory /tmp/wc
+              weir run word-count --input book.txt --output /tmp/wc-out --checkpoint-directory /tmp/wc --restore
+            """
+    )
+
+    @Option(help: "The text file to count (words are separated by spaces or tabs).")
+    var input: String
+
+    @Option(help: "Write exactly-once 'word,count' lines into this directory instead of counting.")
+    var output: String?
+
+    @OptionGroup var job: JobOptions
+
+    func validate() throws {
+        guard FileManager.default.isReadableFile(atPath: self.input) else {
+            throw ValidationError("--input \(self.input) is missing or unreadable")
+        }
+    }
+
+    func run() throws {
+        let base = JobOptions.base(job: "word-count")
+        let configuration = self.job.configuration(base: base, workingDirectory: base + "/work-\(getpid())")
+        defer { try? FileManager.default.removeItem(atPath: configuration.workingDirectory) }
+        let job = StreamJob.wordCount(
+            input: self.input, output: self.output, parallelism: self.job.parallelism, throttle: self.job.throttle)
+        print("word-count: \(self.input), parallelism \(self.job.parallelism), "
+            + RunFormat.checkpointing(self.job, root: configuration.checkpointing?.directory))
+        let summary: SampledRun.Summary
         do {
-            summary = try KeyedCountRun.run(settings) { sample in
-                var line = String(format: "%4ds  %9d records/s", sample.second, sample.recordsPerSecond)
-                if let last = sample.progress.lastCheckpoint {
-                    line += String(format: "  checkpoint %d: %.0f ms (start delay %.0f, align %.0f, sync %.0f), %@ (state %@)",
-                        last.checkpointID, last.endToEnd.seconds * 1000, last.maxStartDelay.seconds * 1000,
-                        last.maxAlignment.seconds * 1000, last.maxSynchronous.seconds * 1000,
-                        RunFormat.bytes(last.checkpointedBytes), RunFormat.bytes(last.stateBytes))
-                    if last.inflightBytes > 0 { line += ", in-flight \(RunFormat.bytes(last.inflightBytes))" }
-                }
-                let blocked = previous.swap(sample.progress.backPressured)
-                let share = (sample.progress.backPressured - blocked).seconds / Double(self.job.parallelism)
-                if share > 0.005 { line += String(format: "  sources blocked %.0f%%", min(share, 1) * 100) }
-                print(line)
-            }
+            summary = try SampledRun.run(
+                JobExecution(job: job, configuration: configuration), duration: self.job.runDuration(default: 0),
+                onSample: RunFormat.progressPrinter(parallelism: self.job.parallelism))
         } catch {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode(1)
         }
-        RunFormat.printSummary(summary)
+        try RunFormat.finish(summary, options: self.job, root: configuration.checkpointing?.directory)
     }
 }
 
@@ -173,7 +281,46 @@ enum RunFormat {
         }
     }
 
-    static func printSummary(_ summary: KeyedCountRun.Summary) {
+    /// "changelog checkpoints every 1000 ms (aligned) into R", or "no checkpoints".
+    static func checkpointing(_ options: JobOptions, root: String?) -> String {
+        root.map { "\(options.strategy) checkpoints every \(options.checkpointInterval) ms (\(options.alignment)) into \($0)" }
+            ?? "no checkpoints"
+    }
+
+    /// Prints a progress line per sample: records per second, the last checkpoint, how blocked the sources were.
+    static func progressPrinter(parallelism: Int) -> @Sendable (SampledRun.Sample) -> Void {
+        let previous = Previous()
+        return { sample in
+            var line = String(format: "%4ds  %9d records/s", sample.second, sample.recordsPerSecond)
+            if let last = sample.progress.lastCheckpoint {
+                line += String(format: "  checkpoint %d: %.0f ms (start delay %.0f, align %.0f, sync %.0f), %@ (state %@)",
+                    last.checkpointID, last.endToEnd.seconds * 1000, last.maxStartDelay.seconds * 1000,
+                    last.maxAlignment.seconds * 1000, last.maxSynchronous.seconds * 1000,
+                    RunFormat.bytes(last.checkpointedBytes), RunFormat.bytes(last.stateBytes))
+                if last.inflightBytes > 0 { line += ", in-flight \(RunFormat.bytes(last.inflightBytes))" }
+            }
+            let blocked = previous.swap(sample.progress.backPressured)
+            let share = (sample.progress.backPressured - blocked).seconds / Double(parallelism)
+            if share > 0.005 { line += String(format: "  sources blocked %.0f%%", min(share, 1) * 100) }
+            print(line)
+        }
+    }
+
+    /// Prints the summary; exits 1 when the run ended inside a failure no restart recovered from (e.g. every
+    /// restore failed until --duration ran out), after printing that failure.
+    static func finish(_ summary: SampledRun.Summary, options: JobOptions, root: String?) throws {
+        if options.restore, summary.result.restoredFrom.isEmpty, let root {
+            print("no completed checkpoint under \(root): started from the beginning")
+        }
+        printSummary(summary)
+        if let failure = summary.result.unrecoveredFailure {
+            FileHandle.standardError.write(Data(
+                "error: the job was stopped while recovering from a failure; it never ran again after: \(failure.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    static func printSummary(_ summary: SampledRun.Summary) {
         let result = summary.result
         let completed = result.checkpoints.filter { $0.status == .completed }
         let durations = completed.map { $0.endToEnd.seconds * 1000 }.sorted()

@@ -29,8 +29,10 @@ struct MaterializationResult: Sendable {
 }
 
 extension CheckpointedBackend {
-    /// Adopts a finished materialization and starts the next one when the interval has passed (owner thread).
-    func pollMaterialization() {
+    /// Adopts a finished materialization and starts the next one when the interval has passed (owner thread,
+    /// between state accesses). Called every 1,024 changes, before every standalone `checkpoint`, and by the
+    /// runtime after every completed checkpoint, so a backend with few changes materializes on time too.
+    public func pollMaterialization() {
         guard self.strategy.kind == .changelog, !self.strategy.materializationInterval.isZeroOrLess else { return }
         if self.materializing != nil {
             self.adoptFinishedMaterialization()

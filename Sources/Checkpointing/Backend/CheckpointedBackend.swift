@@ -186,12 +186,27 @@ public final class CheckpointedBackend<Key> {
         self.storage.collect()
     }
 
+    /// Takes the next checkpoint of this backend alone (its id: the storage's `nextCheckpointID`, above every
+    /// id the root has seen) and publishes it.
+    /// - Returns: The checkpoint's id.
+    /// - Throws: `CheckpointError`; the checkpoint's folder is then removed and earlier ones stay intact.
+    @discardableResult
+    public func checkpoint() throws(CheckpointError) -> Int64 {
+        let id = self.storage.nextCheckpointID
+        try self.checkpoint(id)
+        return id
+    }
+
     /// Takes checkpoint `id` of this backend alone and publishes it (single-backend jobs, tests, benchmarks).
+    /// Ids must grow: an id that is already complete under the root is refused (`.duplicate`).
     /// - Throws: `CheckpointError`; the checkpoint's folder is then removed and earlier ones stay intact.
     @discardableResult
     public func checkpoint(_ id: Int64, timestampMilliseconds: Int64? = nil) throws(CheckpointError)
         -> BackendStateHandle
     {
+        try self.checkOpen()
+        // On time, not only every 1,024 changes: a backend with a few changes per second materializes too.
+        self.pollMaterialization()
         do throws(CheckpointError) {
             let handle = try self.snapshot(checkpointID: id)
             try self.storage.publish(

@@ -34,6 +34,10 @@ public final class CheckpointStorage: Sendable {
         /// (checking all took ~25 µs per file, and a changelog checkpoint references a file per upload since the
         /// last materialization: 170 files, 4 ms, at the end of a 30 s interval). Forgotten when deleted.
         var verified: Set<String> = []
+        /// The highest checkpoint id seen under the root: found at startup (damaged folders included) or published.
+        var highestID: Int64 = 0
+        /// Checkpoint folders whose `_metadata` did not verify at startup: their ids are never published again.
+        var damagedIDs: Set<Int64> = []
     }
 
     private let state: Mutex<State>
@@ -85,6 +89,8 @@ public final class CheckpointStorage: Sendable {
             throw error
         }
         self.startup = report
+        state.damagedIDs = Set(report.damaged.compactMap { Int64($0.folder.dropFirst(4)) })
+        state.highestID = max(report.completed.max() ?? 0, report.removedSubsumed.max() ?? 0, state.damagedIDs.max() ?? 0)
         self.state = Mutex(state)
     }
 
@@ -132,6 +138,10 @@ public final class CheckpointStorage: Sendable {
     /// The IDs of the retained completed checkpoints, oldest first.
     public var completedCheckpoints: [Int64] { self.state.withLock { $0.completed.keys.sorted() } }
 
+    /// The id for the next checkpoint: one above every id this root has seen (completed, subsumed at startup,
+    /// damaged, or published since it was opened). Checkpoint ids only grow.
+    public var nextCheckpointID: Int64 { self.state.withLock { $0.highestID + 1 } }
+
     /// The newest completed checkpoint's metadata.
     public var latest: CheckpointMetadata? {
         self.state.withLock { state in state.completed.keys.max().flatMap { state.completed[$0] } }
@@ -177,8 +187,26 @@ public final class CheckpointStorage: Sendable {
     /// `retained` and deletes the files nothing needs any more.
     /// - Throws: `CheckpointError` if the metadata could not be made durable (the checkpoint is then not complete
     ///   and the previous one is intact). Cleanup failures are not thrown: the files are retried at the next start.
+    /// - Throws: `.duplicate` (nothing written) for an id that is already complete, whose folder holds damaged
+    ///   metadata, or that is older than every retained checkpoint (it would be subsumed at once): each would
+    ///   destroy a checkpoint. Use `nextCheckpointID`.
     public func publish(_ metadata: CheckpointMetadata) throws(CheckpointError) {
         let id = metadata.checkpointID
+        try self.state.withLock { state throws(CheckpointError) in
+            let refusal: String? =
+                if state.completed[id] != nil { "is already a completed checkpoint" }
+                else if state.damagedIDs.contains(id) { "has a folder with damaged metadata (see `weir verify`)" }
+                else if state.completed.count >= self.retained, let oldest = state.completed.keys.min(), id < oldest {
+                    "is older than every retained checkpoint (oldest: \(oldest))"
+                } else { nil }
+            if let refusal {
+                throw CheckpointError(
+                    code: .duplicate,
+                    message: "refusing to publish checkpoint \(id) under \(self.root): it \(refusal); publishing it "
+                        + "again would destroy that checkpoint's files. Checkpoint ids only grow: use the storage's "
+                        + "nextCheckpointID (\(state.highestID + 1)).", checkpointID: id)
+            }
+        }
         let paths = metadata.referencedPaths
         let unverified = self.state.withLock { paths.subtracting($0.verified) }
         for path in unverified { _ = try self.resolve(path, checkpoint: id) }
@@ -197,6 +225,7 @@ public final class CheckpointStorage: Sendable {
         }
         let (subsumed, deletable) = self.state.withLock { state -> ([Int64], [String]) in
             state.completed[id] = metadata
+            state.highestID = max(state.highestID, id)
             state.verified.formUnion(unverified)
             state.registry.retain(checkpoint: id, paths: paths)
             var subsumed: [Int64] = []
@@ -223,9 +252,34 @@ public final class CheckpointStorage: Sendable {
         return deletable
     }
 
+    /// Deletes every checkpoint under the root, completed or damaged, and every shared file, while holding the
+    /// root's lock (a fresh start that the user asked to discard what is there). Ids keep growing from
+    /// `nextCheckpointID`. Call it before any backend opens on the storage.
+    /// - Throws: `.io` naming a file that could not be removed (what was removed stays removed).
+    public func clear() throws(CheckpointError) {
+        let ids = self.state.withLock { state -> [Int64] in
+            let ids = Array(state.completed.keys) + Array(state.damagedIDs)
+            for id in state.completed.keys { state.registry.release(checkpoint: id) }
+            state.completed = [:]
+            state.damagedIDs = []
+            state.verified = []
+            _ = state.registry.takeDeletable()
+            return ids
+        }
+        self.cleaner.drain()
+        for id in ids.sorted() {
+            let folder = self.checkpointDirectory(id)
+            if self.fileSystem.exists(folder + "/_metadata") { try self.fileSystem.remove(folder + "/_metadata") }
+            try self.fileSystem.syncDirectory(folder)
+            try self.fileSystem.remove(folder)
+        }
+        for name in try self.fileSystem.list(self.root + "/shared") { try self.fileSystem.remove("\(self.root)/shared/\(name)") }
+    }
+
     /// Removes the folder of a checkpoint that will not complete (files written only for it go too).
     public func abort(_ id: Int64) {
-        guard self.state.withLock({ $0.completed[id] == nil }) else { return }
+        // Never a completed checkpoint, nor a damaged one's folder (a refused publish of its id ends here).
+        guard self.state.withLock({ $0.completed[id] == nil && !$0.damagedIDs.contains(id) }) else { return }
         try? self.fileSystem.remove(self.checkpointDirectory(id))
         self.collect()
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Checkpointing
+import StateCore
 import Synchronization
 
 /// A task's inbox: one lock and condition shared by its input channels and its mailbox, so the task thread
@@ -38,6 +39,10 @@ final class InputGate: @unchecked Sendable {
     private var mail: [Mail] = []
     private var cancelled = false
     private var waitingProducers = 0
+    /// Per channel, the producers' gates to signal once it has drained to `resumeAt`.
+    private var roomWaiters: [[InputGate]]
+    /// A channel this gate's task feeds has room again (reset by `waitForRoomOrMail`).
+    private var roomSignalled = false
     private var nextChannel = 0
     /// Buffers a channel holds before its producer blocks.
     let capacity: Int
@@ -50,6 +55,7 @@ final class InputGate: @unchecked Sendable {
     init(channels: Int, capacity: Int, bufferSize: Int) {
         self.queues = Array(repeating: [], count: channels)
         self.bufferCounts = Array(repeating: 0, count: channels)
+        self.roomWaiters = Array(repeating: [], count: channels)
         self.capacity = capacity
         self.bufferSize = Atomic(bufferSize)
         self.resumeAt = capacity / 2
@@ -65,7 +71,7 @@ final class InputGate: @unchecked Sendable {
         self.condition.unlock()
     }
 
-    /// Whether mail is waiting (sources poll this between records).
+    /// Whether mail is waiting or the task is cancelled (sources poll this between records).
     var hasMail: Bool {
         self.condition.lock()
         defer { self.condition.unlock() }
@@ -81,12 +87,15 @@ final class InputGate: @unchecked Sendable {
         return taken
     }
 
-    /// Stops the task: every wait returns.
+    /// Stops the task: every wait returns (producers waiting for room in its channels too).
     func cancel() {
         self.condition.lock()
         self.cancelled = true
+        let waiters = self.roomWaiters.joined()
+        self.roomWaiters = self.roomWaiters.map { _ in [] }
         self.condition.broadcast()
         self.condition.unlock()
+        for waiter in waiters { waiter.signalRoom() }
     }
 
     var isCancelled: Bool {
@@ -95,13 +104,12 @@ final class InputGate: @unchecked Sendable {
         return self.cancelled
     }
 
-    /// Appends an element to `channel`. A buffer waits while the channel is full; barriers, watermarks and
-    /// `force`d buffers never wait. While waiting, `interrupt` is polled (every millisecond): when it returns true
-    /// the push gives up and returns false (the producer has mail to run).
-    /// - Returns: whether the element was queued, and how long the producer was blocked.
-    func push(
-        _ element: ChannelElement, channel: Int, force: Bool = false, interrupt: () -> Bool = { false }
-    ) -> (queued: Bool, blocked: Duration) {
+    /// Appends an element to `channel`. A buffer waits while the channel is full (until it has drained to
+    /// `resumeAt`); barriers, watermarks and `force`d buffers never wait. Nothing else runs on the producer's
+    /// thread while it waits: its mail waits for the record boundary (see `hasRoom(channel:waiter:)`).
+    /// - Returns: whether the element was queued (false: the gate was cancelled), and how long the producer was
+    ///   blocked.
+    func push(_ element: ChannelElement, channel: Int, force: Bool = false) -> (queued: Bool, blocked: Duration) {
         self.condition.lock()
         defer { self.condition.unlock() }
         var blocked = Duration.zero
@@ -111,13 +119,8 @@ final class InputGate: @unchecked Sendable {
             if self.bufferCounts[channel] >= self.capacity && !self.cancelled {
                 let started = ContinuousClock.now
                 while self.bufferCounts[channel] > self.resumeAt && !self.cancelled {
-                    self.condition.unlock()
-                    let stop = interrupt()
-                    self.condition.lock()
-                    if stop { return (false, ContinuousClock.now - started) }
-                    guard self.bufferCounts[channel] > self.resumeAt && !self.cancelled else { break }
                     self.waitingProducers += 1
-                    _ = self.condition.wait(until: Date(timeIntervalSinceNow: 0.001))
+                    _ = self.condition.wait(until: Date(timeIntervalSinceNow: Limits.channelWaitSlice))
                     self.waitingProducers -= 1
                 }
                 blocked = ContinuousClock.now - started
@@ -130,10 +133,46 @@ final class InputGate: @unchecked Sendable {
         return (true, blocked)
     }
 
+    /// Whether `channel` takes a buffer without waiting (or the gate is cancelled). When it is full, `waiter` (the
+    /// producer's own gate) is signalled once the channel has drained to `resumeAt`: a producer checks this
+    /// between records and, while it is false, runs its mail and sleeps in `waitForRoomOrMail` on its own gate.
+    func hasRoom(channel: Int, waiter: InputGate) -> Bool {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        if self.cancelled || self.bufferCounts[channel] < self.capacity { return true }
+        if !self.roomWaiters[channel].contains(where: { $0 === waiter }) { self.roomWaiters[channel].append(waiter) }
+        return false
+    }
+
+    /// Wakes this gate's task from `waitForRoomOrMail`: a channel it feeds has room again.
+    private func signalRoom() {
+        self.condition.lock()
+        self.roomSignalled = true
+        self.condition.broadcast()
+        self.condition.unlock()
+    }
+
+    /// Sleeps until mail arrives, a channel this task feeds signals room (`hasRoom(channel:waiter:)`), the gate
+    /// is cancelled, or `deadline`.
+    func waitForRoomOrMail(deadline: Duration) {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        while !self.cancelled && self.mail.isEmpty && !self.roomSignalled {
+            let now = RuntimeClock.now
+            if now >= deadline { break }
+            let seconds = Double((deadline - now).milliseconds) / 1000 + 0.0002
+            _ = self.condition.wait(until: Date(timeIntervalSinceNow: min(seconds, Limits.channelWaitSlice)))
+        }
+        self.roomSignalled = false
+    }
+
     /// The next thing for the task: mail first; then a barrier `overtake` accepts from the middle of an unblocked
     /// queue; then the head of the next unblocked non-empty channel (round robin). Waits until `deadline`.
     func next(blocked: Set<Int>, deadline: Duration, overtake: (CheckpointBarrier) -> Bool) -> Next {
         self.condition.lock()
+        // Producers waiting for room are signalled after the lock is released (their gates have their own locks).
+        var wake: [InputGate] = []
+        defer { for waiter in wake { waiter.signalRoom() } }
         defer { self.condition.unlock() }
         while true {
             if self.cancelled { return .cancelled }
@@ -165,7 +204,13 @@ final class InputGate: @unchecked Sendable {
                 let element = self.queues[channel].removeFirst()
                 if element.isBuffer {
                     self.bufferCounts[channel] -= 1
-                    if self.waitingProducers > 0 && self.bufferCounts[channel] <= self.resumeAt { self.condition.broadcast() }
+                    if self.bufferCounts[channel] <= self.resumeAt {
+                        if self.waitingProducers > 0 { self.condition.broadcast() }
+                        if !self.roomWaiters[channel].isEmpty {
+                            wake = self.roomWaiters[channel]
+                            self.roomWaiters[channel].removeAll()
+                        }
+                    }
                 }
                 return .element(channel: channel, element, overtaken: [])
             }

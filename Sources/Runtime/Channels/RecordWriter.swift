@@ -9,6 +9,9 @@ import Synchronization
 protocol OutputPort: AnyObject {
     /// Sends every partly filled buffer (waits for room).
     func flush()
+    /// Whether every channel takes a buffer without waiting; if not, `waiter` is signalled when the full one has
+    /// drained (see `InputGate.hasRoom(channel:waiter:)`).
+    func hasRoom(waiter: InputGate) -> Bool
     /// Sends pending buffers and then `element` to every channel. Before a barrier nothing waits for room (barriers
     /// must not wait for backpressure); before a watermark or the end of input the pending buffers wait as usual.
     func broadcastEvent(_ element: ChannelElement)
@@ -67,22 +70,20 @@ final class RecordWriter<T>: OutputPort {
         if self.pending[index].count >= self.sendAt[index] { self.send(index) }
     }
 
-    /// Sends channel `index`'s pending buffer, waiting for room; runs the task's mail while it waits (a source
-    /// must take a checkpoint even when its outputs are full).
+    /// Sends channel `index`'s pending buffer, waiting for room. Nothing else runs while it waits: a record's
+    /// whole fan-out is in front of any barrier the task sends after it (the task waits for room, and runs its
+    /// mail, only between records).
     private func send(_ index: Int) {
-        while self.pending[index].count > 0 {
-            let target = self.targets[index]
-            let (queued, blocked) = target.gate.push(
-                .buffer(self.pending[index].bytes), channel: target.channel, interrupt: { self.task.gate.hasMail })
-            self.task.backPressured += blocked
-            if queued {
-                self.pending[index].removeAll()
-                self.sendAt[index] = target.gate.bufferSize.load(ordering: .relaxed)
-                return
-            }
-            if self.task.gate.isCancelled { return }
-            self.task.runMailWhileBlocked()
-        }
+        let target = self.targets[index]
+        let (queued, blocked) = target.gate.push(.buffer(self.pending[index].bytes), channel: target.channel)
+        self.task.backPressured += blocked
+        // Not queued: the job is being cancelled; the buffer is dropped with the attempt.
+        self.pending[index].removeAll()
+        if queued { self.sendAt[index] = target.gate.bufferSize.load(ordering: .relaxed) }
+    }
+
+    func hasRoom(waiter: InputGate) -> Bool {
+        self.targets.allSatisfy { $0.gate.hasRoom(channel: $0.channel, waiter: waiter) }
     }
 
     func flush() {

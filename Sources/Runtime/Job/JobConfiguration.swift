@@ -15,6 +15,9 @@ public struct JobConfiguration: Sendable {
     public var restartStrategy: RestartStrategy
     /// Restore from a checkpoint at start (`.latest` resumes a killed job).
     public var restore: RestoreSource
+    /// With `restore: .empty`, delete the checkpoints already under the checkpoint root (holding its lock) before
+    /// starting. Default false: a fresh start on a root that holds checkpoints is refused, never wiped silently.
+    public var clearCheckpointRoot = false
     /// Failure injection for tests and benchmarks: called with (vertex, subtask, attempt, records the task took in)
     /// after every input buffer and source batch; `true` makes the task throw `InjectedFailure`.
     public var failureInjector: (@Sendable (String, Int, Int, Int) -> Bool)?

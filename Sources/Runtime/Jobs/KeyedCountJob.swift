@@ -52,8 +52,9 @@ public struct KeyedCount: KeyedProcessFunction {
 public enum KeyedCountSink: Sendable {
     /// Count and discard, optionally sleeping `throttle` every 100 records (backpressure).
     case counting(throttle: Duration?)
-    /// Exactly-once `key,count` lines into a directory (transactional file sink).
-    case files(directory: String)
+    /// Exactly-once `key,count` lines into a directory (transactional file sink), optionally sleeping
+    /// `throttle` every 100 records.
+    case files(directory: String, throttle: Duration? = nil)
 }
 
 extension StreamJob {
@@ -70,9 +71,9 @@ extension StreamJob {
         switch sink {
         case .counting(let throttle):
             counts.sink(name: "sink") { _ in CountingSink<KeyCount>(throttle: throttle) }
-        case .files(let directory):
+        case .files(let directory, let throttle):
             counts.sink(name: "sink") { context in
-                try TransactionalFileSink<KeyCount>(directory: directory, context: context) { $0.description }
+                try TransactionalFileSink<KeyCount>(directory: directory, context: context, throttle: throttle) { $0.description }
             }
         }
         return job

@@ -29,12 +29,21 @@ public enum KeyedCountRun {
         public var sinkThrottle: Duration?
         /// Write exactly-once `key,count` files here instead of counting.
         public var outputDirectory: String?
-        /// Resume from the latest checkpoint.
-        public var restore = false
+        /// Resume from the latest checkpoint (`restoreSource` `.latest`).
+        public var restore: Bool {
+            get { self.restoreSource == .latest }
+            set { self.restoreSource = newValue ? .latest : .empty }
+        }
+        /// Where to restore from.
+        public var restoreSource: RestoreSource = .empty
+        /// On a fresh start, delete the checkpoints already under the root (see `JobConfiguration`).
+        public var clearCheckpointRoot = false
         /// Put payloads ≥ this into blob files (nil: off).
         public var minBlobSize: Int?
         /// Buffers per channel.
         public var channelCapacity = 4
+        /// Bytes per channel buffer.
+        public var bufferSize = 32 * 1024
         /// Keyed state engine.
         public var engine: StateEngine = .rocksDB(.perOperator)
         /// Failure injection: `(attempt, record number in a subtask) -> throw?`.
@@ -47,72 +56,26 @@ public enum KeyedCountRun {
     }
 
     /// One progress sample.
-    public struct Sample: Sendable {
-        /// Seconds since the start.
-        public var second: Int
-        /// Records the sources emitted in the last second.
-        public var recordsPerSecond: Int
-        /// The job's progress figures.
-        public var progress: JobExecution.Progress
-    }
-
+    public typealias Sample = SampledRun.Sample
     /// What the run did.
-    public struct Summary: Sendable {
-        /// The run's result (checkpoints, failures, restores).
-        public var result: JobExecution.Result
-        /// Records emitted by the sources.
-        public var records: Int
-        /// Wall time.
-        public var elapsed: Duration
-        /// Records per second in each whole second.
-        public var perSecond: [Int]
-        /// Every attempt: what it restored (and how: fetch/open/replay or rollback in place), first record, failure.
-        public var timelines: [AttemptTimeline]
-    }
+    public typealias Summary = SampledRun.Summary
 
     /// Runs the job; `onSample` is called once a second from a sampling thread.
     public static func run(_ settings: Settings, onSample: @escaping @Sendable (Sample) -> Void = { _ in }) throws(RuntimeError) -> Summary {
-        let sink: KeyedCountSink = settings.outputDirectory.map { .files(directory: $0) } ?? .counting(throttle: settings.sinkThrottle)
+        let sink: KeyedCountSink = settings.outputDirectory.map { .files(directory: $0, throttle: settings.sinkThrottle) } ?? .counting(throttle: settings.sinkThrottle)
         let job = StreamJob.keyedCount(
             generator: settings.generator, parallelism: settings.parallelism,
             valueSeparation: settings.minBlobSize.map { ValueSeparation(minBlobSize: $0) }, sink: sink,
             failAt: settings.failAt)
-        let configuration = JobConfiguration(
+        var configuration = JobConfiguration(
             checkpointing: settings.checkpointDirectory.map {
                 CheckpointConfiguration(directory: $0, interval: settings.interval, strategy: settings.strategy, alignment: settings.alignment)
             },
             workingDirectory: settings.workingDirectory, engine: settings.engine,
-            restore: settings.restore ? .latest : .empty, channelCapacity: settings.channelCapacity)
+            restore: settings.restoreSource, bufferSize: settings.bufferSize, channelCapacity: settings.channelCapacity)
+        configuration.clearCheckpointRoot = settings.clearCheckpointRoot
         let execution = JobExecution(job: job, configuration: configuration)
         execution.onCheckpoint = settings.onCheckpoint
-        let done = DispatchSemaphore(value: 0)
-        let samples = SampleLog()
-        let started = ContinuousClock.now
-        let sampler = Thread {
-            var last = 0
-            var second = 0
-            while done.wait(timeout: .now() + .seconds(1)) == .timedOut {
-                second += 1
-                let progress = execution.progress
-                let rate = progress.sourceRecords - last
-                last = progress.sourceRecords
-                samples.append(rate)
-                onSample(Sample(second: second, recordsPerSecond: rate, progress: progress))
-                if let duration = settings.duration, ContinuousClock.now - started >= duration { execution.cancel() }
-            }
-        }
-        sampler.start()
-        defer { done.signal() }
-        let result = try execution.run()
-        return Summary(
-            result: result, records: execution.progress.sourceRecords, elapsed: ContinuousClock.now - started,
-            perSecond: samples.values, timelines: execution.timelines)
+        return try SampledRun.run(execution, duration: settings.duration, onSample: onSample)
     }
-}
-
-/// Per-second rates, appended by the sampler.
-final class SampleLog: Sendable {
-    private let stored = Mutex<[Int]>([])
-    func append(_ value: Int) { self.stored.withLock { $0.append(value) } }
-    var values: [Int] { self.stored.withLock { $0 } }
 }

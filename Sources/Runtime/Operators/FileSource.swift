@@ -55,7 +55,7 @@ public final class FileSource: SourceFunction {
             if line.last == 0x0D { line = line.dropLast() }
             let mine = self.lineIndex % self.parallelism == self.subtask
             let text = mine ? String(decoding: line, as: UTF8.self) : nil
-            // Position first: a checkpoint taken while `out` waits already has this line in front of its barrier.
+            // The position moves past the line before it is emitted: a checkpoint after this call covers it.
             self.bufferOffset += UInt64(newline + 1)
             self.buffer.removeSubrange(...newline)
             self.lineIndex += 1

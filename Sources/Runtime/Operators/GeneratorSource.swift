@@ -131,8 +131,7 @@ public final class GeneratorSource: SourceFunction {
                     for position in 0..<min(8, count) { self.payload[position] = raw[position] }
                 }
             }
-            // Counted before `out`: a checkpoint taken while `out` waits for room already has this record in front
-            // of its barrier.
+            // Counted before `out` (either order is right: checkpoints run only between `emit` calls).
             self.next += 1
             self.emitted += 1
             try out(GeneratedRecord(key: key, sequence: index, payload: self.payload))

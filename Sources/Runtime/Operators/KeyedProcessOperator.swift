@@ -91,6 +91,8 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
 
     func complete(checkpointID: Int64) throws {
         self.backend?.notifyCheckpointComplete(checkpointID)
+        // Materialization is due on time, also when too few changes flow for the changelog's own poll.
+        self.backend?.pollMaterialization()
     }
 
     func abort(checkpointID: Int64) {

@@ -8,10 +8,11 @@ public enum SourceStatus: Sendable, Hashable {
     case finished
 }
 
-/// A source of records, run on its subtask's thread. The task runs checkpoints between `emit` calls and also
-/// while `out` waits for room in a full channel (backpressure); the record handed to `out` is then already in
-/// front of the barrier. So a source must count a record as emitted *before* passing it to `out`, and
-/// `snapshotState` must describe the position after every record passed so far.
+/// A source of records, run on its subtask's thread. The task takes checkpoints only between `emit` calls, never
+/// while a record handed to `out` (or anything the operators chained behind the source emit for it) is in flight:
+/// `out` may wait for room in a full channel (backpressure), but nothing else runs meanwhile. So `snapshotState`
+/// describes the position after every record passed to `out` so far, and a restored job neither repeats nor
+/// skips part of a record's output. While its outputs are full, the task calls `emit` with `limit` 1.
 public protocol SourceFunction<Output>: AnyObject, SendableMetatype {
     /// The record type.
     associatedtype Output

@@ -44,7 +44,7 @@ final class JobAttempt: @unchecked Sendable {
         if let checkpointing = configuration.checkpointing, let storage {
             self.coordinator = CheckpointCoordinator(
                 configuration: checkpointing, storage: storage, attempt: self,
-                firstID: (storage.completedCheckpoints.max() ?? restored?.checkpointID ?? 0) + 1)
+                firstID: max(storage.nextCheckpointID, (restored?.checkpointID ?? 0) + 1))
         }
     }
 

@@ -38,9 +38,10 @@ final class StreamTask: @unchecked Sendable {
     private var channelWatermarks: [Int64]
     private var currentWatermark = Int64.min
     private var sourceFinished = false
+    /// The source's outputs were full before or during its last batch (it then emits one record per call).
+    private var underPressure = false
     private var finalCheckpoint: Int64?
     private var exitRequested = false
-    private var failure: (any Error)?
     private var lastFlush = Duration.zero
     private var restoredBuffers: [ChannelStateFile.Buffer] = []
     /// The buffers the barrier being handled overtook.
@@ -130,7 +131,6 @@ final class StreamTask: @unchecked Sendable {
             try self.loadChannelState()
             self.execution.taskReady()
             if self.sourceDriver != nil { try self.runSource() } else { try self.runInput() }
-            if let failure = self.failure { throw failure }
             ended = !self.gate.isCancelled
         } catch {
             if !self.gate.isCancelled { self.execution.taskFailed(self, RuntimeError.wrap(error, task: self.label)) }
@@ -166,15 +166,22 @@ final class StreamTask: @unchecked Sendable {
         while !self.exitRequested {
             if self.gate.isCancelled { return }
             if self.gate.hasMail { try self.runMail(self.gate.takeMail()) }
-            if self.exitRequested || self.failure != nil { return }
+            if self.exitRequested { return }
             if self.sourceFinished {
                 if case .mail(let mail) = self.gate.next(blocked: [], deadline: RuntimeClock.now + .seconds(1), overtake: { _ in false }) {
                     try self.runMail(mail)
                 }
                 continue
             }
+            // Checkpoints are taken only here, between records: a record and everything the chain emits for it
+            // are in front of the barrier or behind it, never split. So the source waits for room in its outputs
+            // here (running its mail meanwhile) and, under backpressure, emits one record per call.
+            let pressured = try self.awaitOutputRoom()
+            if self.exitRequested || self.gate.isCancelled { continue }
             let before = self.sourceRecords
-            let status = try driver(256)
+            let blockedBefore = self.backPressured
+            let status = try driver(pressured ? 1 : Limits.sourceBatchRecords)
+            self.underPressure = pressured || self.backPressured > blockedBefore
             if self.sourceRecords > before {
                 self.noteFirstRecord()
                 self.recordsIn.add(self.sourceRecords - before, ordering: .relaxed)
@@ -202,12 +209,30 @@ final class StreamTask: @unchecked Sendable {
         }
     }
 
+    /// Waits until every output takes a buffer without waiting, running mail (checkpoint triggers, completions)
+    /// as it arrives. Returns whether the outputs were under backpressure (now or during the last batch).
+    private func awaitOutputRoom() throws -> Bool {
+        var pressured = self.underPressure
+        while !self.gate.isCancelled && !self.exitRequested {
+            if self.gate.hasMail {
+                try self.runMail(self.gate.takeMail())
+                continue
+            }
+            if self.outputs.allSatisfy({ $0.hasRoom(waiter: self.gate) }) { return pressured }
+            pressured = true
+            let start = RuntimeClock.now
+            self.gate.waitForRoomOrMail(deadline: start + .milliseconds(100))
+            self.backPressured += RuntimeClock.now - start
+        }
+        return pressured
+    }
+
     private func runInput() throws {
         guard let input = self.inputHandler else { return }
         for buffer in self.restoredBuffers { try input(buffer.bytes, true) }
         self.restoredBuffers = []
         let timeout = self.execution.configuration.bufferTimeout
-        while !self.exitRequested && self.failure == nil {
+        while !self.exitRequested {
             var now = RuntimeClock.now
             if self.handler.isAligning { try self.perform(self.handler.tick(now: now)) }
             if now - self.lastFlush >= timeout { self.flushOutputs(now) }
@@ -306,16 +331,6 @@ final class StreamTask: @unchecked Sendable {
     }
 
     // MARK: Mail and barrier actions
-
-    /// Runs waiting mail while an output waits for room (errors stop the task).
-    func runMailWhileBlocked() {
-        let mail = self.gate.takeMail()
-        guard !mail.isEmpty else { return }
-        do { try self.runMail(mail) } catch {
-            self.failure = error
-            self.gate.cancel()
-        }
-    }
 
     private func runMail(_ mail: [InputGate.Mail]) throws {
         for item in mail {
