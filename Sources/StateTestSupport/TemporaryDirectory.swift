@@ -25,6 +25,28 @@ public struct TemporaryDirectory: Sendable {
     /// Removes the directory and its contents.
     public func remove() { Self.removeTree(self.path) }
 
+    /// Every regular file under `root`, as paths relative to it, sorted (to compare a tree before and after).
+    public static func files(under root: String) -> [String] {
+        var result: [String] = []
+        func walk(_ relative: String) {
+            let path = relative.isEmpty ? root : "\(root)/\(relative)"
+            guard let directory = opendir(path) else { return }
+            defer { closedir(directory) }
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name == "." || name == ".." { continue }
+                let child = relative.isEmpty ? name : "\(relative)/\(name)"
+                var info = stat()
+                guard lstat("\(root)/\(child)", &info) == 0 else { continue }
+                if (info.st_mode & S_IFMT) == S_IFDIR { walk(child) } else { result.append(child) }
+            }
+        }
+        walk("")
+        return result.sorted()
+    }
+
     private static func removeTree(_ path: String) {
         if let directory = opendir(path) {
             while let entry = readdir(directory) {

@@ -1,0 +1,123 @@
+import Foundation
+import Runtime
+import StateCore
+import StateTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `weir run` never destroys or silently skips checkpoints: a fresh start on a root with checkpoints is refused
+/// (and cleared only on request, under the root's lock, so never under a running job), `--restore` with a damaged
+/// newest `_metadata` fails naming it, and a run whose restarts never recover exits 1.
+@Suite(.serialized) struct RootSafetyTests {
+    /// Runs `weir` to the end: exit status, standard output, standard error.
+    static func weir(_ arguments: [String], scratch: TemporaryDirectory) throws -> (status: Int32, output: String, errors: String) {
+        let output = Pipe()
+        let errors = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: KillRecoveryTests.weirPath)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["TMPDIR"] = scratch.path
+        process.environment = environment
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let outputText = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, outputText, errorText)
+    }
+
+    /// A small word count into `root` (checkpoints every 20 ms, a slow enough sink to take several).
+    static func arguments(
+        _ scratch: TemporaryDirectory, root: String, throttle: Int = 300, extra: [String] = []
+    ) throws -> [String] {
+        [
+            "run", "word-count", "--input", try ChainedFanOutTests.input(scratch), "--output", scratch.appending("out"),
+            "--checkpoint-interval", "20", "--checkpoint-directory", root, "--sink-throttle", "\(throttle)",
+        ] + extra
+    }
+
+    @Test func aFreshStartOnARootWithCheckpointsIsRefusedAndLeavesItIntact() throws {
+        let scratch = TemporaryDirectory(prefix: "weir-root")
+        defer { scratch.remove() }
+        let root = scratch.appending("checkpoints")
+        let first = try Self.weir(try Self.arguments(scratch, root: root), scratch: scratch)
+        #expect(first.status == 0, "\(first.errors)")
+        let before = TemporaryDirectory.files(under: root)
+        #expect(before.contains { $0.hasSuffix("/_metadata") })
+        let again = try Self.weir(try Self.arguments(scratch, root: root), scratch: scratch)
+        #expect(again.status == 1)
+        #expect(again.errors.contains("already holds checkpoints") && again.errors.contains("--restore")
+            && again.errors.contains("--clear-checkpoints"), "\(again.errors)")
+        #expect(TemporaryDirectory.files(under: root) == before, "the refused start changed the root")
+        let cleared = try Self.weir(try Self.arguments(scratch, root: root, extra: ["--clear-checkpoints"]), scratch: scratch)
+        #expect(cleared.status == 0, "\(cleared.errors)")
+    }
+
+    /// The reproduction: a second job started on the root of a running one. It must fail on the lock,
+    /// even with `--clear-checkpoints`, and the first job's checkpoints stay complete.
+    @Test func aSecondJobNeverClearsTheRootOfARunningOne() throws {
+        let scratch = TemporaryDirectory(prefix: "weir-root2")
+        defer { scratch.remove() }
+        let root = scratch.appending("checkpoints")
+        let running = try KillRecoveryTests.launch(
+            try Self.arguments(
+                scratch, root: root, throttle: 100_000, extra: ["--buffer-size", "256", "--channel-capacity", "2"]), scratch: scratch)
+        defer {
+            kill(running.processIdentifier, SIGKILL)
+            running.waitUntilExit()
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while KillRecoveryTests.latestCheckpoint(root) == 0 && running.isRunning && ContinuousClock.now < deadline { usleep(5_000) }
+        let latest = KillRecoveryTests.latestCheckpoint(root)
+        #expect(latest > 0)
+        for extra in [[], ["--clear-checkpoints"]] {
+            let second = try Self.weir(
+                try Self.arguments(scratch, root: root, extra: extra) + ["--output", scratch.appending("out2")], scratch: scratch)
+            #expect(second.status == 1)
+            #expect(second.errors.contains("in use by another process"), "\(extra): \(second.errors)")
+        }
+        #expect(running.isRunning)
+        #expect(KillRecoveryTests.latestCheckpoint(root) >= latest, "the running job's checkpoints went away")
+    }
+
+    @Test(arguments: ["truncated", "newer version"])
+    func restoreWithADamagedLatestMetadataFailsNamingIt(damage: String) throws {
+        let scratch = TemporaryDirectory(prefix: "weir-root3")
+        defer { scratch.remove() }
+        let root = scratch.appending("checkpoints")
+        let first = try Self.weir(try Self.arguments(scratch, root: root), scratch: scratch)
+        #expect(first.status == 0, "\(first.errors)")
+        let latest = KillRecoveryTests.latestCheckpoint(root)
+        let path = "\(root)/chk-\(latest)/_metadata"
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        if damage == "truncated" { bytes = Array(bytes.prefix(bytes.count / 2)) } else { bytes[4] &+= 1 }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let before = TemporaryDirectory.files(under: root)
+        let restored = try Self.weir(try Self.arguments(scratch, root: root, extra: ["--restore"]), scratch: scratch)
+        #expect(restored.status == 1)
+        #expect(restored.errors.contains(path) && restored.errors.contains("weir verify"), "\(restored.errors)")
+        #expect(TemporaryDirectory.files(under: root) == before, "the failed restore changed the root")
+    }
+
+    /// Restarts that fail every time (a file of the checkpoint deleted) until `--duration` ends: exit 1.
+    @Test func aRestoreWhoseRestartsNeverSucceedExitsOne() throws {
+        let scratch = TemporaryDirectory(prefix: "weir-root4")
+        defer { scratch.remove() }
+        let root = scratch.appending("checkpoints")
+        let first = try Self.weir(try Self.arguments(scratch, root: root, extra: ["--strategy", "full"]), scratch: scratch)
+        #expect(first.status == 0, "\(first.errors)")
+        let latest = KillRecoveryTests.latestCheckpoint(root)
+        let folder = "\(root)/chk-\(latest)"
+        let snapshot = try #require(try FileManager.default.contentsOfDirectory(atPath: folder).first { $0 != "_metadata" })
+        try FileManager.default.removeItem(atPath: "\(folder)/\(snapshot)")
+        let restored = try Self.weir(
+            try Self.arguments(scratch, root: root, extra: ["--strategy", "full", "--restore", "--duration", "0.3"]), scratch: scratch)
+        #expect(restored.status == 1, "\(restored.output)")
+        #expect(restored.errors.contains(snapshot), "\(restored.errors)")
+    }
+}
