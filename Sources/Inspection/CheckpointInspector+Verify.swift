@@ -74,6 +74,15 @@ extension CheckpointInspector {
                 for file in files where checked[file.path] == nil {
                     checked[file.path] = self.checkFile(file, checkpoint: id, checksums: checksums, into: &report)
                 }
+                if let materialization = backend.materialization, materialization.format == .rocksDB {
+                    for file in materialization.files {
+                        guard let problem = file.localNameProblem else { continue }
+                        report.problems.append(.init(
+                            checkpointID: id, path: file.path,
+                            message: "backend '\(backend.backendID)': the materialized file \(file.path) \(problem); "
+                                + "restore refuses it (restore an older checkpoint)"))
+                    }
+                }
                 for section in backend.changelog where checked[section.file.path] == true {
                     do throws(CheckpointError) {
                         let path = try self.resolve(section.file.path, checkpoint: id)

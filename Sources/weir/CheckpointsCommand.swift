@@ -57,13 +57,15 @@ struct CheckpointsCommand: ParsableCommand {
                 var table = [["id", "status", "kind", "time (ms since 1970)", "strategy", "total", "new", "files"]]
                 for row in rows {
                     table.append([
-                        "\(row.id)", row.status + (row.error.map { " (\($0.prefix(60)))" } ?? ""), row.kind ?? "-",
+                        "\(row.id)", row.status, row.kind ?? "-",
                         row.timestamp_ms.map(String.init) ?? "-", row.strategies.joined(separator: ","),
                         InspectionSupport.bytes(row.total_bytes), InspectionSupport.bytes(row.incremental_bytes),
                         "\(row.files)",
                     ])
                 }
                 print(InspectionSupport.table(table))
+                // The damage in full, below the table: it names the file and what to do.
+                for row in rows { if let error = row.error { print("\(row.folder): \(error)") } }
             }
             return rows.contains { $0.status == "damaged" } ? 1 : 0
         }

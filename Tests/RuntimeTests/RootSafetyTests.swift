@@ -115,9 +115,12 @@ import Glibc
         let folder = "\(root)/chk-\(latest)"
         let snapshot = try #require(try FileManager.default.contentsOfDirectory(atPath: folder).first { $0 != "_metadata" })
         try FileManager.default.removeItem(atPath: "\(folder)/\(snapshot)")
+        let before = TemporaryDirectory.files(under: root)
         let restored = try Self.weir(
             try Self.arguments(scratch, root: root, extra: ["--strategy", "full", "--restore", "--duration", "0.3"]), scratch: scratch)
         #expect(restored.status == 1, "\(restored.output)")
         #expect(restored.errors.contains(snapshot), "\(restored.errors)")
+        let after = Set(TemporaryDirectory.files(under: root))
+        #expect(before.filter { !after.contains($0) }.isEmpty, "the failing restores deleted files of the root")
     }
 }

@@ -323,9 +323,11 @@ extension CheckpointedBackend {
             try fileSystem.createDirectory(databaseDirectory)
             let local = "\(workingDirectory)/local/mat-\(materialization.id)"
             for file in materialization.files {
-                guard let name = file.localName, !name.contains("/"), name != ".", name != ".." else {
+                guard let name = file.localName, file.localNameProblem == nil else {
                     throw CheckpointError(
-                        code: .corrupt, message: "a materialized file \(file.path) has no valid local name", path: file.path)
+                        code: .corrupt,
+                        message: "the materialized file \(file.path) \(file.localNameProblem ?? ""); the metadata is damaged "
+                            + "or was edited: restore an older checkpoint", path: file.path)
                 }
                 let target = "\(databaseDirectory)/\(name)"
                 let immutable = name.hasSuffix(".sst") || name.hasSuffix(".blob")

@@ -20,6 +20,16 @@ public struct FileHandle: Sendable, Hashable, Codable {
         self.crc32c = crc32c
         self.localName = localName
     }
+
+    /// Why `localName` cannot name a file inside a RocksDB directory (missing, empty, absolute, `.`/`..`, with a
+    /// `/` or NUL), or nil when it can. Restore refuses such a handle; `weir verify` reports it.
+    public var localNameProblem: String? {
+        guard let name = self.localName else { return "has no local name" }
+        if name.isEmpty || name == "." || name == ".." || name.contains("/") || name.contains("\0") {
+            return "has the local name '\(name)', which is empty, absolute, '.' or '..', or contains '/'"
+        }
+        return nil
+    }
 }
 
 /// One backend's part of a changelog segment file: the records with SQNs `firstSQN ..< firstSQN + count`.

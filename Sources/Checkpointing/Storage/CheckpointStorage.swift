@@ -49,17 +49,40 @@ public final class CheckpointStorage: Sendable {
 
     /// What `init` found in the root.
     public struct StartupReport: Sendable {
-        /// Completed checkpoints found, oldest first.
+        /// Completed checkpoints found, oldest first. All are kept, even beyond `retained`: the next published
+        /// checkpoint subsumes the oldest (opening a root, as a job restoring from it does, never deletes one).
         public var completed: [Int64] = []
         /// Checkpoint folders without `_metadata` (aborted or crashed mid-publish) that were removed.
         public var removedAborted: [String] = []
-        /// Completed checkpoints beyond `retained` that a crash left behind, removed.
-        public var removedSubsumed: [Int64] = []
-        /// Shared files no retained checkpoint references, removed.
+        /// Files no completed checkpoint references (under `shared/`, or beside a `_metadata`), removed.
         public var removedOrphans: [String] = []
+        /// With `StartupCleanup.none`: what the cleanup would have removed (nothing was).
+        public var leftovers = CollectionPlan()
         /// Checkpoint folders whose `_metadata` does not verify: kept untouched, with the reason. While any exist,
-        /// no shared file is collected (they might reference it).
+        /// no file is collected (they might reference it).
         public var damaged: [(folder: String, error: CheckpointError)] = []
+    }
+
+    /// What opening a root removes.
+    public enum StartupCleanup: Sendable {
+        /// Aborted checkpoint folders and orphaned files (unless a checkpoint is damaged). Jobs and backends.
+        case collect
+        /// Nothing: `startup.leftovers` lists what `.collect` would remove (`weir gc` plans with it).
+        case none
+    }
+
+    /// What a collection removes: checkpoints (oldest first), folders without `_metadata`, and files (relative).
+    public struct CollectionPlan: Sendable, Hashable {
+        /// Completed checkpoints to remove (beyond the number kept).
+        public var checkpoints: [Int64] = []
+        /// Checkpoint folders without `_metadata`.
+        public var aborted: [String] = []
+        /// Files no remaining checkpoint references.
+        public var files: [String] = []
+        /// Whether the plan removes nothing.
+        public var isEmpty: Bool { self.checkpoints.isEmpty && self.aborted.isEmpty && self.files.isEmpty }
+        /// An empty plan.
+        public init() {}
     }
 
     /// Opens (creating) a checkpoint root, takes its lock, and collects what a crash left behind.
@@ -67,10 +90,12 @@ public final class CheckpointStorage: Sendable {
     ///   - root: The root directory; created with its parents.
     ///   - retained: How many completed checkpoints to keep. Default 1.
     ///   - fileSystem: The file system. Default: the local one.
+    ///   - cleanup: What opening removes. Default: what a crash left (`.collect`).
     /// - Throws: `CheckpointError` `.locked` when another process writes to this root, `.io`/`.noSpace`.
-    public init(root: String, retained: Int = 1, fileSystem: any CheckpointFileSystem = LocalFileSystem())
-        throws(CheckpointError)
-    {
+    public init(
+        root: String, retained: Int = 1, fileSystem: any CheckpointFileSystem = LocalFileSystem(),
+        cleanup: StartupCleanup = .collect
+    ) throws(CheckpointError) {
         guard retained >= 1 else {
             throw CheckpointError(code: .invalidArgument, message: "retained checkpoints must be at least 1, not \(retained)")
         }
@@ -83,14 +108,14 @@ public final class CheckpointStorage: Sendable {
         state.lockDescriptor = lock
         var report = StartupReport()
         do {
-            try Self.recover(root: self.root, fileSystem: fileSystem, retained: retained, state: &state, report: &report)
+            try Self.recover(root: self.root, fileSystem: fileSystem, cleanup: cleanup, state: &state, report: &report)
         } catch {
             Glibc.close(lock)
             throw error
         }
         self.startup = report
         state.damagedIDs = Set(report.damaged.compactMap { Int64($0.folder.dropFirst(4)) })
-        state.highestID = max(report.completed.max() ?? 0, report.removedSubsumed.max() ?? 0, state.damagedIDs.max() ?? 0)
+        state.highestID = max(report.completed.max() ?? 0, state.damagedIDs.max() ?? 0)
         self.state = Mutex(state)
     }
 
@@ -357,18 +382,19 @@ public final class CheckpointStorage: Sendable {
         return absolute
     }
 
-    /// Reads and verifies every `chk-*` folder, removes aborted ones and subsumed leftovers, and collects orphans.
+    /// Reads and verifies every `chk-*` folder; lists (and with `.collect` removes) aborted folders and files no
+    /// completed checkpoint references. Completed checkpoints are all kept, whatever `retained` says.
     private static func recover(
-        root: String, fileSystem: any CheckpointFileSystem, retained: Int, state: inout State,
+        root: String, fileSystem: any CheckpointFileSystem, cleanup: StartupCleanup, state: inout State,
         report: inout StartupReport
     ) throws(CheckpointError) {
         var completed: [Int64: CheckpointMetadata] = [:]
+        var plan = CollectionPlan()
         for name in try fileSystem.list(root) where name.hasPrefix("chk-") {
             guard let id = Int64(name.dropFirst(4)), fileSystem.isDirectory("\(root)/\(name)") else { continue }
             let path = "\(root)/\(name)/_metadata"
             guard fileSystem.exists(path) else {
-                try? fileSystem.remove("\(root)/\(name)")
-                report.removedAborted.append(name)
+                plan.aborted.append(name)
                 continue
             }
             do throws(CheckpointError) {
@@ -383,31 +409,74 @@ public final class CheckpointStorage: Sendable {
                 report.damaged.append((name, error.inCheckpoint(id)))
             }
         }
-        let ordered = completed.keys.sorted()
-        for id in ordered.dropLast(retained) {
-            Self.removeCheckpointFolder(id, root: root, fileSystem: fileSystem)
-            completed[id] = nil
-            report.removedSubsumed.append(id)
-        }
         for (id, metadata) in completed { state.registry.retain(checkpoint: id, paths: metadata.referencedPaths) }
         state.completed = completed
         report.completed = completed.keys.sorted()
-        guard report.damaged.isEmpty else { return }
-        for name in try fileSystem.list(root + "/shared") {
-            let relative = "shared/\(name)"
-            if !state.registry.isNeeded(relative) {
-                try? fileSystem.remove("\(root)/\(relative)")
-                report.removedOrphans.append(relative)
+        plan.aborted.sort()
+        if report.damaged.isEmpty {
+            for name in try fileSystem.list(root + "/shared") where !state.registry.isNeeded("shared/\(name)") {
+                plan.files.append("shared/\(name)")
             }
-        }
-        for (_, metadata) in completed {
-            let folder = Self.checkpointFolder(metadata.checkpointID)
-            for name in try fileSystem.list("\(root)/\(folder)") where name != "_metadata" {
-                if !state.registry.isNeeded("\(folder)/\(name)") {
-                    try? fileSystem.remove("\(root)/\(folder)/\(name)")
-                    report.removedOrphans.append("\(folder)/\(name)")
+            for id in report.completed {
+                let folder = Self.checkpointFolder(id)
+                for name in try fileSystem.list("\(root)/\(folder)") where name != "_metadata" {
+                    if !state.registry.isNeeded("\(folder)/\(name)") { plan.files.append("\(folder)/\(name)") }
                 }
             }
+        }
+        guard cleanup == .collect else {
+            report.leftovers = plan
+            return
+        }
+        for name in plan.aborted { try? fileSystem.remove("\(root)/\(name)") }
+        for relative in plan.files { try? fileSystem.remove("\(root)/\(relative)") }
+        report.removedAborted = plan.aborted
+        report.removedOrphans = plan.files
+    }
+
+    /// What a collection keeping the newest `keep` completed checkpoints (nil: all) removes: the older
+    /// checkpoints, the files only they reference, and `startup.leftovers`. Pure: `collect(_:)` does it. Nothing
+    /// while a checkpoint is damaged (the plan is empty).
+    public func collectionPlan(keepingNewest keep: Int?) -> CollectionPlan {
+        guard self.startup.damaged.isEmpty else { return CollectionPlan() }
+        var plan = self.startup.leftovers
+        self.state.withLock { state in
+            var registry = state.registry
+            let ordered = state.completed.keys.sorted()
+            plan.checkpoints = keep.map { Array(ordered.dropLast(max($0, 0))) } ?? []
+            for id in plan.checkpoints { registry.release(checkpoint: id) }
+            plan.files += registry.takeDeletable().filter { !plan.files.contains($0) }
+        }
+        plan.files.sort()
+        return plan
+    }
+
+    /// Removes what `plan` names (from `collectionPlan`, on this storage): checkpoints `_metadata` first, then
+    /// aborted folders and files, each checked again against what the remaining checkpoints need.
+    /// - Throws: `.io` naming what could not be removed (what was removed stays removed; run it again).
+    public func collect(_ plan: CollectionPlan) throws(CheckpointError) {
+        guard self.startup.damaged.isEmpty else { return }
+        let deletable = self.state.withLock { state -> Set<String> in
+            for id in plan.checkpoints where state.completed[id] != nil {
+                state.completed[id] = nil
+                state.registry.release(checkpoint: id)
+            }
+            return Set(Self.takeDeletable(&state))
+        }
+        self.cleaner.drain()
+        for id in plan.checkpoints {
+            let folder = self.checkpointDirectory(id)
+            if self.fileSystem.exists(folder + "/_metadata") { try self.fileSystem.remove(folder + "/_metadata") }
+            try self.fileSystem.syncDirectory(folder)
+            try self.fileSystem.remove(folder)
+        }
+        for name in plan.aborted where !self.fileSystem.exists("\(self.root)/\(name)/_metadata") {
+            try self.fileSystem.remove("\(self.root)/\(name)")
+        }
+        let needed = self.state.withLock { state in plan.files.filter { state.registry.isNeeded($0) } }
+        for relative in plan.files where !needed.contains(relative) {
+            guard deletable.contains(relative) || self.startup.leftovers.files.contains(relative) else { continue }
+            try self.fileSystem.remove(try self.resolve(relative, checkpoint: nil))
         }
     }
 }
