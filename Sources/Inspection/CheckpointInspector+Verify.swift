@@ -65,6 +65,7 @@ extension CheckpointInspector {
             for file in handles where listed.insert(file.path).inserted { files.append((file, metadata.checkpointID)) }
         }
         let checksums = self.checksums(files)
+        var envelopes = ChangelogSegment.EnvelopeCheck()
         for metadata in checkpoints {
             let id = metadata.checkpointID
             report.checkpoints.append(id)
@@ -86,6 +87,7 @@ extension CheckpointInspector {
                 for section in backend.changelog where checked[section.file.path] == true {
                     do throws(CheckpointError) {
                         let path = try self.resolve(section.file.path, checkpoint: id)
+                        try envelopes.check(path, fileSystem: self.fileSystem)
                         let bytes = try self.fileSystem.read(path, offset: section.offset, count: section.length)
                         try ChangelogSegment.records(
                             ofSection: bytes, handle: section, backendID: backend.backendID, path: section.file.path

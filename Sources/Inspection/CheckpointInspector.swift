@@ -186,11 +186,13 @@ public struct CheckpointInspector: Sendable {
         of metadata: CheckpointMetadata, backendID: String? = nil, sqns: Range<UInt64> = 0..<UInt64.max,
         _ body: (ChangeRecord) throws(CheckpointError) -> Void
     ) throws(CheckpointError) {
+        var envelopes = ChangelogSegment.EnvelopeCheck()
         for backend in metadata.backends where backendID == nil || backend.backendID == backendID {
             let from = backend.materialization?.sqn ?? 0
             for section in backend.changelog.sorted(by: { $0.firstSQN < $1.firstSQN })
             where section.endSQN > sqns.lowerBound && section.firstSQN < sqns.upperBound {
                 let path = try self.resolve(section.file.path, checkpoint: metadata.checkpointID)
+                try envelopes.check(path, fileSystem: self.fileSystem)
                 let bytes = try self.fileSystem.read(path, offset: section.offset, count: section.length)
                 try ChangelogSegment.records(
                     ofSection: bytes, handle: section, backendID: backend.backendID, path: path

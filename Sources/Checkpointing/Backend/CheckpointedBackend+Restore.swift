@@ -403,13 +403,14 @@ extension CheckpointedBackend {
         var expected = handle.materialization?.sqn ?? 0
         var plan: [(section: ChangelogSectionHandle, sqns: Range<UInt64>)] = []
         for section in handle.changelog.sorted(by: { $0.firstSQN < $1.firstSQN }) {
+            // The cut first: sections at or after `end` are not replayed, so a gap after them does not matter.
+            guard section.firstSQN < end else { break }
             guard section.firstSQN <= expected else {
                 throw CheckpointError(
                     code: .corrupt,
                     message: "the changelog of '\(handle.backendID)' has a gap: SQN \(expected)..<\(section.firstSQN) "
                         + "is in no section", sqn: expected)
             }
-            guard section.firstSQN < end else { break }
             let last = min(section.endSQN, end)
             guard expected < last else { continue }
             plan.append((section, expected..<last))
@@ -433,6 +434,11 @@ extension CheckpointedBackend {
     ) throws(CheckpointError) {
         let start = ContinuousClock.now
         let plan = try Self.replayPlan(handle, end: min(handle.sqn, limit ?? handle.sqn))
+        // Every segment's envelope (magic, version, header checksum), once per file, before any section of it.
+        var envelopes = ChangelogSegment.EnvelopeCheck()
+        for (section, _) in plan {
+            try envelopes.check(try Self.resolve(section.file.path, root: root, fileSystem: fileSystem), fileSystem: fileSystem)
+        }
         if let tables, try Self.replayTables(plan, handle, into: state, root: root, fileSystem: fileSystem,
                                               tables: tables, report: &report) {
             report.replay = ContinuousClock.now - start

@@ -42,6 +42,34 @@ package enum ChangelogSegment {
         package var valueCount: Int
     }
 
+    /// The segment files whose envelope a reader has checked: magic, version and header checksum are read once
+    /// per file, before its first section (a section is read at its handle's offset, past the envelope).
+    package struct EnvelopeCheck: Sendable {
+        private var checked: Set<String> = []
+
+        /// An empty set.
+        package init() {}
+
+        /// Checks `path`'s envelope unless it was checked before.
+        /// - Throws: `.corrupt` (magic, short file, header checksum) or `.unsupportedVersion`, naming the file.
+        package mutating func check(_ path: String, fileSystem: any CheckpointFileSystem) throws(CheckpointError) {
+            guard !self.checked.contains(path) else { return }
+            let header = try fileSystem.read(path, offset: 0, count: 20)
+            try ByteReader.withReader(over: header) { reader throws(CheckpointError) in
+                _ = try FormatEnvelope.changelogSegment.readHeader(&reader, path: path)
+                _ = try reader.readField(UInt32.self, path: path, what: "section count")
+                let crc = try reader.readField(UInt32.self, path: path, what: "header checksum")
+                guard crc == CRC32C.checksum(header[0..<16]) else {
+                    throw CheckpointError(
+                        code: .corrupt,
+                        message: "\(path): the changelog segment header (bytes 0..<16) fails its checksum; the segment "
+                            + "is damaged: restore an older checkpoint", path: path, offset: 16)
+                }
+            }
+            self.checked.insert(path)
+        }
+    }
+
     /// Appends one record to a section payload.
     @inline(__always)
     static func appendRecord(
