@@ -237,6 +237,24 @@ final class FullDisk: Sendable {
 }
 
 @Suite struct SharedFileRegistryTests {
+    /// A snapshot's files are held for its checkpoint: the backend releasing its live set (closing) before the
+    /// publish does not free them; the publish takes them over, an abort frees them.
+    @Test func filesHeldForAPendingCheckpointOutliveTheirBackend() {
+        var registry = SharedFileRegistry()
+        registry.created("chk-4/a.wsnap")
+        registry.setLive(owner: "op/0", paths: ["chk-4/a.wsnap"], settling: ["chk-4/a.wsnap"])
+        registry.hold(checkpoint: 4, paths: ["chk-4/a.wsnap"])
+        registry.setLive(owner: "op/0", paths: [])
+        #expect(registry.takeDeletable().isEmpty, "the backend closed before checkpoint 4 was published")
+        registry.retain(checkpoint: 4, paths: ["chk-4/a.wsnap"])
+        registry.releaseHold(checkpoint: 4)
+        #expect(registry.takeDeletable().isEmpty)
+        registry.hold(checkpoint: 5, paths: ["shared/b"])
+        #expect(registry.isNeeded("shared/b"))
+        registry.releaseHold(checkpoint: 5)
+        #expect(registry.takeDeletable() == ["shared/b"], "an aborted checkpoint's files go")
+    }
+
     @Test func deletesExactlyWhenNoRetainedCheckpointOrLiveBackendNeedsAFile() {
         var registry = SharedFileRegistry()
         registry.created("shared/a")

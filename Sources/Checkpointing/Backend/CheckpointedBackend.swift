@@ -244,6 +244,7 @@ public final class CheckpointedBackend<Key> {
 
     /// A snapshot finished in its synchronous part: its files stay live until it completes or is aborted.
     private func pending(_ id: Int64, _ handle: BackendStateHandle) -> PendingBackendSnapshot {
+        self.storage.hold(id, paths: handle.referencedPaths)
         self.pendingSnapshots[id] = PendingSnapshot(
             paths: handle.referencedPaths, materialization: handle.materialization?.id)
         self.publishLiveFiles()
@@ -286,6 +287,8 @@ public final class CheckpointedBackend<Key> {
                     directory: local, storage: storage, known: known, id: id, sqn: 0, started: started)
                 var handle = template
                 handle.materialization = upload.handle
+                // Held for the checkpoint before it is acknowledged (its files are still pinned here).
+                storage.hold(id, paths: handle.referencedPaths)
                 pending.finish(.success(handle), upload: upload)
             } catch {
                 pending.finish(.failure(error.inCheckpoint(id)))

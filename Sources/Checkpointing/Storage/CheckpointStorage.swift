@@ -144,7 +144,14 @@ public final class CheckpointStorage: Sendable {
     private static func takeLock(_ path: String) throws(CheckpointError) -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LocalFileSystem.failure("open lock file", path) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        // A lock just released can look held for a moment: a process this one forks shares the lock's open file
+        // until it execs (the descriptor is close-on-exec). A job's real holder does not go away in 300 ms.
+        var locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        for _ in 0..<30 where !locked {
+            usleep(10_000)
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        if !locked {
             Glibc.close(fd)
             throw CheckpointError(
                 code: .locked,
@@ -208,6 +215,12 @@ public final class CheckpointStorage: Sendable {
         self.state.withLock { $0.registry.setLive(owner: owner, paths: paths, settling: settling) }
     }
 
+    /// Holds the files a snapshot for checkpoint `id` references until that checkpoint is published or aborted:
+    /// from the moment the snapshot's handle is final, whatever its backend does next (close included).
+    func hold(_ id: Int64, paths: Set<String>) {
+        self.state.withLock { $0.registry.hold(checkpoint: id, paths: paths) }
+    }
+
     /// Publishes a checkpoint: writes its `_metadata` atomically, then subsumes older checkpoints beyond
     /// `retained` and deletes the files nothing needs any more.
     /// - Throws: `CheckpointError` if the metadata could not be made durable (the checkpoint is then not complete
@@ -253,6 +266,7 @@ public final class CheckpointStorage: Sendable {
             state.highestID = max(state.highestID, id)
             state.verified.formUnion(unverified)
             state.registry.retain(checkpoint: id, paths: paths)
+            state.registry.releaseHold(checkpoint: id)
             var subsumed: [Int64] = []
             while state.completed.count > self.retained, let oldest = state.completed.keys.min() {
                 state.completed[oldest] = nil
@@ -304,7 +318,12 @@ public final class CheckpointStorage: Sendable {
     /// Removes the folder of a checkpoint that will not complete (files written only for it go too).
     public func abort(_ id: Int64) {
         // Never a completed checkpoint, nor a damaged one's folder (a refused publish of its id ends here).
-        guard self.state.withLock({ $0.completed[id] == nil && !$0.damagedIDs.contains(id) }) else { return }
+        let removable = self.state.withLock { state -> Bool in
+            guard state.completed[id] == nil else { return false }
+            state.registry.releaseHold(checkpoint: id)
+            return !state.damagedIDs.contains(id)
+        }
+        guard removable else { return }
         try? self.fileSystem.remove(self.checkpointDirectory(id))
         self.collect()
     }

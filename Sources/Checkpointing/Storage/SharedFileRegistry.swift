@@ -15,6 +15,9 @@ struct SharedFileRegistry: Sendable {
     private var live: [String: Set<String>] = [:]
     private(set) var known: Set<String> = []
     private var pinned: [String: Int] = [:]
+    /// Per checkpoint not yet published or aborted, the files its acknowledged snapshots reference: held for the
+    /// checkpoint itself, so a backend that closes (or releases its live set) before the publish cannot free them.
+    private var held: [Int64: Set<String>] = [:]
 
     /// Records a file about to be written, pinned `count` times until settled.
     mutating func created(_ path: String, pins count: Int = 1) {
@@ -56,9 +59,21 @@ struct SharedFileRegistry: Sendable {
         self.settle(settling)
     }
 
-    /// Whether a retained checkpoint or a live backend needs `path`.
+    /// Holds `paths` for checkpoint `id` until it is published (`retain` takes them over) or given up.
+    mutating func hold(checkpoint id: Int64, paths: Set<String>) {
+        self.held[id, default: []].formUnion(paths)
+        self.known.formUnion(paths)
+    }
+
+    /// Drops checkpoint `id`'s hold (after it was retained or aborted).
+    mutating func releaseHold(checkpoint id: Int64) {
+        self.held[id] = nil
+    }
+
+    /// Whether a retained checkpoint, a pending one, or a live backend needs `path`.
     func isNeeded(_ path: String) -> Bool {
         self.references[path] != nil || self.pinned[path] != nil || self.live.values.contains { $0.contains(path) }
+            || self.held.values.contains { $0.contains(path) }
     }
 
     /// The retained checkpoints, oldest first.
@@ -66,7 +81,8 @@ struct SharedFileRegistry: Sendable {
 
     /// The known files that nothing needs any more, forgotten as they are returned (the caller deletes them).
     mutating func takeDeletable() -> [String] {
-        let liveUnion = self.live.values.reduce(into: Set<String>()) { $0.formUnion($1) }
+        var liveUnion = self.live.values.reduce(into: Set<String>()) { $0.formUnion($1) }
+        for paths in self.held.values { liveUnion.formUnion(paths) }
         let deletable = self.known.filter {
             self.references[$0] == nil && self.pinned[$0] == nil && !liveUnion.contains($0)
         }

@@ -15,6 +15,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private var lastEnd: Duration
     private var stopped = false
     private var finishedSources = 0
+    /// The final checkpoint (taken once every source finished) completed: nothing more is triggered.
+    private var finalCompleted = false
     private var readyTasks = 0
     private var previous: CheckpointPieces
     private let expected: Int
@@ -23,6 +25,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private struct Pending {
         var id: Int64
         var triggeredAt: Duration
+        var isFinal = false
         var acknowledgements: [TaskAcknowledgement] = []
     }
 
@@ -119,11 +122,16 @@ final class CheckpointCoordinator: @unchecked Sendable {
                 continue
             }
             let allFinished = self.sources > 0 && self.finishedSources == self.sources
+            if self.finalCompleted {
+                // The sources end their output now; a checkpoint after the final one would race the tasks closing.
+                _ = self.condition.wait(until: Date(timeIntervalSinceNow: 0.05))
+                continue
+            }
             let due = max(self.lastEnd + self.configuration.minimumPause, self.lastTrigger + self.configuration.interval)
             if self.readyTasks == self.expected && (now >= due || allFinished) {
                 let id = self.nextID
                 self.nextID += 1
-                self.pending = Pending(id: id, triggeredAt: now)
+                self.pending = Pending(id: id, triggeredAt: now, isFinal: allFinished)
                 self.lastTrigger = now
                 self.condition.unlock()
                 self.attempt.trigger(CheckpointBarrier(checkpointID: id, triggeredAt: now, isFinal: allFinished), final: allFinished)
@@ -164,6 +172,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
         self.previous = pieces
         self.condition.lock()
         self.lastEnd = end
+        if pending.isFinal { self.finalCompleted = true }
         self.condition.unlock()
         self.attempt.checkpointCompleted(statistics)
     }

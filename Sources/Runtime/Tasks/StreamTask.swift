@@ -336,6 +336,8 @@ final class StreamTask: @unchecked Sendable {
         for item in mail {
             switch item {
             case .trigger(let barrier, let final):
+                // After the final checkpoint completed the source has ended its output: no barrier may follow.
+                guard !self.exitRequested else { continue }
                 let id = barrier.checkpointID
                 self.barriers[id] = barrier
                 self.firstBarrierAt[id] = RuntimeClock.now
