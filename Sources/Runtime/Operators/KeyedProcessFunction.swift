@@ -43,6 +43,10 @@ extension KeyedProcessFunction {
 public final class KeyedContext<Key> {
     /// The subtask's keyed state (register states in `open`).
     public let state: KeyedStateBackend<Key>
+    /// The job's name.
+    public let job: String
+    /// The vertex's name.
+    public let vertex: String
     /// The subtask index.
     public let subtask: Int
     /// The vertex's parallelism.
@@ -53,9 +57,14 @@ public final class KeyedContext<Key> {
     public internal(set) var currentWatermark = Int64.min
     let timers: TimerService<Key>
 
-    init(state: KeyedStateBackend<Key>, timers: TimerService<Key>, subtask: Int, parallelism: Int, attempt: Int) {
+    init(
+        state: KeyedStateBackend<Key>, timers: TimerService<Key>, job: String, vertex: String, subtask: Int,
+        parallelism: Int, attempt: Int
+    ) {
         self.state = state
         self.timers = timers
+        self.job = job
+        self.vertex = vertex
         self.subtask = subtask
         self.parallelism = parallelism
         self.attempt = attempt

@@ -63,8 +63,8 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
             self.plain = state
         }
         self.context = KeyedContext(
-            state: state, timers: try TimerService(state: state), subtask: task.subtask, parallelism: task.parallelism,
-            attempt: task.attempt)
+            state: state, timers: try TimerService(state: state), job: task.execution.jobName, vertex: task.vertex.name,
+            subtask: task.subtask, parallelism: task.parallelism, attempt: task.attempt)
         try self.function.open(self.context)
     }
 
