@@ -10,7 +10,8 @@ let package = Package(
     name: "Weir",
     platforms: [.macOS(.v15)],
     products: [
-        /// The keyed state backend (RocksDB with KV separation, and a heap backend) and its vocabulary.
+        /// One import for all of it: the keyed state backend (RocksDB with KV separation, and a heap backend), checkpoints,
+        /// the streaming runtime and checkpoint inspection.
         .library(name: "Weir", targets: ["Weir"]),
         .executable(name: "weir", targets: ["weir"]),
         .executable(name: "weir-bench", targets: ["WeirBench"]),
@@ -40,7 +41,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings),
         .target(
-            name: "Weir", dependencies: ["Checkpointing", "KeyedState", "Runtime", "RocksKit", "StateCore"],
+            name: "Weir", dependencies: ["Checkpointing", "Inspection", "KeyedState", "Runtime", "RocksKit", "StateCore"],
             swiftSettings: strictSettings),
         .target(name: "StateTestSupport", dependencies: ["StateCore", "KeyedState", "Checkpointing"], swiftSettings: strictSettings),
         .executableTarget(
@@ -78,7 +79,7 @@ let package = Package(
         .testTarget(
             name: "RuntimeTests",
             dependencies: [
-                "Checkpointing", "Runtime", "StateCore", "StateTestSupport", "weir",
+                "Checkpointing", "Runtime", "StateCore", "StateTestSupport", "Weir", "weir",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings

@@ -13,6 +13,9 @@ public struct VerifyReport: Sendable {
         public var path: String?
         /// What is wrong and what to do.
         public var message: String
+        /// About the file's bytes (missing, size, checksum, decoding), which every checkpoint referencing it shares;
+        /// otherwise about the checkpoint's metadata alone.
+        var concernsFile = false
 
         /// `checkpoint N: message`.
         public var description: String { (self.checkpointID.map { "checkpoint \($0): " } ?? "") + self.message }
@@ -30,6 +33,9 @@ public struct VerifyReport: Sendable {
     public var orphans: [String] = []
     /// Checkpoint folders without `_metadata` (aborted, or being written).
     public var incomplete: [String] = []
+    /// Checkpoints a running job removed (subsumed) while they were read: what looked wrong with them was the
+    /// job's cleanup, so it is not reported, and they are not among `checkpoints`.
+    public var subsumed: [Int64] = []
 
     /// True when nothing is wrong.
     public var isClean: Bool { self.problems.isEmpty }
@@ -44,10 +50,13 @@ extension CheckpointInspector {
     public func verify(only: CheckpointMetadata? = nil) throws(CheckpointError) -> VerifyReport {
         var report = VerifyReport()
         var checkpoints: [CheckpointMetadata] = []
+        var inFolders = Set<Int64>()    // ids read from a chk-<id> folder (a job may subsume them), not savepoints
         if let only {
             checkpoints = [only]
+            if only.kind != .savepoint { inFolders.insert(only.checkpointID) }
         } else {
             for entry in try self.entries() {
+                if entry.folder != "." { inFolders.insert(entry.id) }
                 switch entry.status {
                 case .completed: if let metadata = entry.metadata { checkpoints.append(metadata) }
                 case .incomplete: report.incomplete.append(entry.folder)
@@ -93,7 +102,8 @@ extension CheckpointInspector {
                             ofSection: bytes, handle: section, backendID: backend.backendID, path: section.file.path
                         ) { _ in }
                     } catch {
-                        report.problems.append(.init(checkpointID: id, path: section.file.path, message: error.message))
+                        report.problems.append(.init(
+                            checkpointID: id, path: section.file.path, message: error.message, concernsFile: true))
                     }
                 }
                 if let snapshot = backend.materialization, snapshot.format == .stateSnapshot {
@@ -104,7 +114,8 @@ extension CheckpointInspector {
                                 size: file.size, crc32c: file.crc32c
                             ) { _ in } entry: { _, _, _, _ in }
                         } catch {
-                            report.problems.append(.init(checkpointID: id, path: file.path, message: error.message))
+                            report.problems.append(.init(
+                                checkpointID: id, path: file.path, message: error.message, concernsFile: true))
                         }
                     }
                 }
@@ -154,6 +165,33 @@ extension CheckpointInspector {
                 report.orphans.append("shared/\(name)")
             }
         }
+        return self.withoutSubsumed(report, inFolders: inFolders)
+    }
+
+    /// On a root a job is writing, the job may subsume a checkpoint while it is read: its `_metadata` goes first,
+    /// then the files only it referenced. Problems of a checkpoint whose `_metadata` is gone by the end of the
+    /// read are that cleanup, not damage, and are dropped; a problem with a file that a completed checkpoint
+    /// references now (re-read) stays, named for that checkpoint: the job never deletes or rewrites what a
+    /// completed checkpoint needs.
+    private func withoutSubsumed(_ report: VerifyReport, inFolders: Set<Int64>) -> VerifyReport {
+        let suspects = Set(report.problems.compactMap(\.checkpointID)).intersection(inFolders)
+        let gone = suspects.filter { !self.fileSystem.exists("\(self.root)/chk-\($0)/_metadata") }
+        guard !gone.isEmpty else { return report }
+        var holders: [String: Int64] = [:]    // path → the oldest completed checkpoint referencing it now
+        for entry in (try? self.entries()) ?? [] {
+            guard entry.status == .completed, let metadata = entry.metadata else { continue }
+            for path in metadata.referencedPaths where holders[path] == nil { holders[path] = entry.id }
+        }
+        var report = report
+        report.problems = report.problems.compactMap { problem in
+            guard let id = problem.checkpointID, gone.contains(id) else { return problem }
+            guard problem.concernsFile, let path = problem.path, let holder = holders[path] else { return nil }
+            var kept = problem
+            kept.checkpointID = holder
+            return kept
+        }
+        report.checkpoints.removeAll { gone.contains($0) }
+        report.subsumed = gone.sorted()
         return report
     }
 
@@ -203,23 +241,24 @@ extension CheckpointInspector {
         guard let size = self.fileSystem.size(path) else {
             report.problems.append(.init(
                 checkpointID: id, path: file.path,
-                message: "\(file.path) is referenced but missing; restore an older checkpoint or a savepoint"))
+                message: "\(file.path) is referenced but missing; restore an older checkpoint or a savepoint", concernsFile: true))
             return false
         }
         guard size == file.size else {
             report.problems.append(.init(
                 checkpointID: id, path: file.path,
-                message: "\(file.path) has \(size) bytes, the checkpoint recorded \(file.size) (truncated or replaced)"))
+                message: "\(file.path) has \(size) bytes, the checkpoint recorded \(file.size) (truncated or replaced)", concernsFile: true))
             return false
         }
         let value: UInt32
         switch checksums[file.path] {
         case .success(let crc): value = crc
         case .failure(let error):
-            report.problems.append(.init(checkpointID: id, path: file.path, message: error.message))
+            report.problems.append(.init(checkpointID: id, path: file.path, message: error.message, concernsFile: true))
             return false
         case nil:
-            report.problems.append(.init(checkpointID: id, path: file.path, message: "\(file.path) changed while it was verified"))
+            report.problems.append(.init(
+                checkpointID: id, path: file.path, message: "\(file.path) changed while it was verified", concernsFile: true))
             return false
         }
         report.bytesRead += size
@@ -227,7 +266,7 @@ extension CheckpointInspector {
             report.problems.append(.init(
                 checkpointID: id, path: file.path,
                 message: "\(file.path): CRC-32C \(String(value, radix: 16)) differs from the recorded "
-                    + "\(String(file.crc32c, radix: 16)); the file is damaged"))
+                    + "\(String(file.crc32c, radix: 16)); the file is damaged", concernsFile: true))
             return false
         }
         return true

@@ -2,19 +2,23 @@ import Checkpointing
 
 /// The local file system with hooks for tests: `beforeWrite` sees the destination of every write, append and copy
 /// and may fail it (a full disk); `afterRename` sees the destination of every rename once it is done (a
-/// checkpoint's `_metadata` being published).
+/// checkpoint's `_metadata` being published); `beforeRead` sees the path of every ranged read (a job changing the
+/// root while a tool reads it).
 public final class InterceptingFileSystem: CheckpointFileSystem, Sendable {
     private let base = LocalFileSystem()
     private let beforeWrite: @Sendable (String) throws(CheckpointError) -> Void
     private let afterRename: @Sendable (String) -> Void
+    private let beforeRead: @Sendable (String) -> Void
 
-    /// Creates the file system; both hooks default to doing nothing.
+    /// Creates the file system; the hooks default to doing nothing.
     public init(
         beforeWrite: @escaping @Sendable (String) throws(CheckpointError) -> Void = { _ in },
-        afterRename: @escaping @Sendable (String) -> Void = { _ in }
+        afterRename: @escaping @Sendable (String) -> Void = { _ in },
+        beforeRead: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.beforeWrite = beforeWrite
         self.afterRename = afterRename
+        self.beforeRead = beforeRead
     }
 
     public func createDirectory(_ path: String) throws(CheckpointError) { try self.base.createDirectory(path) }
@@ -33,9 +37,11 @@ public final class InterceptingFileSystem: CheckpointFileSystem, Sendable {
     }
     public func read(_ path: String) throws(CheckpointError) -> [UInt8] { try self.base.read(path) }
     public func read(_ path: String, offset: Int, count: Int) throws(CheckpointError) -> [UInt8] {
-        try self.base.read(path, offset: offset, count: count)
+        self.beforeRead(path)
+        return try self.base.read(path, offset: offset, count: count)
     }
     public func read(_ path: String, offset: Int, count: Int, into buffer: inout [UInt8]) throws(CheckpointError) {
+        self.beforeRead(path)
         try self.base.read(path, offset: offset, count: count, into: &buffer)
     }
     public func rename(_ source: String, to destination: String) throws(CheckpointError) {

@@ -8,7 +8,7 @@ struct CheckpointsCommand: ParsableCommand {
         commandName: "checkpoints",
         abstract: "List the checkpoints under a checkpoint root (or a savepoint directory).",
         discussion: """
-            Shows each checkpoint's id, status (completed / incomplete / damaged), time, strategy, total size, \\
+            Shows each checkpoint's id, status (completed / incomplete / damaged), time, strategy, total size, \
             size new since the previous checkpoint, and number of files. Read-only; safe while the job runs.
 
             Example:

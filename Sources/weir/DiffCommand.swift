@@ -9,7 +9,7 @@ struct DiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "Compare two checkpoints state by state: entries added, removed and changed.",
         discussion: """
-            Dumps every state of both checkpoints (see `weir dump`) and compares entries by backend, key, \\
+            Dumps every state of both checkpoints (see `weir dump`) and compares entries by backend, key, \
             namespace and map key. Prints a summary per state, then the differing entries (up to --limit).
             Exit 0 whether or not they differ.
 

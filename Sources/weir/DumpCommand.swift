@@ -9,8 +9,8 @@ struct DumpCommand: ParsableCommand {
         commandName: "dump",
         abstract: "Print a state's entries from a checkpoint: materialized state plus the changelog replayed.",
         discussion: """
-            Restores a scratch copy (nothing under the root changes) and prints one entry per line: key group, \\
-            key, namespace, map key, value, TTL timestamp. Built-in serializers are decoded; other schemas print \\
+            Restores a scratch copy (nothing under the root changes) and prints one entry per line: key group, \
+            key, namespace, map key, value, TTL timestamp. Built-in serializers are decoded; other schemas print \
             as hex with the schema's name. --at-sqn shows the state as it was before that SQN.
 
             Example:
@@ -30,7 +30,7 @@ struct DumpCommand: ParsableCommand {
     @Option(name: .customLong("backend"), help: "Only this backend (operator/subtask).")
     var backendID: String?
 
-    @Option(help: "Only this key, as printed (42, \\\"alice\\\").")
+    @Option(help: "Only this key, as printed (42, \"alice\" with its quotes: --key '\"alice\"').")
     var key: String?
 
     @Option(help: "Only this key group.")

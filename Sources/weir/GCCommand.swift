@@ -8,10 +8,10 @@ struct GCCommand: ParsableCommand {
         commandName: "gc",
         abstract: "Remove aborted checkpoint folders and files no completed checkpoint references.",
         discussion: """
-            Takes the root's lock (with --dry-run too), so it refuses to run while a job writes the root (exit \\
-            74). Completed checkpoints are kept, all of them, unless --keep N asks to remove all but the newest N. \\
-            It first verifies the root; when any checkpoint is damaged (unreadable metadata, a missing or changed \\
-            file, an unsafe path) it removes nothing and exits 1. --dry-run prints exactly what the same command \\
+            Takes the root's lock (with --dry-run too), so it refuses to run while a job writes the root (exit \
+            74). Completed checkpoints are kept, all of them, unless --keep N asks to remove all but the newest N. \
+            It first verifies the root; when any checkpoint is damaged (unreadable metadata, a missing or changed \
+            file, an unsafe path) it removes nothing and exits 1. --dry-run prints exactly what the same command \
             without it removes.
 
             Example:

@@ -47,6 +47,7 @@ import Testing
         let (status, _, text, _) = try Self.run(command.split(separator: " ").map(String.init) + ["--help"])
         #expect(status == 0)
         #expect(text.contains("Example"), "every command's help has an example")
+        #expect(!text.contains("\\"), "a doubled backslash in a discussion literal prints instead of joining its lines")
         try Self.expectGolden(text, "help-\(command.replacingOccurrences(of: " ", with: "-")).txt")
     }
 

@@ -1,10 +1,10 @@
 import Foundation
-import KeyedState
-import Runtime
 import StateTestSupport
 import Testing
+import Weir    // the product the README links: one import for the whole API
 
-/// The README's "your own job" example, with scratch paths: it must compile and produce what it says.
+/// The README's "your own job" example, with scratch paths: it must compile with `import Weir` alone and produce
+/// what it says; and `CheckpointInspector` (the CLI's functions) is reachable through the same import.
 @Suite struct ReadmeExampleTests {
     struct Count: KeyedProcessFunction {
         var count: ValueState<Int64, VoidNamespace>?
@@ -33,5 +33,7 @@ import Testing
             workingDirectory: scratch.appending("work"), restore: .latest)).run()
         #expect(result.checkpoints.last?.status == .completed)
         #expect(try ExactlyOnceTests.committed(output).count == 100_000)
+        let report = try CheckpointInspector(root: scratch.appending("ckpt")).verify()
+        #expect(report.isClean && !report.checkpoints.isEmpty, "\(report.problems.map(\.description))")
     }
 }
