@@ -282,6 +282,80 @@ final class FullDisk: Sendable {
         #expect(registry.known.isEmpty)
     }
 
+    /// The registry against a reference model that recomputes from scratch what is needed: seeded random
+    /// creations with pins, settles, live-set changes, holds, retains, releases and collections. After every step
+    /// each path's `isNeeded` matches the model, and every collection returns exactly the known paths nothing
+    /// needs (the registry's own invariants are checked after every change in this debug build).
+    @Test(arguments: [1, 2, 3, 4, 5] as [UInt64])
+    func matchesAReferenceModelUnderRandomOperations(seed: UInt64) {
+        struct Model {
+            var known: Set<String> = []
+            var pins: [String: Int] = [:]
+            var checkpoints: [Int64: Set<String>] = [:]
+            var live: [String: Set<String>] = [:]
+            var held: [Int64: Set<String>] = [:]
+            func isNeeded(_ path: String) -> Bool {
+                (self.pins[path] ?? 0) > 0 || self.checkpoints.values.contains { $0.contains(path) }
+                    || self.live.values.contains { $0.contains(path) } || self.held.values.contains { $0.contains(path) }
+            }
+        }
+        var random = SeededGenerator(seed: seed)
+        var registry = SharedFileRegistry()
+        var model = Model()
+        let paths = (0..<16).map { "shared/f\($0)" }
+        let owners = ["op/0", "op/1"]
+        var collected = 0
+        for step in 0..<3_000 {
+            let some = Set(paths.filter { _ in Int.random(in: 0..<4, using: &random) == 0 })
+            let id = Int64.random(in: 1...5, using: &random)
+            switch Int.random(in: 0..<8, using: &random) {
+            case 0:
+                let path = paths.randomElement(using: &random)!
+                let pins = Int.random(in: 1...3, using: &random)
+                registry.created(path, pins: pins)
+                model.known.insert(path)
+                model.pins[path, default: 0] += pins
+            case 1:
+                let path = paths.randomElement(using: &random)!
+                registry.settle([path])
+                if let count = model.pins[path] { model.pins[path] = count > 1 ? count - 1 : nil }
+            case 2:
+                let owner = owners.randomElement(using: &random)!
+                let settling = Array(some.filter { model.pins[$0] != nil }.prefix(2))
+                registry.setLive(owner: owner, paths: some, settling: settling)
+                model.live[owner] = some.isEmpty ? nil : some
+                model.known.formUnion(some)
+                for path in settling { if let count = model.pins[path] { model.pins[path] = count > 1 ? count - 1 : nil } }
+            case 3:
+                registry.hold(checkpoint: id, paths: some)
+                model.held[id, default: []].formUnion(some)
+                model.known.formUnion(some)
+            case 4:
+                registry.releaseHold(checkpoint: id)
+                model.held[id] = nil
+            case 5:
+                registry.retain(checkpoint: id, paths: some)
+                if model.checkpoints[id] == nil {
+                    model.checkpoints[id] = some
+                    model.known.formUnion(some)
+                }
+            case 6:
+                registry.release(checkpoint: id)
+                model.checkpoints[id] = nil
+            default:
+                let expected = model.known.filter { !model.isNeeded($0) }.sorted()
+                let deletable = registry.takeDeletable()
+                #expect(deletable == expected, "seed \(seed) step \(step)")
+                model.known.subtract(expected)
+                collected += deletable.count
+            }
+            for path in paths where registry.isNeeded(path) != model.isNeeded(path) {
+                Issue.record("seed \(seed) step \(step): isNeeded(\(path)) is \(registry.isNeeded(path))")
+            }
+        }
+        #expect(collected > 30, "the operations must reach collections that remove files")
+    }
+
     @Test func crc32cCheckValue() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([UInt8]()) == 0)

@@ -121,7 +121,6 @@ extension CheckpointedBackend {
             let token = self.fileToken
             self.materializer.submit {
                 let (relative, absolute) = storage.newSharedFile(suffix: "\(token).wsnap")
-                storage.created(relative)
                 do throws(CheckpointError) {
                     var writer = try StateSnapshotFile.Writer(
                         fileSystem: storage.fileSystem, path: absolute, header: header)
@@ -143,8 +142,7 @@ extension CheckpointedBackend {
                     promise.fulfill(.success(MaterializationResult(
                         handle: handle, newUploads: [:], written: [relative], stats: stats)))
                 } catch {
-                    try? storage.fileSystem.remove(absolute)
-                    storage.settle([relative])
+                    storage.discard([relative])
                     promise.fulfill(.failure(error))
                 }
             }
@@ -178,7 +176,6 @@ extension CheckpointedBackend {
                     continue
                 }
                 let (relative, absolute) = storage.newSharedFile(suffix: name)
-                storage.created(relative)
                 written.append(relative)
                 let (copied, crc) = try fileSystem.copy(from: source, to: absolute)
                 let handle = FileHandle(path: relative, size: copied, crc32c: crc, localName: name)
@@ -189,8 +186,8 @@ extension CheckpointedBackend {
             }
             try fileSystem.syncDirectory(storage.root + "/shared")
         } catch {
-            // Written files are garbage now: release them so they are collected.
-            storage.settle(written)
+            // Written files are garbage now: the registry collects them.
+            storage.discard(written)
             throw error
         }
         let handle = MaterializationHandle(id: id, sqn: sqn, format: .rocksDB, files: files)

@@ -298,11 +298,9 @@ public final class CheckpointedBackend<Key> {
     }
 
     private func fullSnapshot(_ id: Int64) throws(CheckpointError) -> BackendStateHandle {
-        let folder = CheckpointStorage.checkpointFolder(id)
-        try self.fileSystem.createDirectory("\(self.storage.root)/\(folder)")
-        // Not registered before publish: only this checkpoint references it, and abort removes its folder.
-        let relative = "\(folder)/\(self.fileToken).wsnap"
-        let file = try self.writeSnapshotFile(to: "\(self.storage.root)/\(relative)", relative: relative, sqn: 0)
+        // Only this checkpoint references it: held for it until the publish, removed by its abort.
+        let (relative, absolute) = try self.storage.newCheckpointFile(id, name: "\(self.fileToken).wsnap")
+        let file = try self.writeSnapshotFile(to: absolute, relative: relative, sqn: 0)
         let materialization = MaterializationHandle(id: id, sqn: 0, format: .stateSnapshot, files: [file])
         return self.handle(materialization: materialization, changelog: [], sqn: 0)
     }

@@ -39,10 +39,9 @@ final class ChangelogUploader: Sendable {
         // The sections' buffers are not needed past the encoding: the writer reuses each once it sees the ticket.
         let batch = queued.map { (firstSQN: $0.0.firstSQN, count: $0.0.count, ticket: $0.1) }
         queued.removeAll()
-        let (relative, absolute) = self.storage.newSharedFile(suffix: "changelog.wcl")
-        let fileSystem = self.storage.fileSystem
         // One pin per section: each backend settles its own when it takes the section over.
-        self.storage.created(relative, pins: batch.count)
+        let (relative, absolute) = self.storage.newSharedFile(suffix: "changelog.wcl", pins: batch.count)
+        let fileSystem = self.storage.fileSystem
         do throws(CheckpointError) {
             if CrashPoint.isArmed(.midSegmentWrite) {
                 try fileSystem.write(Array(bytes.prefix(bytes.count / 2)), to: absolute, sync: true)
@@ -58,8 +57,7 @@ final class ChangelogUploader: Sendable {
             }
             CrashPoint.hit(.afterSegmentBeforeMetadata)
         } catch {
-            try? fileSystem.remove(absolute)
-            self.storage.settle(Array(repeating: relative, count: batch.count))
+            self.storage.discard(Array(repeating: relative, count: batch.count))
             for section in batch { section.ticket.fulfill(.failure(error)) }
         }
     }

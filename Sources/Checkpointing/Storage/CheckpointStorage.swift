@@ -42,8 +42,8 @@ public final class CheckpointStorage: Sendable {
 
     private let state: Mutex<State>
     private let uploaderSlot = Mutex<ChangelogUploader?>(nil)
-    /// Deletes subsumed and unneeded files off the checkpointing path.
-    private let cleaner = BackgroundWorker(name: "weir-cleanup")
+    /// The only remover of files under the root: it carries out what this storage decides.
+    private let deleter: CheckpointDeleter
     /// The section lists the last published metadata encoded (a publish encodes only new sections).
     private let sectionLists = SectionListCache()
 
@@ -104,6 +104,8 @@ public final class CheckpointStorage: Sendable {
         self.fileSystem = fileSystem
         self.retained = retained
         let lock = try Self.takeLock(self.root + "/_lock")
+        let deleter = CheckpointDeleter(root: self.root, fileSystem: fileSystem)
+        self.deleter = deleter
         var state = State()
         state.lockDescriptor = lock
         var report = StartupReport()
@@ -111,7 +113,12 @@ public final class CheckpointStorage: Sendable {
             try Self.recover(root: self.root, fileSystem: fileSystem, cleanup: cleanup, state: &state, report: &report)
         } catch {
             Glibc.close(lock)
+            deleter.stop()
             throw error
+        }
+        if cleanup == .collect {
+            // What is left is removed on the next start if this fails.
+            try? deleter.perform(Deletion(abortedFolders: report.removedAborted, files: report.removedOrphans))
         }
         self.startup = report
         state.damagedIDs = Set(report.damaged.compactMap { Int64($0.folder.dropFirst(4)) })
@@ -124,7 +131,7 @@ public final class CheckpointStorage: Sendable {
     /// Finishes queued changelog writes and releases the root's lock. Idempotent; the storage is unusable after.
     public func close() {
         self.uploaderSlot.withLock { $0?.stop() }
-        self.cleaner.stop()
+        self.deleter.stop()
         self.state.withLock {
             if $0.lockDescriptor >= 0 { Glibc.close($0.lockDescriptor) }
             $0.lockDescriptor = -1
@@ -189,9 +196,11 @@ public final class CheckpointStorage: Sendable {
                 + "\(self.completedCheckpoints.map(String.init).joined(separator: ", "))", checkpointID: id)
     }
 
-    /// A new, unique path under `shared/` ending in `suffix` (relative and absolute).
-    func newSharedFile(suffix: String) -> (relative: String, absolute: String) {
+    /// A new, unique path under `shared/` ending in `suffix` (relative and absolute), recorded as created and
+    /// pinned `pins` times (see `created`): every shared file is made here, so the registry knows it from the start.
+    func newSharedFile(suffix: String, pins: Int = 1) -> (relative: String, absolute: String) {
         let relative = "shared/\(Self.uniqueToken())-\(suffix)"
+        self.created(relative, pins: pins)
         return (relative, "\(self.root)/\(relative)")
     }
 
@@ -202,12 +211,31 @@ public final class CheckpointStorage: Sendable {
 
     /// Records a file about to be written under the root, pinned `pins` times: it is not collected before
     /// `settle` or `setLive(…, settling:)` releases the pins, and is collected once nothing needs it after that.
-    func created(_ relative: String, pins: Int = 1) {
+    private func created(_ relative: String, pins: Int = 1) {
         self.state.withLock { $0.registry.created(relative, pins: pins) }
     }
 
     /// Releases pins taken by `created` (a write that failed, a file the owner will not use).
     func settle(_ relatives: [String]) { self.state.withLock { $0.registry.settle(relatives) } }
+
+    /// Gives up files whose write failed: releases the pins `created` took, and the files go once nothing else
+    /// needs them (the registry decides, as for every other deletion).
+    func discard(_ relatives: [String]) {
+        self.deleter.submit(Deletion(files: self.state.withLock { state in
+            state.registry.settle(relatives)
+            return Self.takeDeletable(&state)
+        }))
+    }
+
+    /// A new file in checkpoint `id`'s folder (created) that only that checkpoint references: a full snapshot,
+    /// a task's channel state. Held for the checkpoint until it is published (then referenced by it) or aborted
+    /// (then removed with the folder).
+    package func newCheckpointFile(_ id: Int64, name: String) throws(CheckpointError) -> (relative: String, absolute: String) {
+        let relative = "\(Self.checkpointFolder(id))/\(name)"
+        try self.fileSystem.createDirectory(self.checkpointDirectory(id))
+        self.state.withLock { $0.registry.hold(checkpoint: id, paths: [relative]) }
+        return (relative, "\(self.root)/\(relative)")
+    }
 
     /// Replaces the set of files the backend `owner` still needs (its materialization and changelog since), and
     /// releases the pins of the files it takes over — in one step, so no other thread can collect them between.
@@ -258,7 +286,7 @@ public final class CheckpointStorage: Sendable {
             try self.fileSystem.syncDirectory(folder)
             try self.fileSystem.syncDirectory(self.root)
         } catch {
-            try? self.fileSystem.remove(folder + "/_metadata.inprogress")
+            try? self.deleter.perform(Deletion(files: ["\(Self.checkpointFolder(id))/_metadata.inprogress"]))
             throw error.inCheckpoint(id)
         }
         let (subsumed, deletable) = self.state.withLock { state -> ([Int64], [String]) in
@@ -275,13 +303,12 @@ public final class CheckpointStorage: Sendable {
             }
             return (subsumed, Self.takeDeletable(&state))
         }
-        self.removeCheckpointFolders(subsumed)
-        self.delete(deletable)
+        self.deleter.submit(Deletion(checkpoints: subsumed, files: deletable))
     }
 
     /// Deletes files nothing needs any more (after a backend's materialization moved on).
     func collect() {
-        self.delete(self.state.withLock { Self.takeDeletable(&$0) })
+        self.deleter.submit(Deletion(files: self.state.withLock { Self.takeDeletable(&$0) }))
     }
 
     /// The files nothing needs any more, forgotten by the registry and the verified paths.
@@ -305,62 +332,26 @@ public final class CheckpointStorage: Sendable {
             _ = state.registry.takeDeletable()
             return ids
         }
-        self.cleaner.drain()
-        for id in ids.sorted() {
-            let folder = self.checkpointDirectory(id)
-            if self.fileSystem.exists(folder + "/_metadata") { try self.fileSystem.remove(folder + "/_metadata") }
-            try self.fileSystem.syncDirectory(folder)
-            try self.fileSystem.remove(folder)
-        }
-        for name in try self.fileSystem.list(self.root + "/shared") { try self.fileSystem.remove("\(self.root)/shared/\(name)") }
+        self.deleter.drain()
+        let shared = try self.fileSystem.list(self.root + "/shared").map { "shared/\($0)" }
+        try self.deleter.perform(Deletion(checkpoints: ids.sorted(), files: shared))
     }
 
     /// Removes the folder of a checkpoint that will not complete (files written only for it go too).
     public func abort(_ id: Int64) {
         // Never a completed checkpoint, nor a damaged one's folder (a refused publish of its id ends here).
-        let removable = self.state.withLock { state -> Bool in
-            guard state.completed[id] == nil else { return false }
+        let deletion = self.state.withLock { state -> Deletion? in
+            guard state.completed[id] == nil else { return nil }
             state.registry.releaseHold(checkpoint: id)
-            return !state.damagedIDs.contains(id)
+            guard !state.damagedIDs.contains(id) else { return nil }
+            return Deletion(abortedFolders: [Self.checkpointFolder(id)], files: Self.takeDeletable(&state))
         }
-        guard removable else { return }
-        try? self.fileSystem.remove(self.checkpointDirectory(id))
-        self.collect()
+        guard let deletion else { return }
+        try? self.deleter.perform(deletion)    // what fails is collected at the next start
     }
 
     /// Blocks until every deletion queued so far is done (tests, tools).
-    public func waitForCleanup() { self.cleaner.drain() }
-
-    private func removeCheckpointFolders(_ ids: [Int64]) {
-        guard !ids.isEmpty else { return }
-        self.cleaner.submit { [self] in self.removeCheckpointFoldersNow(ids) }
-    }
-
-    private func removeCheckpointFoldersNow(_ ids: [Int64]) {
-        for id in ids { Self.removeCheckpointFolder(id, root: self.root, fileSystem: self.fileSystem) }
-    }
-
-    /// Removes a completed checkpoint's folder, its `_metadata` first: from then on the folder is no longer a
-    /// checkpoint, whatever happens next.
-    private static func removeCheckpointFolder(_ id: Int64, root: String, fileSystem: any CheckpointFileSystem) {
-        let folder = "\(root)/\(Self.checkpointFolder(id))"
-        try? fileSystem.remove(folder + "/_metadata")
-        try? fileSystem.syncDirectory(folder)
-        try? fileSystem.remove(folder)
-    }
-
-    private func delete(_ relatives: [String]) {
-        guard !relatives.isEmpty else { return }
-        self.cleaner.submit { [self] in self.deleteNow(relatives) }
-    }
-
-    private func deleteNow(_ relatives: [String]) {
-        for (index, relative) in relatives.enumerated() {
-            guard let absolute = try? self.resolve(relative, checkpoint: nil) else { continue }
-            try? self.fileSystem.remove(absolute)
-            if index == 0 && relatives.count > 1 { CrashPoint.hit(.midCleanup) }
-        }
-    }
+    public func waitForCleanup() { self.deleter.drain() }
 
     /// The absolute path of a path recorded in metadata, refusing any that leaves the root.
     /// - Throws: `.unsafePath` for absolute paths, `..` or empty components, or a symlink out of the root.
@@ -401,8 +392,8 @@ public final class CheckpointStorage: Sendable {
         return absolute
     }
 
-    /// Reads and verifies every `chk-*` folder; lists (and with `.collect` removes) aborted folders and files no
-    /// completed checkpoint references. Completed checkpoints are all kept, whatever `retained` says.
+    /// Reads and verifies every `chk-*` folder; lists aborted folders and files no completed checkpoint references
+    /// (as `leftovers`, or with `.collect` as removed: `init` removes them). Completed checkpoints are all kept, whatever `retained` says.
     private static func recover(
         root: String, fileSystem: any CheckpointFileSystem, cleanup: StartupCleanup, state: inout State,
         report: inout StartupReport
@@ -447,8 +438,7 @@ public final class CheckpointStorage: Sendable {
             report.leftovers = plan
             return
         }
-        for name in plan.aborted { try? fileSystem.remove("\(root)/\(name)") }
-        for relative in plan.files { try? fileSystem.remove("\(root)/\(relative)") }
+        // `init` has the deleter remove them.
         report.removedAborted = plan.aborted
         report.removedOrphans = plan.files
     }
@@ -482,20 +472,10 @@ public final class CheckpointStorage: Sendable {
             }
             return Set(Self.takeDeletable(&state))
         }
-        self.cleaner.drain()
-        for id in plan.checkpoints {
-            let folder = self.checkpointDirectory(id)
-            if self.fileSystem.exists(folder + "/_metadata") { try self.fileSystem.remove(folder + "/_metadata") }
-            try self.fileSystem.syncDirectory(folder)
-            try self.fileSystem.remove(folder)
-        }
-        for name in plan.aborted where !self.fileSystem.exists("\(self.root)/\(name)/_metadata") {
-            try self.fileSystem.remove("\(self.root)/\(name)")
-        }
         let needed = self.state.withLock { state in plan.files.filter { state.registry.isNeeded($0) } }
-        for relative in plan.files where !needed.contains(relative) {
-            guard deletable.contains(relative) || self.startup.leftovers.files.contains(relative) else { continue }
-            try self.fileSystem.remove(try self.resolve(relative, checkpoint: nil))
+        let files = plan.files.filter { relative in
+            !needed.contains(relative) && (deletable.contains(relative) || self.startup.leftovers.files.contains(relative))
         }
+        try self.deleter.perform(Deletion(checkpoints: plan.checkpoints, abortedFolders: plan.aborted, files: files))
     }
 }

@@ -7,8 +7,9 @@
 /// thread just wrote is never collected before its owner knows about it. A pure state machine: `CheckpointStorage` owns one
 /// under its lock and performs the deletions it returns.
 ///
-/// Invariants: 1. `references[path]` equals the number of entries of `checkpoints` containing `path`, and is
-/// absent when zero. 2. Every referenced or live path is in `known` until `takeDeletable` returns it.
+/// Invariants (`checkInvariants`, after every change in debug builds): 1. `references[path]` equals the number of
+/// entries of `checkpoints` containing `path`, and is absent when zero. 2. Every referenced, live, held or pinned
+/// path is in `known` until `takeDeletable` returns it. 3. Pin counts are positive.
 struct SharedFileRegistry: Sendable {
     private(set) var references: [String: Int] = [:]
     private var checkpoints: [Int64: Set<String>] = [:]
@@ -21,12 +22,14 @@ struct SharedFileRegistry: Sendable {
 
     /// Records a file about to be written, pinned `count` times until settled.
     mutating func created(_ path: String, pins count: Int = 1) {
+        defer { self.checkInvariants() }
         self.known.insert(path)
         if count > 0 { self.pinned[path, default: 0] += count }
     }
 
     /// Releases one pin of each path.
     mutating func settle(_ paths: [String]) {
+        defer { self.checkInvariants() }
         for path in paths {
             let count = (self.pinned[path] ?? 1) - 1
             self.pinned[path] = count > 0 ? count : nil
@@ -35,6 +38,7 @@ struct SharedFileRegistry: Sendable {
 
     /// Counts a completed, retained checkpoint's references.
     mutating func retain(checkpoint id: Int64, paths: Set<String>) {
+        defer { self.checkInvariants() }
         guard self.checkpoints[id] == nil else { return }
         self.checkpoints[id] = paths
         for path in paths {
@@ -45,6 +49,7 @@ struct SharedFileRegistry: Sendable {
 
     /// Drops a subsumed checkpoint's references.
     mutating func release(checkpoint id: Int64) {
+        defer { self.checkInvariants() }
         guard let paths = self.checkpoints.removeValue(forKey: id) else { return }
         for path in paths {
             let count = (self.references[path] ?? 1) - 1
@@ -54,6 +59,7 @@ struct SharedFileRegistry: Sendable {
 
     /// Replaces the set of files `owner` (a backend) still needs.
     mutating func setLive(owner: String, paths: Set<String>, settling: [String] = []) {
+        defer { self.checkInvariants() }
         self.live[owner] = paths.isEmpty ? nil : paths
         self.known.formUnion(paths)
         self.settle(settling)
@@ -61,12 +67,14 @@ struct SharedFileRegistry: Sendable {
 
     /// Holds `paths` for checkpoint `id` until it is published (`retain` takes them over) or given up.
     mutating func hold(checkpoint id: Int64, paths: Set<String>) {
+        defer { self.checkInvariants() }
         self.held[id, default: []].formUnion(paths)
         self.known.formUnion(paths)
     }
 
     /// Drops checkpoint `id`'s hold (after it was retained or aborted).
     mutating func releaseHold(checkpoint id: Int64) {
+        defer { self.checkInvariants() }
         self.held[id] = nil
     }
 
@@ -81,6 +89,7 @@ struct SharedFileRegistry: Sendable {
 
     /// The known files that nothing needs any more, forgotten as they are returned (the caller deletes them).
     mutating func takeDeletable() -> [String] {
+        defer { self.checkInvariants() }
         var liveUnion = self.live.values.reduce(into: Set<String>()) { $0.formUnion($1) }
         for paths in self.held.values { liveUnion.formUnion(paths) }
         let deletable = self.known.filter {
@@ -88,5 +97,19 @@ struct SharedFileRegistry: Sendable {
         }
         self.known.subtract(deletable)
         return deletable.sorted()
+    }
+
+    /// Stops the process (debug builds only) when an invariant does not hold: a bug here deletes files a
+    /// checkpoint needs, or keeps garbage forever.
+    func checkInvariants() {
+        #if DEBUG
+        var counts: [String: Int] = [:]
+        for paths in self.checkpoints.values { for path in paths { counts[path, default: 0] += 1 } }
+        precondition(counts == self.references, "SharedFileRegistry: reference counts differ from the retained checkpoints")
+        precondition(self.pinned.values.allSatisfy { $0 > 0 }, "SharedFileRegistry: a pin count is not positive")
+        let needed = Set(self.references.keys).union(self.pinned.keys)
+            .union(self.live.values.joined()).union(self.held.values.joined())
+        precondition(needed.isSubset(of: self.known), "SharedFileRegistry: needed files \(needed.subtracting(self.known).sorted()) are unknown")
+        #endif
     }
 }

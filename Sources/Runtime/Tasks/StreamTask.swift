@@ -410,13 +410,11 @@ final class StreamTask: @unchecked Sendable {
             operatorState: snapshot.state)
         if !self.recording.isEmpty, let storage = self.execution.storage {
             let file = ChannelStateFile(vertex: self.vertex.name, subtask: self.subtask, checkpointID: id, buffers: self.recording)
-            let folder = storage.checkpointDirectory(id)
-            let relativeFolder = CheckpointStorage.checkpointFolder(id)
-            let name = "channels-\(self.vertex.name.fileToken)-\(self.subtask).wchs"
-            try storage.fileSystem.createDirectory(folder)
+            let (relative, absolute) = try storage.newCheckpointFile(
+                id, name: "channels-\(self.vertex.name.fileToken)-\(self.subtask).wchs")
             let bytes = file.encoded()
-            try storage.fileSystem.write(bytes, to: "\(folder)/\(name)", sync: true)
-            handle.channelState = FileHandle(path: "\(relativeFolder)/\(name)", size: bytes.count, crc32c: CRC32C.checksum(bytes))
+            try storage.fileSystem.write(bytes, to: absolute, sync: true)
+            handle.channelState = FileHandle(path: relative, size: bytes.count, crc32c: CRC32C.checksum(bytes))
             handle.inflightBytes = file.dataBytes
         }
         self.recording.removeAll()

@@ -1,0 +1,80 @@
+import StateCore
+
+/// What to remove under a checkpoint root, in this order: the `_metadata` of each checkpoint (from then on its
+/// folder is no longer a checkpoint, whatever happens next), then those folders, then folders of checkpoints that
+/// never completed, then files. Relative paths; every one is resolved inside the root before it is removed.
+struct Deletion: Sendable, Equatable {
+    /// Checkpoints (completed, or with damaged metadata) whose folders go, `_metadata` first.
+    var checkpoints: [Int64] = []
+    /// Checkpoint folders without `_metadata` (aborted, crashed mid-publish).
+    var abortedFolders: [String] = []
+    /// Files nothing needs any more (as the registry decided), or a publish's staging file.
+    var files: [String] = []
+
+    /// Whether it removes nothing.
+    var isEmpty: Bool { self.checkpoints.isEmpty && self.abortedFolders.isEmpty && self.files.isEmpty }
+}
+
+/// The one place files under a checkpoint root are removed. `CheckpointStorage` decides what goes (its registry of
+/// references, live sets, pins and holds; subsumption; aborts; startup recovery; `gc`; a requested clear) and hands
+/// the decision here: in the background on the checkpointing path (`submit`), or at once for tools (`perform`).
+/// Both run in one order: a `perform` first waits for every submitted deletion.
+final class CheckpointDeleter: Sendable {
+    private let root: String
+    private let fileSystem: any CheckpointFileSystem
+    private let worker = BackgroundWorker(name: "weir-cleanup")
+
+    init(root: String, fileSystem: any CheckpointFileSystem) {
+        self.root = root
+        self.fileSystem = fileSystem
+    }
+
+    /// Removes `deletion` on the cleanup thread, off the checkpointing path. Failures are left for the next start
+    /// (what could not be removed is unreferenced, and startup recovery collects it).
+    func submit(_ deletion: Deletion) {
+        guard !deletion.isEmpty else { return }
+        self.worker.submit { [self] in try? self.remove(deletion) }
+    }
+
+    /// Removes `deletion` now, after every submitted one.
+    /// - Throws: `.io` (or `.unsafePath`) naming the first path that could not be removed; everything else was
+    ///   removed, and running it again finishes the rest.
+    func perform(_ deletion: Deletion) throws(CheckpointError) {
+        self.worker.drain()
+        try self.remove(deletion)
+    }
+
+    /// Blocks until every submitted deletion is done.
+    func drain() { self.worker.drain() }
+
+    /// Finishes submitted deletions and ends the thread.
+    func stop() { self.worker.stop() }
+
+    /// Removes everything it can (a failure does not stop the rest), then throws the first failure.
+    private func remove(_ deletion: Deletion) throws(CheckpointError) {
+        var failure: CheckpointError?
+        func attempt(_ body: () throws(CheckpointError) -> Void) {
+            do throws(CheckpointError) { try body() } catch { failure = failure ?? error }
+        }
+        for id in deletion.checkpoints {
+            let folder = "\(self.root)/\(CheckpointStorage.checkpointFolder(id))"
+            attempt { () throws(CheckpointError) in
+                if self.fileSystem.exists(folder + "/_metadata") { try self.fileSystem.remove(folder + "/_metadata") }
+                try? self.fileSystem.syncDirectory(folder)
+                try self.fileSystem.remove(folder)
+            }
+        }
+        for name in deletion.abortedFolders where !self.fileSystem.exists("\(self.root)/\(name)/_metadata") {
+            attempt { () throws(CheckpointError) in try self.fileSystem.remove(try self.resolve(name)) }
+        }
+        for (index, relative) in deletion.files.enumerated() {
+            attempt { () throws(CheckpointError) in try self.fileSystem.remove(try self.resolve(relative)) }
+            if index == 0 && deletion.files.count > 1 { CrashPoint.hit(.midCleanup) }
+        }
+        if let failure { throw failure }
+    }
+
+    private func resolve(_ relative: String) throws(CheckpointError) -> String {
+        try CheckpointStorage.resolve(relative, root: self.root, fileSystem: self.fileSystem, checkpoint: nil, realRoot: self.root)
+    }
+}
