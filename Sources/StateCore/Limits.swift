@@ -20,4 +20,7 @@ public enum Limits {
     /// Records a source emits per call while its outputs have room; under backpressure it emits one at a time,
     /// so a checkpoint waits for at most one record's fan-out.
     public static let sourceBatchRecords = 256
+    /// Records a keyed operator processes between two polls of its backend's materialization (at a record
+    /// boundary, never inside a state access).
+    public static let materializationPollRecords = 1_024
 }

@@ -30,8 +30,9 @@ struct MaterializationResult: Sendable {
 
 extension CheckpointedBackend {
     /// Adopts a finished materialization and starts the next one when the interval has passed (owner thread,
-    /// between state accesses). Called every 1,024 changes, before every standalone `checkpoint`, and by the
-    /// runtime after every completed checkpoint, so a backend with few changes materializes on time too.
+    /// between records: never from inside a state access). Called before every standalone `checkpoint`, and by
+    /// the runtime's keyed operators every `Limits.materializationPollRecords` records and after every completed
+    /// checkpoint. A program driving a backend itself may call it between its records for finer timing.
     public func pollMaterialization() {
         guard self.strategy.kind == .changelog, !self.strategy.materializationInterval.isZeroOrLess else { return }
         if self.materializing != nil {

@@ -178,7 +178,6 @@ extension CheckpointedBackend {
         let writer = ChangelogWriter(
             backendID: self.backendID, uploader: self.storage.changelogUploader,
             threshold: self.strategy.persistThreshold, nextSQN: sqn, sections: sections)
-        writer.onTick = { [unowned self] in self.pollMaterialization() }
         self.writer = writer
         self.lastMaterializationStart = .now
         if let rollback = self.rollback {

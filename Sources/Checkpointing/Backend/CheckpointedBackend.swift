@@ -205,7 +205,7 @@ public final class CheckpointedBackend<Key> {
         -> BackendStateHandle
     {
         try self.checkOpen()
-        // On time, not only every 1,024 changes: a backend with a few changes per second materializes too.
+        // On time: a backend with a few changes per second materializes too.
         self.pollMaterialization()
         do throws(CheckpointError) {
             let handle = try self.snapshot(checkpointID: id)

@@ -28,10 +28,6 @@ final class ChangelogWriter: StateChangeSink {
     private(set) var sections: [ChangelogSectionHandle] = []
     /// Files of sections taken over since the last `takeUnsettled` (their pins are released with the live set).
     private var unsettled: [String] = []
-    /// Called every `checkInterval` changes (materialization polling).
-    var onTick: (() -> Void)?
-    private var sinceTick = 0
-    private static let checkInterval = 1_024
 
     init(backendID: String, uploader: ChangelogUploader, threshold: Int, nextSQN: UInt64,
          sections: [ChangelogSectionHandle]) {
@@ -49,11 +45,6 @@ final class ChangelogWriter: StateChangeSink {
         self.nextSQN += 1
         self.bufferCount += 1
         if self.buffer.count >= self.threshold { self.seal() }
-        self.sinceTick += 1
-        if self.sinceTick >= Self.checkInterval {
-            self.sinceTick = 0
-            self.onTick?()
-        }
     }
 
     /// Hands the buffered records to the uploader as one section.

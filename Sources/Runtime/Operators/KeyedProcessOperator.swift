@@ -16,6 +16,8 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
     private let range: KeyGroupRange
     private let maxParallelism: Int
     private var keyWriter = ByteWriter(capacity: 32)
+    /// Records since the backend's materialization was last polled.
+    private var sincePoll = 0
 
     init(
         task: StreamTask, name: String, function: F, key: @escaping @Sendable (F.Input) -> F.Key,
@@ -83,6 +85,12 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: TaskOperator {
         }
         try self.context.state.setCurrentKey(key)
         try self.function.process(value, context: self.context, out: out)
+        self.sincePoll += 1
+        if self.sincePoll >= Limits.materializationPollRecords {
+            // Between records: a materialization never starts inside a record's state accesses.
+            self.sincePoll = 0
+            self.backend?.pollMaterialization()
+        }
     }
 
     func snapshot(checkpointID: Int64) throws -> (state: [String: String], backend: PendingBackendSnapshot?) {
