@@ -332,7 +332,6 @@ public final class CheckpointStorage: Sendable {
             _ = state.registry.takeDeletable()
             return ids
         }
-        self.deleter.drain()
         let shared = try self.fileSystem.list(self.root + "/shared").map { "shared/\($0)" }
         try self.deleter.perform(Deletion(checkpoints: ids.sorted(), files: shared))
     }
