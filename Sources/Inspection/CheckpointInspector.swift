@@ -13,7 +13,9 @@ public struct CheckpointInspector: Sendable {
 
     /// Inspects `root`.
     /// - Throws: `CheckpointError.missing` when `root` is not a directory.
-    public init(root: String, fileSystem: any CheckpointFileSystem = LocalFileSystem()) throws(CheckpointError) {
+    /// - Parameter fileSystem: Default: the local one, or the object store for an `s3://` root.
+    public init(root: String, fileSystem: (any CheckpointFileSystem)? = nil) throws(CheckpointError) {
+        let fileSystem = try CheckpointStorage.fileSystem(fileSystem, for: root)
         guard fileSystem.isDirectory(root) else {
             throw CheckpointError(
                 code: .missing, message: "\(root) is not a directory: give a checkpoint root or a savepoint directory",
@@ -26,9 +28,10 @@ public struct CheckpointInspector: Sendable {
     /// Opens the inspector for one checkpoint given as a path: a `chk-<id>` folder (its root is the parent) or a
     /// savepoint directory; returns it with the checkpoint's metadata.
     /// - Throws: `CheckpointError` when the path holds no readable `_metadata`.
-    public static func checkpoint(at path: String, fileSystem: any CheckpointFileSystem = LocalFileSystem())
+    public static func checkpoint(at path: String, fileSystem: (any CheckpointFileSystem)? = nil)
         throws(CheckpointError) -> (inspector: CheckpointInspector, metadata: CheckpointMetadata)
     {
+        let fileSystem = try CheckpointStorage.fileSystem(fileSystem, for: path)
         let directory = fileSystem.realPath(path) ?? path
         let metadataPath = directory + "/_metadata"
         guard fileSystem.exists(metadataPath) else {

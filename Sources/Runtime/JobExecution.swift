@@ -241,7 +241,7 @@ public final class JobExecution: @unchecked Sendable {
                 return try storage.metadata(id)
             case .savepoint(let directory):
                 let path = directory + "/_metadata"
-                return try CheckpointMetadata.decode(try LocalFileSystem().read(path), path: path)
+                return try CheckpointMetadata.decode(try ObjectStoreFileSystem.forPath(path).read(path), path: path)
             }
         } catch {
             throw RuntimeError(code: .checkpoint, message: "finding the checkpoint to restore: \(error.message)", cause: error)

@@ -321,6 +321,13 @@ extension CheckpointedBackend {
         case .rocksDB:
             try fileSystem.createDirectory(databaseDirectory)
             let local = "\(workingDirectory)/local/mat-\(materialization.id)"
+            // What no local copy has comes from the root: on object storage, downloaded in parallel first.
+            var remote: [String] = []
+            for file in materialization.files {
+                guard let name = file.localName, fileSystem.size("\(local)/\(name)") != file.size else { continue }
+                remote.append(try Self.resolve(file.path, root: root, fileSystem: fileSystem))
+            }
+            try fileSystem.prefetch(remote)
             for file in materialization.files {
                 guard let name = file.localName, file.localNameProblem == nil else {
                     throw CheckpointError(
@@ -435,6 +442,12 @@ extension CheckpointedBackend {
         let plan = try Self.replayPlan(handle, end: min(handle.sqn, limit ?? handle.sqn))
         // Every segment's envelope (magic, version, header checksum), once per file, before any section of it.
         var envelopes = ChangelogSegment.EnvelopeCheck()
+        var segments: [String] = []
+        for (section, _) in plan {
+            let path = try Self.resolve(section.file.path, root: root, fileSystem: fileSystem)
+            if segments.last != path && !segments.contains(path) { segments.append(path) }
+        }
+        try fileSystem.prefetch(segments)
         for (section, _) in plan {
             try envelopes.check(try Self.resolve(section.file.path, root: root, fileSystem: fileSystem), fileSystem: fileSystem)
         }

@@ -356,10 +356,7 @@ public final class CheckpointedBackend<Key> {
         let metadata = CheckpointMetadata(
             checkpointID: id, kind: .savepoint,
             timestampMilliseconds: timestampMilliseconds ?? SystemStateClock().nowMilliseconds(), backends: [handle])
-        let staging = directory + "/_metadata.inprogress"
-        try self.fileSystem.write(metadata.encoded(), to: staging, sync: true)
-        try self.fileSystem.rename(staging, to: directory + "/_metadata")
-        try self.fileSystem.syncDirectory(directory)
+        try self.fileSystem.publish(metadata.encoded(), to: directory + "/_metadata")
         return metadata
     }
 

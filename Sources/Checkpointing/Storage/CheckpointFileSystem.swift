@@ -1,5 +1,6 @@
 /// The file operations checkpointing performs, as a seam: `LocalFileSystem` is the real one (a local directory
-/// or a mounted shared file system); tests wrap it to inject faults such as a full disk.
+/// or a mounted shared file system), `ObjectStoreFileSystem` adds `s3://bucket/key` paths (object storage, with a
+/// local cache); tests wrap them to inject faults such as a full disk.
 ///
 /// Paths are absolute. Every method throws `CheckpointError` whose message names the path.
 public protocol CheckpointFileSystem: Sendable {
@@ -38,6 +39,17 @@ public protocol CheckpointFileSystem: Sendable {
     func link(_ source: String, to destination: String) throws(CheckpointError)
     /// The canonical absolute path (symlinks resolved), or `nil` when it does not exist.
     func realPath(_ path: String) -> String?
+    /// Creates the file `path` with `bytes` atomically and durably: readers see all of it or nothing, and after
+    /// a crash it is either complete or absent. A checkpoint's `_metadata` is written this way. Defaults to a
+    /// staging name, fsync, rename and directory fsyncs; object storage makes it a conditional create that
+    /// fails with `.duplicate` when the object exists.
+    func publish(_ bytes: [UInt8], to path: String) throws(CheckpointError)
+    /// Removes files (not directories), missing ones fine: everything it can, then throws the first failure.
+    /// Defaults to `remove(_:)` for each; object storage deletes them in batches.
+    func removeFiles(_ paths: [String]) throws(CheckpointError)
+    /// Fetches files that are about to be read or copied, in parallel, where that is faster (object storage
+    /// downloads them into its cache). Defaults to nothing.
+    func prefetch(_ paths: [String]) throws(CheckpointError)
 }
 
 extension CheckpointFileSystem {
@@ -45,4 +57,29 @@ extension CheckpointFileSystem {
     public func read(_ path: String, offset: Int, count: Int, into buffer: inout [UInt8]) throws(CheckpointError) {
         buffer = try self.read(path, offset: offset, count: count)
     }
+
+    /// Writes `<path>.inprogress`, fsyncs it, renames it to `path`, and fsyncs the parent directories.
+    public func publish(_ bytes: [UInt8], to path: String) throws(CheckpointError) {
+        let staging = path + ".inprogress"
+        try self.write(bytes, to: staging, sync: true)
+        CrashPoint.hit(.midMetadataPublish)
+        try self.rename(staging, to: path)
+        let folder = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        try self.syncDirectory(folder)
+        if let slash = folder.lastIndex(of: "/"), slash != folder.startIndex {
+            try self.syncDirectory(String(folder[..<slash]))
+        }
+    }
+
+    /// Removes each file with `remove(_:)`.
+    public func removeFiles(_ paths: [String]) throws(CheckpointError) {
+        var failure: CheckpointError?
+        for path in paths {
+            do throws(CheckpointError) { try self.remove(path) } catch { failure = failure ?? error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Does nothing: local files need no fetching.
+    public func prefetch(_ paths: [String]) throws(CheckpointError) {}
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ObjectStore
 import StateCore
 import Synchronization
 
@@ -10,8 +11,9 @@ import Synchronization
 /// checkpoint owns), `shared/` for files several checkpoints reference (materialized SST/blob files, changelog
 /// segments), and a `_lock` file held while a job writes here.
 ///
-/// Publishing is atomic (staging name, fsync, rename, fsync directory): a folder without a valid `_metadata` is
-/// not a checkpoint. The newest `retained` completed checkpoints are kept; a new one subsumes older ones, and a
+/// Publishing is atomic (staging name, fsync, rename, fsync directory; on object storage a conditional create): a
+/// folder without a valid `_metadata` is not a checkpoint. The root may be `s3://bucket/prefix` (see
+/// `ObjectStoreFileSystem`). The newest `retained` completed checkpoints are kept; a new one subsumes older ones, and a
 /// shared file is deleted exactly when no retained checkpoint references it and no running backend needs it.
 /// Opening the storage collects what a crash left: aborted checkpoint folders and unreferenced shared files.
 ///
@@ -89,21 +91,25 @@ public final class CheckpointStorage: Sendable {
     /// - Parameters:
     ///   - root: The root directory; created with its parents.
     ///   - retained: How many completed checkpoints to keep. Default 1.
-    ///   - fileSystem: The file system. Default: the local one.
+    ///   - fileSystem: The file system. Default: the local one, or for an `s3://bucket/prefix` root the object
+    ///     store configured by the environment (`ObjectStoreFileSystem.forPath`).
     ///   - cleanup: What opening removes. Default: what a crash left (`.collect`).
     /// - Throws: `CheckpointError` `.locked` when another process writes to this root, `.io`/`.noSpace`.
     public init(
-        root: String, retained: Int = 1, fileSystem: any CheckpointFileSystem = LocalFileSystem(),
+        root: String, retained: Int = 1, fileSystem: (any CheckpointFileSystem)? = nil,
         cleanup: StartupCleanup = .collect
     ) throws(CheckpointError) {
         guard retained >= 1 else {
             throw CheckpointError(code: .invalidArgument, message: "retained checkpoints must be at least 1, not \(retained)")
         }
+        let fileSystem = try Self.fileSystem(fileSystem, for: root)
         try fileSystem.createDirectory(root + "/shared")
         self.root = fileSystem.realPath(root) ?? root
         self.fileSystem = fileSystem
         self.retained = retained
-        let lock = try Self.takeLock(self.root + "/_lock")
+        // Object storage has no locks: there, the conditional create of `_metadata` keeps two writers from
+        // publishing one checkpoint id (the second gets `.duplicate`).
+        let lock = S3Location.isObjectStoreURL(self.root) ? -1 : try Self.takeLock(self.root + "/_lock")
         let deleter = CheckpointDeleter(root: self.root, fileSystem: fileSystem)
         self.deleter = deleter
         var state = State()
@@ -112,7 +118,7 @@ public final class CheckpointStorage: Sendable {
         do {
             try Self.recover(root: self.root, fileSystem: fileSystem, cleanup: cleanup, state: &state, report: &report)
         } catch {
-            Glibc.close(lock)
+            if lock >= 0 { Glibc.close(lock) }
             deleter.stop()
             throw error
         }
@@ -127,6 +133,14 @@ public final class CheckpointStorage: Sendable {
     }
 
     deinit { self.close() }
+
+    /// `given`, or the default for `root` (local, or the environment's object store for `s3://`).
+    package static func fileSystem(_ given: (any CheckpointFileSystem)?, for root: String) throws(CheckpointError)
+        -> any CheckpointFileSystem
+    {
+        if let given { return given }
+        return try ObjectStoreFileSystem.forPath(root)
+    }
 
     /// Finishes queued changelog writes and releases the root's lock. Idempotent; the storage is unusable after.
     public func close() {
@@ -279,12 +293,7 @@ public final class CheckpointStorage: Sendable {
         let folder = self.checkpointDirectory(id)
         do throws(CheckpointError) {
             try self.fileSystem.createDirectory(folder)
-            let staging = folder + "/_metadata.inprogress"
-            try self.fileSystem.write(metadata.encoded(cache: self.sectionLists), to: staging, sync: true)
-            CrashPoint.hit(.midMetadataPublish)
-            try self.fileSystem.rename(staging, to: folder + "/_metadata")
-            try self.fileSystem.syncDirectory(folder)
-            try self.fileSystem.syncDirectory(self.root)
+            try self.fileSystem.publish(metadata.encoded(cache: self.sectionLists), to: folder + "/_metadata")
         } catch {
             try? self.deleter.perform(Deletion(files: ["\(Self.checkpointFolder(id))/_metadata.inprogress"]))
             throw error.inCheckpoint(id)

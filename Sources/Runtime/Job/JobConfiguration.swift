@@ -62,7 +62,8 @@ public struct JobConfiguration: Sendable {
 
 /// When and how checkpoints are taken.
 public struct CheckpointConfiguration: Sendable {
-    /// The checkpoint root (local directory or mounted shared file system).
+    /// The checkpoint root: a local directory, a mounted shared file system, or `s3://bucket/prefix` (object
+    /// storage configured by `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
     public var directory: String
     /// Time between checkpoint triggers. Default 1 s.
     public var interval: Duration
@@ -76,14 +77,15 @@ public struct CheckpointConfiguration: Sendable {
     public var strategy: SnapshotStrategy
     /// Aligned, unaligned, or aligned with a timeout.
     public var alignment: AlignmentMode
-    /// The file system the checkpoint root is written through. Default the local one.
-    public var fileSystem: any CheckpointFileSystem
+    /// The file system the checkpoint root is written through. Default (`nil`): the local one, or for an
+    /// `s3://` root the environment's object store (`ObjectStoreFileSystem.forPath`).
+    public var fileSystem: (any CheckpointFileSystem)?
 
     /// Creates a configuration.
     public init(
         directory: String, interval: Duration = .seconds(1), timeout: Duration = .seconds(60),
         minimumPause: Duration = .zero, retained: Int = 1, strategy: SnapshotStrategy = .changelog(),
-        alignment: AlignmentMode = .aligned, fileSystem: any CheckpointFileSystem = LocalFileSystem()
+        alignment: AlignmentMode = .aligned, fileSystem: (any CheckpointFileSystem)? = nil
     ) {
         self.directory = directory
         self.interval = interval
