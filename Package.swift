@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "WeirBench",
             dependencies: [
-                "Checkpointing", "Inspection", "KeyedState", "Runtime", "StateCore", "RocksKit", "CRocksDB",
+                "Checkpointing", "Inspection", "KeyedState", "ObjectStore", "Runtime", "StateCore", "RocksKit", "CRocksDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/WeirBench",

@@ -1,4 +1,6 @@
 import Foundation
+import Checkpointing
+import ObjectStore
 
 /// The nearest-rank percentile of ascending `sorted` (`fraction` 0.5 = median), or nil when empty.
 func percentile<T>(_ sorted: [T], _ fraction: Double) -> T? {
@@ -8,6 +10,13 @@ func percentile<T>(_ sorted: [T], _ fraction: Double) -> T? {
 
 /// Regular files and their bytes under `path`.
 func directoryContents(_ path: String) -> (files: Int, bytes: Int) {
+    if S3Location.isObjectStoreURL(path) {
+        guard let store = try? ObjectStoreFileSystem.forPath(path) as? ObjectStoreFileSystem,
+            let location = try? S3Location(url: path),
+            let listing = try? store.client.list(bucket: location.bucket, prefix: location.prefix + "/")
+        else { return (0, 0) }
+        return (listing.objects.count, listing.objects.reduce(0) { $0 + $1.size })
+    }
     guard let enumerator = FileManager.default.enumerator(atPath: path) else { return (0, 0) }
     var files = 0
     var bytes = 0

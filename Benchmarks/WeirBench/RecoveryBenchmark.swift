@@ -1,5 +1,7 @@
 import ArgumentParser
+import Checkpointing
 import Foundation
+import ObjectStore
 import Runtime
 import Synchronization
 
@@ -68,7 +70,8 @@ struct RecoveryBenchmark: ParsableCommand {
     static func measure(_ options: RecoveryOptions, directory: String) throws -> RecoveryResult {
         try? FileManager.default.removeItem(atPath: directory)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let root = directory + "/checkpoints"
+        let root = options.checkpointDirectory.map { "\($0)/run-\(getpid())-\(RecoveryTrace.now)" } ?? directory + "/checkpoints"
+        defer { if S3Location.isObjectStoreURL(root) { try? ObjectStoreFileSystem.forPath(root).remove(root) } }
         let work = directory + "/work"
         let start = RecoveryTrace.now
         let stop = start + Int64(options.duration * 1000)
@@ -99,7 +102,11 @@ struct RecoveryBenchmark: ParsableCommand {
             process.arguments = ["recovery"] + childOptions.arguments + [
                 "--child-events", events, "--child-root", root, "--child-work", work, "--child-stop", "\(stop)",
             ] + (restore ? ["--child-restore"] : [])
-            process.standardOutput = FileHandle.nullDevice
+            process.standardOutput = Foundation.FileHandle.nullDevice
+            var environment = ProcessInfo.processInfo.environment
+            // Each process its own object cache; a fresh machine restarts with an empty one.
+            environment["WEIR_CACHE_DIRECTORY"] = "\(directory)/object-cache-\(restore && options.freshMachine ? 1 : 0)"
+            process.environment = environment
             try process.run()
             return process
         }
@@ -110,6 +117,7 @@ struct RecoveryBenchmark: ParsableCommand {
         kill(first.processIdentifier, SIGKILL)
         let failedAt = RecoveryTrace.now
         first.waitUntilExit()
+        if options.freshMachine { try? FileManager.default.removeItem(atPath: work) }
         let second = try launch(directory + "/events-1.jsonl", restore: true)
         second.waitUntilExit()
         guard second.terminationStatus == 0 else { throw BenchFailure(description: "the restarted job process failed (exit \(second.terminationStatus))") }
@@ -136,7 +144,7 @@ struct RecoveryBenchmark: ParsableCommand {
     /// The child side of a kill run: runs until `stop` (or until killed), appending events to a file.
     static func runChild(_ options: RecoveryOptions, events: String, root: String, work: String, stop: Int64, restore: Bool) throws {
         _ = FileManager.default.createFile(atPath: events, contents: nil)
-        guard let file = FileHandle(forWritingAtPath: events) else { throw BenchFailure(description: "cannot write \(events)") }
+        guard let file = Foundation.FileHandle(forWritingAtPath: events) else { throw BenchFailure(description: "cannot write \(events)") }
         let writer = EventFile(file)
         try RecoveryJob.run(options, root: root, work: work, restore: restore, failAt: nil, stopAt: stop) { writer.write($0) }
     }
@@ -155,8 +163,8 @@ final class EventLog: Sendable {
 
 /// Events written as JSON lines (each written whole, so a killed process leaves complete lines).
 final class EventFile: @unchecked Sendable {
-    private let file: Mutex<FileHandle>
-    init(_ file: FileHandle) { self.file = Mutex(file) }
+    private let file: Mutex<Foundation.FileHandle>
+    init(_ file: Foundation.FileHandle) { self.file = Mutex(file) }
     func write(_ event: RecoveryTrace.Event) {
         guard let data = try? JSONEncoder().encode(event) else { return }
         self.file.withLock { $0.write(data + Data("\n".utf8)) }

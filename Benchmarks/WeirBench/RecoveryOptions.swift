@@ -53,6 +53,12 @@ struct RecoveryOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Restore from the local copy of the materialization when it is there.")
     var localRecovery = true
 
+    @Option(help: "The checkpoint root: a directory, or s3://bucket/prefix (configured by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; each run writes under a new prefix below it and removes it afterwards). Default: a checkpoints directory in the scratch directory.")
+    var checkpointDirectory: String?
+
+    @Flag(help: "With --failure kill: delete the working directory (local copies included) and start with an empty object cache before the restart, as a fresh machine would.")
+    var freshMachine = false
+
     @Option(help: "Buffers (32 KiB) per channel before the producer blocks.")
     var channelCapacity: Int = 4
 
@@ -128,6 +134,7 @@ struct RecoveryOptions: ParsableArguments {
         list.append(self.kvSeparation ? "--kv-separation" : "--no-kv-separation")
         list.append(self.rocksdbStatistics ? "--rocksdb-statistics" : "--no-rocksdb-statistics")
         list.append(self.localRecovery ? "--local-recovery" : "--no-local-recovery")
+        if let root = self.checkpointDirectory { list += ["--checkpoint-directory", root] }
         return list
     }
 }

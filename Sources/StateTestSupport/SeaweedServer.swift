@@ -58,8 +58,8 @@ public final class SeaweedServer: @unchecked Sendable {
         var chosen: [Int] = []
         var configuration: S3Configuration?
         for _ in 0..<3 {
-            // Below the ephemeral range (32768+), gRPC ports (+10,000) included.
-            let base = Int.random(in: 10_000..<22_000)
+            // Below the ephemeral range (32768+); eight ports: HTTP, then gRPC.
+            let base = Int.random(in: 10_000..<32_000) / 8 * 8
             let ports = [base, base + 1, base + 2, base + 3]
             let config = S3Configuration(
                 endpoint: "http://127.0.0.1:\(ports[3])", accessKeyID: "weir-test", secretAccessKey: "weir-test-secret")
@@ -178,10 +178,14 @@ public final class SeaweedServer: @unchecked Sendable {
         process.arguments = [
             "server", "-s3", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=\(data)", "-master.port=\(ports[0])",
             "-volume.port=\(ports[1])", "-filer.port=\(ports[2])", "-s3.port=\(ports[3])",
+            // gRPC ports next to them (not port + 10,000, where another instance may be), no Iceberg or Lance
+            // listeners (fixed default ports: two instances would collide).
+            "-master.port.grpc=\(ports[0] + 4)", "-volume.port.grpc=\(ports[1] + 4)", "-filer.port.grpc=\(ports[2] + 4)",
+            "-s3.port.grpc=\(ports[3] + 4)", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-s3.config=\(directory.appending("s3.json"))", "-master.volumeSizeLimitMB=64", "-volume.max=64",
         ]
         let logPath = directory.appending("weed.log")
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try Foundation.FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
         process.standardError = log
