@@ -44,7 +44,7 @@ struct VerifyCommand: ParsableCommand {
         try InspectionSupport.run { () throws(CheckpointError) -> Int32 in
             let started = ContinuousClock.now
             let report: VerifyReport
-            let single = try CheckpointStorage.fileSystem(nil, for: self.path).exists(self.path + "/_metadata")
+            let single = try ObjectStoreFileSystem.forPath(self.path).exists(self.path + "/_metadata")
             if single {
                 let (inspector, metadata) = try CheckpointInspector.checkpoint(at: self.path)
                 report = try inspector.verify(only: metadata)

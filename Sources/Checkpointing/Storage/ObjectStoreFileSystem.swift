@@ -303,12 +303,10 @@ public final class ObjectStoreFileSystem: CheckpointFileSystem {
         guard try self.object(path) != nil else {
             return try self.local.read(path, offset: offset, count: count, into: &buffer)
         }
-        let file = try self.withCopy(path) { (file) throws(CheckpointError) in file }
         do throws(CheckpointError) {
-            try self.local.read(file, offset: offset, count: count, into: &buffer)
-        } catch where error.code == .missing {
-            try self.local.read(try self.withCopy(path) { (file) throws(CheckpointError) in file },
-                                offset: offset, count: count, into: &buffer)
+            try self.withCopy(path) { (file) throws(CheckpointError) in
+                try self.local.read(file, offset: offset, count: count, into: &buffer)
+            }
         } catch where error.code == .corrupt {
             throw CheckpointError(
                 code: .corrupt, message: "\(path) (read from its local copy): \(error.message)", path: path,
