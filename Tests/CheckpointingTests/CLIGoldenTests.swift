@@ -14,21 +14,10 @@ import Testing
 
     /// Runs the binary; `output` is standard output and error together (help, errors), `errors` error alone.
     static func run(_ arguments: [String]) throws -> (status: Int32, crashed: Bool, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.weir)
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["COLUMNS"] = "100"
-        process.environment = environment
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, process.terminationReason != .exit, errorText + text, errorText)
+        let run = try FinishedProcess.run(Self.weir, arguments, environment: environment)
+        return (run.status, run.crashed, run.errors + run.output, run.errors)
     }
 
     /// Compares `text` with golden file `name` (or writes it when regenerating).

@@ -14,21 +14,10 @@ import Glibc
 @Suite(.serialized) struct RootSafetyTests {
     /// Runs `weir` to the end: exit status, standard output, standard error.
     static func weir(_ arguments: [String], scratch: TemporaryDirectory) throws -> (status: Int32, output: String, errors: String) {
-        let output = Pipe()
-        let errors = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: KillRecoveryTests.weirPath)
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["TMPDIR"] = scratch.path
-        process.environment = environment
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let outputText = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, outputText, errorText)
+        let run = try FinishedProcess.run(KillRecoveryTests.weirPath, arguments, environment: environment)
+        return (run.status, run.output, run.errors)
     }
 
     /// A small word count into `root` (checkpoints every 20 ms, a slow enough sink to take several).

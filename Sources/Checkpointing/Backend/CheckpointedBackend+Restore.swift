@@ -31,7 +31,9 @@ extension CheckpointedBackend {
         localRollback: Bool = false,
         clock: any StateClock = SystemStateClock()
     ) throws(CheckpointError) -> CheckpointedBackend<Key> {
-        let fileSystem = storage.fileSystem
+        let fileSystem: any CheckpointFileSystem
+        if case .savepoint(let directory) = restore { fileSystem = try storage.fileSystem(reaching: directory) }
+        else { fileSystem = storage.fileSystem }
         try fileSystem.createDirectory(workingDirectory)
         let range = keyGroupRange ?? .all(maxParallelism: maxParallelism)
         let found = try Self.findHandle(backendID: backendID, storage: storage, source: restore)
@@ -219,9 +221,10 @@ extension CheckpointedBackend {
         case .checkpoint(let id):
             metadata = try storage.metadata(id)
         case .savepoint(let directory):
-            root = storage.fileSystem.realPath(directory) ?? directory
+            let fileSystem = try storage.fileSystem(reaching: directory)
+            root = fileSystem.realPath(directory) ?? directory
             let path = directory + "/_metadata"
-            metadata = try CheckpointMetadata.decode(try storage.fileSystem.read(path), path: path)
+            metadata = try CheckpointMetadata.decode(try fileSystem.read(path), path: path)
         }
         guard let handle = metadata.backend(backendID) ?? Self.siblings(of: backendID, in: metadata).first else {
             throw CheckpointError(

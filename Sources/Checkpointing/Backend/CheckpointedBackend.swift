@@ -314,9 +314,11 @@ public final class CheckpointedBackend<Key> {
     }
 
     /// Writes every entry to a state snapshot file (on this thread).
-    func writeSnapshotFile(to path: String, relative: String, sqn: UInt64) throws(CheckpointError) -> FileHandle {
+    func writeSnapshotFile(
+        to path: String, relative: String, sqn: UInt64, fileSystem: (any CheckpointFileSystem)? = nil
+    ) throws(CheckpointError) -> FileHandle {
         let header = self.snapshotHeader(sqn: sqn)
-        var writer = try StateSnapshotFile.Writer(fileSystem: self.fileSystem, path: path, header: header)
+        var writer = try StateSnapshotFile.Writer(fileSystem: fileSystem ?? self.fileSystem, path: path, header: header)
         var failure: CheckpointError?
         for column in header.states.indices {
             do throws(StateError) {
@@ -346,9 +348,11 @@ public final class CheckpointedBackend<Key> {
         throws(CheckpointError) -> CheckpointMetadata
     {
         try self.checkOpen()
-        try self.fileSystem.createDirectory(directory)
+        let fileSystem = try self.storage.fileSystem(reaching: directory)
+        try fileSystem.createDirectory(directory)
         let relative = "\(self.fileToken).wsnap"
-        let file = try self.writeSnapshotFile(to: "\(directory)/\(relative)", relative: relative, sqn: self.nextSQN)
+        let file = try self.writeSnapshotFile(
+            to: "\(directory)/\(relative)", relative: relative, sqn: self.nextSQN, fileSystem: fileSystem)
         var handle = self.handle(
             materialization: MaterializationHandle(id: id, sqn: self.nextSQN, format: .stateSnapshot, files: [file]),
             changelog: [], sqn: self.nextSQN)
@@ -356,7 +360,7 @@ public final class CheckpointedBackend<Key> {
         let metadata = CheckpointMetadata(
             checkpointID: id, kind: .savepoint,
             timestampMilliseconds: timestampMilliseconds ?? SystemStateClock().nowMilliseconds(), backends: [handle])
-        try self.fileSystem.publish(metadata.encoded(), to: directory + "/_metadata")
+        try fileSystem.publish(metadata.encoded(), to: directory + "/_metadata")
         return metadata
     }
 

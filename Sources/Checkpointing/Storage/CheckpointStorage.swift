@@ -142,6 +142,14 @@ public final class CheckpointStorage: Sendable {
         return try ObjectStoreFileSystem.forPath(root)
     }
 
+    /// The file system that reaches `path`: this root's, unless `path` is on object storage and this root is
+    /// local (a savepoint in `s3://` beside a local root), then the environment's object store (which also
+    /// reaches local paths).
+    package func fileSystem(reaching path: String) throws(CheckpointError) -> any CheckpointFileSystem {
+        guard S3Location.isObjectStoreURL(path), !(self.fileSystem is ObjectStoreFileSystem) else { return self.fileSystem }
+        return try ObjectStoreFileSystem.forPath(path)
+    }
+
     /// Finishes queued changelog writes and releases the root's lock. Idempotent; the storage is unusable after.
     public func close() {
         self.uploaderSlot.withLock { $0?.stop() }
