@@ -30,7 +30,7 @@ s3-server: seaweedfs
 	@mkdir -p .build/s3-data
 	@printf '{"identities":[{"name":"weir","credentials":[{"accessKey":"weir","secretKey":"weir-secret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}' > .build/s3-data/s3.json
 	@echo "export AWS_ENDPOINT_URL=http://127.0.0.1:8333 AWS_ACCESS_KEY_ID=weir AWS_SECRET_ACCESS_KEY=weir-secret"
-	$(WEED) server -s3 -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir=.build/s3-data -s3.port=8333 -s3.config=.build/s3-data/s3.json -master.volumeSizeLimitMB=64 -volume.max=64 -s3.port.iceberg=0 -s3.port.lance=0
+	$(WEED) server -s3 -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir=.build/s3-data -s3.port=8333 -s3.config=.build/s3-data/s3.json -master.volumeSizeLimitMB=64 -volume.max=0 -master.vacuumIntervalSeconds=60 -master.garbageThreshold=0.1 -s3.port.iceberg=0 -s3.port.lance=0
 
 build: setup
 	$(SWIFT) build

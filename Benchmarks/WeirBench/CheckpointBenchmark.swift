@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpointing
 import Foundation
 import KeyedState
+import ObjectStore
 import StateCore
 
 /// `weir-bench checkpoint`: checkpoint duration, size and restore time per snapshot strategy, for a backend under
@@ -53,6 +54,14 @@ struct CheckpointBenchmark: ParsableCommand {
     @Option(help: "Scratch directory (removed afterwards). Default: $TMPDIR/weir-bench-checkpoint-<pid>.")
     var directory: String?
 
+    @Option(help: """
+        The checkpoint roots' parent: s3://bucket/prefix (configured by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, \
+        AWS_SECRET_ACCESS_KEY; each run writes under a new prefix below it and removes it afterwards, and the \
+        restore starts with an empty object cache and no local copies, as on a fresh machine). Default: the \
+        scratch directory.
+        """)
+    var checkpointDirectory: String?
+
     @Flag(help: "Print one JSON object per case instead of a table.")
     var json = false
 
@@ -77,6 +86,9 @@ struct CheckpointBenchmark: ParsableCommand {
         guard self.directory != nil || !(self.keep || self.restoreOnly) else {
             throw ValidationError("--keep and --restore-only need --directory")
         }
+        guard self.checkpointDirectory == nil || !(self.keep || self.restoreOnly) else {
+            throw ValidationError("--keep and --restore-only work on local roots only")
+        }
     }
 
     func run() throws {
@@ -90,17 +102,20 @@ struct CheckpointBenchmark: ParsableCommand {
             print(CheckpointBenchmarkResult.tableHeader)
         }
         var results: [CheckpointBenchmarkResult] = []
+        let remote = self.checkpointDirectory.map { "\($0)/run-\(getpid())-\(RecoveryTrace.now)" }
         for keys in self.keys {
             for kind in self.strategies {
                 let directory = "\(base)/\(keys)-\(kind.rawValue)"
-                let result = try self.measure(keys: keys, kind: kind, directory: directory)
+                let root = remote.map { "\($0)/\(keys)-\(kind.rawValue)" } ?? directory + "/root"
+                defer { if remote != nil { try? ObjectStoreFileSystem.forPath(root).remove(root) } }
+                let result = try self.measure(keys: keys, kind: kind, directory: directory, root: root)
                 if !self.keep { try? FileManager.default.removeItem(atPath: directory) }
                 results.append(result)
                 print(self.json ? result.jsonLine : result.tableRow)
                 fflush(nil)
             }
         }
-        if !self.json { print(CheckpointBenchmarkResult.targets(results)) }
+        if !self.json { print(CheckpointBenchmarkResult.targets(results, remote: self.checkpointDirectory != nil)) }
     }
 
     /// Restores the latest checkpoint of every case a `--keep` run left under `base`, and prints the figures.
@@ -140,8 +155,9 @@ struct CheckpointBenchmark: ParsableCommand {
         .named(kind, materializationInterval: .milliseconds(Int(self.materializationInterval * 1_000)))
     }
 
-    private func measure(keys: Int, kind: SnapshotStrategy.Kind, directory: String) throws -> CheckpointBenchmarkResult {
-        let root = directory + "/root"
+    private func measure(keys: Int, kind: SnapshotStrategy.Kind, directory: String, root: String) throws
+        -> CheckpointBenchmarkResult
+    {
         let work = directory + "/work"
         let storage = try CheckpointStorage(root: root)
         defer { storage.close() }
@@ -216,7 +232,18 @@ struct CheckpointBenchmark: ParsableCommand {
         try backend.close()
         let rootBytes = directoryContents(root).bytes
 
-        let (restoreMs, report) = try self.restoreLatest(storage: storage, work: work, kind: kind)
+        let (restoreMs, report): (Double, RestoreReport?)
+        if S3Location.isObjectStoreURL(root) {
+            // A fresh machine: no local copies, an empty object cache.
+            try? FileManager.default.removeItem(atPath: work)
+            let configuration = try S3Configuration.fromEnvironment()
+            let fresh = try CheckpointStorage(root: root, fileSystem: try ObjectStoreFileSystem(
+                configuration: configuration, cache: try ObjectCache(directory: directory + "/fresh-cache")))
+            defer { fresh.close() }
+            (restoreMs, report) = try self.restoreLatest(storage: fresh, work: work, kind: kind)
+        } else {
+            (restoreMs, report) = try self.restoreLatest(storage: storage, work: work, kind: kind)
+        }
 
         let sorted = durations.sorted()
         let uploadedSorted = uploaded.sorted()

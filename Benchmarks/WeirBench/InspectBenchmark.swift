@@ -3,6 +3,7 @@ import Checkpointing
 import Foundation
 import Inspection
 import KeyedState
+import ObjectStore
 import StateCore
 
 /// `weir-bench inspect`: how fast the inspection library dumps and verifies a checkpoint, against reading the
@@ -33,6 +34,14 @@ struct InspectBenchmark: ParsableCommand {
     @Option(help: "Scratch directory (removed afterwards). Default: $TMPDIR/weir-bench-inspect-<pid>.")
     var directory: String?
 
+    @Option(help: """
+        The checkpoint root's parent: s3://bucket/prefix (configured by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, \
+        AWS_SECRET_ACCESS_KEY; the run writes under a new prefix and removes it afterwards). On object storage \
+        "cold" is an empty object cache, and the plain read is a download of every file (in parallel as a \
+        restore downloads, and one GET after another).
+        """)
+    var checkpointDirectory: String?
+
     func validate() throws {
         guard self.rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
     }
@@ -41,7 +50,8 @@ struct InspectBenchmark: ParsableCommand {
         let base = self.directory ?? benchScratchDirectory("inspect")
         try? FileManager.default.removeItem(atPath: base)
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let root = base + "/root"
+        let root = self.checkpointDirectory.map { "\($0)/run-\(getpid())-\(RecoveryTrace.now)" } ?? base + "/root"
+        defer { if self.checkpointDirectory != nil { try? ObjectStoreFileSystem.forPath(root).remove(root) } }
         do {
             let storage = try CheckpointStorage(root: root)
             defer { storage.close() }
@@ -61,6 +71,7 @@ struct InspectBenchmark: ParsableCommand {
         }
         let inspector = try CheckpointInspector(root: root)
         let metadata = try inspector.metadata(1)
+        if S3Location.isObjectStoreURL(root) { return try self.objectStorage(root: root, base: base, metadata: metadata) }
 
         var entries = 0
         var rendered = 0
@@ -138,6 +149,56 @@ struct InspectBenchmark: ParsableCommand {
     }
 
     private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// Verify of an object-storage root from an empty cache against downloading the same files, per round:
+    /// in parallel through a fresh cache (as a restore downloads) and with one GET after another into memory.
+    private func objectStorage(root: String, base: String, metadata: CheckpointMetadata) throws {
+        let configuration = try S3Configuration.fromEnvironment()
+        let location = try S3Location(url: root)
+        var verifyCold: [Double] = [], parallel: [Double] = [], sequential: [Double] = []
+        var report: VerifyReport?
+        var bytes = 0
+        for round in 0..<self.rounds {
+            func fresh(_ name: String) throws -> ObjectStoreFileSystem {
+                try? FileManager.default.removeItem(atPath: "\(base)/cache-\(name)-\(round)")
+                return try ObjectStoreFileSystem(
+                    configuration: configuration, cache: try ObjectCache(directory: "\(base)/cache-\(name)-\(round)"))
+            }
+            let paths = metadata.referencedPaths.map { root + "/" + $0 }
+            for step in round % 2 == 0 ? [0, 1, 2] : [2, 1, 0] {
+                let start = ContinuousClock.now
+                switch step {
+                case 0:
+                    report = try CheckpointInspector(root: root, fileSystem: try fresh("verify")).verify()
+                    verifyCold.append((ContinuousClock.now - start).seconds)
+                case 1:
+                    try fresh("download").prefetch(paths)
+                    parallel.append((ContinuousClock.now - start).seconds)
+                default:
+                    bytes = 0
+                    for path in metadata.referencedPaths {
+                        bytes += try S3Client(configuration).get(bucket: location.bucket, key: location.prefix + "/" + path).count
+                    }
+                    sequential.append((ContinuousClock.now - start).seconds)
+                }
+            }
+            try? FileManager.default.removeItem(atPath: base + "/cache-verify-\(round)")
+            try? FileManager.default.removeItem(atPath: base + "/cache-download-\(round)")
+        }
+        func list(_ seconds: [Double]) -> String { seconds.map { String(format: "%.2f", $0) }.joined(separator: " / ") }
+        let megabytes = Double(bytes) / 1e6
+        print("weir-bench inspect: \(self.keys) keys of \(self.valueBytes) B, one materialized checkpoint on \(root)")
+        print(String(format: "verify (empty cache): %d files, %.1f MB in %.2f s = %.0f MB/s (%@), median of %@",
+                     report?.files ?? 0, Double(report?.bytesRead ?? 0) / 1e6, median(verifyCold),
+                     Double(report?.bytesRead ?? 0) / 1e6 / median(verifyCold), report?.isClean == true ? "clean" : "PROBLEMS",
+                     list(verifyCold)))
+        print(String(format: "download, parallel (restore's prefetch): %.1f MB in %.2f s = %.0f MB/s, median of %@",
+                     megabytes, median(parallel), megabytes / median(parallel), list(parallel)))
+        print(String(format: "download, one GET after another: %.1f MB in %.2f s = %.0f MB/s, median of %@",
+                     megabytes, median(sequential), megabytes / median(sequential), list(sequential)))
+        print(String(format: "verify / parallel download = %.2f, verify / sequential download = %.2f",
+                     median(verifyCold) / median(parallel), median(verifyCold) / median(sequential)))
+    }
 
     /// Syncs and drops the page cache; false when not permitted.
     static func dropPageCache() -> Bool {

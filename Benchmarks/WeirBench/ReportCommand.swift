@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ObjectStore
 
 /// `weir-bench report`: the standard recovery matrix, written to `docs/benchmarks.md` with SVG charts.
 struct ReportCommand: ParsableCommand {
@@ -9,13 +10,16 @@ struct ReportCommand: ParsableCommand {
         discussion: """
             Each strategy at 100 B with a task exception and with kill -9; the changelog and incremental \
             strategies at 4 KiB with and without KV separation; aligned vs unaligned under backpressure; and the \
-            bare C-API loop at both payload sizes. Each case runs as its own process (`weir-bench recovery \
-            --json`), so its peak RSS is its own. The matrix runs --runs times, in turn, so a slow spell of the \
+            bare C-API loop at both payload sizes; with --object-storage, cases on an s3:// root too (steady \
+            state per strategy, kill -9 on a fresh machine and with the local copy kept). Each case runs as its \
+            own process (`weir-bench recovery --json`), so its peak RSS is its own. The matrix runs --runs times, in turn, so a slow spell of the \
             machine spreads over the cases; the targets use each figure's median over the runs, and the tables \
             show the run with the median throughput. About 6 minutes per run.
 
             Example:
               swift run -c release weir-bench report --output docs/benchmarks.md
+              make s3-server &  # then, with its AWS_* variables from the README:
+              swift run -c release weir-bench report --object-storage s3://weir/report --object-storage-only
             """
     )
 
@@ -37,13 +41,53 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Seconds into a case when the failure happens.")
     var failureAt: Double = 14
 
+    @Option(help: """
+        Also run the object-storage cases with checkpoints under this s3://bucket/prefix (configured by \
+        AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; `make s3-server` starts a local SeaweedFS), \
+        written to their own section beside the local-disk one.
+        """)
+    var objectStorage: String?
+
+    @Flag(help: "Run only the object-storage cases and the local-disk cases they are compared with (needs --object-storage); rewrites only the object-storage section.")
+    var objectStorageOnly = false
+
     struct Case {
         var name: String
         var arguments: [String]
         var bare = false
     }
 
+    func validate() throws {
+        guard self.objectStorage.map(S3Location.isObjectStoreURL) ?? !self.objectStorageOnly else {
+            throw ValidationError("--object-storage takes an s3://bucket/prefix root, and --object-storage-only needs it")
+        }
+    }
+
+    /// The local-disk cases the object-storage cases are compared with.
+    static let objectStorageBaselines = ["changelog 100 B, exception", "incremental 100 B, exception", "changelog 100 B, kill"]
+
+    /// The object-storage cases under `root`: each strategy's steady state, and kill -9 on a fresh machine (with and
+    /// without a materialization to download) and with the local copy kept.
+    static func objectStorageCases(_ root: String) -> [Case] {
+        let on = ["--checkpoint-directory", root]
+        return [
+            Case(name: "s3: changelog 100 B, exception", arguments: ["--strategy", "changelog", "--failure", "exception"] + on),
+            Case(name: "s3: incremental 100 B, exception", arguments: ["--strategy", "incremental", "--failure", "exception"] + on),
+            Case(name: "s3: changelog 100 B, kill, local copy kept", arguments: ["--strategy", "changelog", "--failure", "kill"] + on),
+            Case(name: "s3: changelog 100 B, kill, fresh machine", arguments: ["--strategy", "changelog", "--failure", "kill", "--fresh-machine"] + on),
+            Case(name: "s3: changelog 100 B, materialize every 8 s, kill, fresh machine",
+                 arguments: ["--strategy", "changelog", "--materialization-interval", "8", "--failure", "kill", "--fresh-machine"] + on),
+        ]
+    }
+
     var matrix: [Case] {
+        var cases = self.localMatrix
+        if self.objectStorageOnly { cases = cases.filter { Self.objectStorageBaselines.contains($0.name) } }
+        if let root = self.objectStorage { cases += Self.objectStorageCases(root) }
+        return cases
+    }
+
+    var localMatrix: [Case] {
         var cases: [Case] = []
         for strategy in ["changelog", "incremental", "full"] {
             for failure in ["exception", "kill"] {
@@ -86,9 +130,15 @@ struct ReportCommand: ParsableCommand {
             }
         }
         let chartDirectory = self.charts ?? URL(fileURLWithPath: self.output).deletingLastPathComponent().path
-        let markdown = ReportWriter(runs: Array(zip(cases, runs)), duration: self.duration, warmup: self.warmup, failureAt: self.failureAt,
-                                    elapsed: Date().timeIntervalSince(started), chartDirectory: chartDirectory).write()
-        try Self.replaceSection(in: self.output, with: markdown)
+        let writer = ReportWriter(runs: Array(zip(cases, runs)), duration: self.duration, warmup: self.warmup, failureAt: self.failureAt,
+                                  elapsed: Date().timeIntervalSince(started), chartDirectory: chartDirectory)
+        if !self.objectStorageOnly {
+            let local = Set(self.localMatrix.map(\.name))
+            try Self.replaceSection(in: self.output, with: writer.only { local.contains($0.name) }.write())
+        }
+        if self.objectStorage != nil {
+            try Self.replaceSection(in: self.output, with: writer.writeObjectStorage(), begin: Self.objectBegin, end: Self.objectEnd)
+        }
         print("wrote \(self.output) and charts in \(chartDirectory) in \(Int(Date().timeIntervalSince(started))) s")
     }
 
@@ -117,12 +167,14 @@ struct ReportCommand: ParsableCommand {
 
     static let begin = "<!-- weir-bench report: begin -->"
     static let end = "<!-- weir-bench report: end -->"
+    static let objectBegin = "<!-- weir-bench report, object storage: begin -->"
+    static let objectEnd = "<!-- weir-bench report, object storage: end -->"
 
-    /// Replaces the report's section of `path` (or appends it).
-    static func replaceSection(in path: String, with markdown: String) throws {
+    /// Replaces the section of `path` between `begin` and `end` (or appends it).
+    static func replaceSection(in path: String, with markdown: String, begin: String = Self.begin, end: String = Self.end) throws {
         var text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "# Benchmarks\n"
-        let section = "\(Self.begin)\n\(markdown)\(Self.end)\n"
-        if let start = text.range(of: Self.begin), let stop = text.range(of: Self.end, range: start.upperBound..<text.endIndex) {
+        let section = "\(begin)\n\(markdown)\(end)\n"
+        if let start = text.range(of: begin), let stop = text.range(of: end, range: start.upperBound..<text.endIndex) {
             let lineEnd = text[stop.upperBound...].firstIndex(of: "\n").map { text.index(after: $0) } ?? text.endIndex
             text.replaceSubrange(start.lowerBound..<lineEnd, with: section)
         } else {

@@ -198,13 +198,17 @@ extension CheckpointInspector {
     /// The CRC-32C of every file that exists with its recorded size. Files are read one after another in 4 MiB
     /// pieces, in order (the access pattern of a plain sequential read, which the page cache's read-ahead serves
     /// best), and checksummed with the CPU's CRC-32C instruction on a second thread while the next piece is read:
-    /// verify takes about the time of reading the bytes once.
+    /// verify takes about the time of reading the bytes once. On object storage the files are first downloaded in
+    /// parallel (`prefetch`), a window of about 256 MiB at a time so that a root larger than the object cache is
+    /// still downloaded once; a file the prefetch could not fetch is read (and its problem reported) below.
     private func checksums(_ files: [(FileHandle, Int64)]) -> [String: Result<UInt32, CheckpointError>] {
         let piece = 4 << 20
         let checksummer = DispatchQueue(label: "weir-verify-crc")
         let inFlight = DispatchSemaphore(value: 2)
         var combined: [String: Result<UInt32, CheckpointError>] = [:]
-        for (file, id) in files {
+        var prefetched = 0
+        for (index, (file, id)) in files.enumerated() {
+            if index == prefetched { prefetched = self.prefetch(files, from: index, window: 256 << 20) }
             guard let path = try? self.resolve(file.path, checkpoint: id), self.fileSystem.size(path) == file.size else { continue }
             let running = RunningChecksum()
             var offset = 0
@@ -227,6 +231,21 @@ extension CheckpointInspector {
             combined[file.path] = failure.map { .failure($0) } ?? .success(running.value)
         }
         return combined
+    }
+
+    /// Prefetches the files from `start` on up to about `window` bytes (at least one file).
+    /// - Returns: The index after the last file prefetched.
+    private func prefetch(_ files: [(FileHandle, Int64)], from start: Int, window: Int) -> Int {
+        var end = start
+        var bytes = 0
+        var paths: [String] = []
+        while end < files.count && (end == start || bytes + files[end].0.size <= window) {
+            if let path = try? self.resolve(files[end].0.path, checkpoint: files[end].1) { paths.append(path) }
+            bytes += files[end].0.size
+            end += 1
+        }
+        try? self.fileSystem.prefetch(paths)
+        return end
     }
 
     private func checkFile(

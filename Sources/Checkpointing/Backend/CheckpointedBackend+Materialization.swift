@@ -157,7 +157,7 @@ extension CheckpointedBackend {
     /// referenced, everything else is copied to `shared/`.
     static func upload(
         directory: String, storage: CheckpointStorage, known: [String: FileHandle], id: Int64, sqn: UInt64,
-        started: ContinuousClock.Instant
+        started: ContinuousClock.Instant, preUploaded: TablePreUploader? = nil
     ) throws(CheckpointError) -> MaterializationResult {
         let fileSystem = storage.fileSystem
         var files: [FileHandle] = []
@@ -174,6 +174,13 @@ extension CheckpointedBackend {
                 if immutable, let existing = known[key] {
                     files.append(existing)
                     reusedBytes += size
+                    continue
+                }
+                if immutable, let early = preUploaded?.claim(key, for: id) {
+                    // Uploaded since the last snapshot: new to this one, but not uploaded now.
+                    files.append(early)
+                    newUploads[key] = early
+                    uploadedBytes += early.size
                     continue
                 }
                 let (relative, absolute) = storage.newSharedFile(suffix: name)

@@ -60,6 +60,8 @@ public final class CheckpointedBackend<Key> {
     /// The incremental snapshot whose upload runs on the materializer thread (at most one); the owner thread adopts
     /// the upload it carries once it has finished.
     var uploading: PendingBackendSnapshot?
+    /// Uploads compaction output between checkpoints (incremental strategy; off with `WEIR_PRE_UPLOAD=0`).
+    var preUploader: TablePreUploader?
     /// Checkpoints since this backend's local rollback that left its deferred keys alone, and how many keys were
     /// deferred at the last of them (`postponesSettling`).
     var postponedSettles = (count: 0, keys: Int.max)
@@ -277,14 +279,21 @@ public final class CheckpointedBackend<Key> {
         do { try database.createCheckpoint(at: local) } catch {
             throw CheckpointError(code: error.code == .noSpace ? .noSpace : .io, message: error.description, path: local)
         }
+        if self.preUploader == nil && TablePreUploader.enabled {
+            self.preUploader = TablePreUploader(
+                database: database, storage: self.storage, owner: self.backendID + "#pre-upload",
+                staging: self.workingDirectory + "/pre-upload")
+        }
+        self.preUploader?.setKnown(Set(self.uploaded.keys))
         let pending = PendingBackendSnapshot(checkpointID: id)
         let template = self.handle(materialization: nil, changelog: [], sqn: 0)
-        let (storage, known, started) = (self.storage, self.uploaded, ContinuousClock.now)
+        let (storage, known, started, preUploaded) = (self.storage, self.uploaded, ContinuousClock.now, self.preUploader)
         self.uploading = pending
         self.materializer.submit {
             do throws(CheckpointError) {
                 let upload = try Self.upload(
-                    directory: local, storage: storage, known: known, id: id, sqn: 0, started: started)
+                    directory: local, storage: storage, known: known, id: id, sqn: 0, started: started,
+                    preUploaded: preUploaded)
                 var handle = template
                 handle.materialization = upload.handle
                 // Held for the checkpoint before it is acknowledged (its files are still pinned here).
@@ -442,6 +451,8 @@ public final class CheckpointedBackend<Key> {
         self.materializer.stop()
         self.adoptFinishedMaterialization()
         self.adoptFinishedUpload(waiting: true)
+        self.preUploader?.stop()
+        self.preUploader = nil
         self.writer?.waitForUploads()
         self.storage.setLive(owner: self.backendID, paths: [], settling: self.writer?.takeUnsettled() ?? [])
         self.storage.collect()
