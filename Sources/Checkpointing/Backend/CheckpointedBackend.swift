@@ -60,7 +60,7 @@ public final class CheckpointedBackend<Key> {
     /// The incremental snapshot whose upload runs on the materializer thread (at most one); the owner thread adopts
     /// the upload it carries once it has finished.
     var uploading: PendingBackendSnapshot?
-    /// Uploads compaction output between checkpoints (incremental strategy; off with `WEIR_PRE_UPLOAD=0`).
+    /// Uploads compaction output between checkpoints (incremental strategy; `TablePreUploader.enabled(for:)`).
     var preUploader: TablePreUploader?
     /// Checkpoints since this backend's local rollback that left its deferred keys alone, and how many keys were
     /// deferred at the last of them (`postponesSettling`).
@@ -279,7 +279,7 @@ public final class CheckpointedBackend<Key> {
         do { try database.createCheckpoint(at: local) } catch {
             throw CheckpointError(code: error.code == .noSpace ? .noSpace : .io, message: error.description, path: local)
         }
-        if self.preUploader == nil && TablePreUploader.enabled {
+        if self.preUploader == nil && TablePreUploader.enabled(for: self.storage) {
             self.preUploader = TablePreUploader(
                 database: database, storage: self.storage, owner: self.backendID + "#pre-upload",
                 staging: self.workingDirectory + "/pre-upload")

@@ -34,8 +34,16 @@ final class TablePreUploader: @unchecked Sendable {
     private(set) var uploadedBytes = 0
     private(set) var claimedBytes = 0
 
-    /// False when the environment sets `WEIR_PRE_UPLOAD=0` (to measure without it).
-    static let enabled = ProcessInfo.processInfo.environment["WEIR_PRE_UPLOAD"] != "0"
+    /// Whether backends on `storage` upload ahead: `WEIR_PRE_UPLOAD=1` or `0` decides; by default on for local
+    /// roots and off on object storage, where it measured slower on a 2-core machine with the server on the
+    /// same cores (report p99 1.7–2.4 s with it, about 1.0–1.1 s without: docs/benchmarks.md).
+    static func enabled(for storage: CheckpointStorage) -> Bool {
+        switch ProcessInfo.processInfo.environment["WEIR_PRE_UPLOAD"] {
+        case "1": true
+        case "0": false
+        default: !(storage.fileSystem is ObjectStoreFileSystem)
+        }
+    }
 
     /// The key the backend's upload map uses for a file: `name:size`.
     static func key(_ name: String, _ size: Int) -> String { "\(name):\(size)" }
