@@ -8,6 +8,22 @@ func percentile<T>(_ sorted: [T], _ fraction: Double) -> T? {
     return sorted[max(min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1), 0)]
 }
 
+/// A fresh root for one run under `parent` (`s3://bucket/prefix`: `run-<pid>-<ms>` below it), or nil without one.
+func benchRunRoot(under parent: String?) -> String? {
+    parent.map { "\($0)/run-\(getpid())-\(RecoveryTrace.now)" }
+}
+
+/// Removes a run's root when it is on object storage (a local one goes with the scratch directory).
+func removeObjectStoreRoot(_ root: String) {
+    if S3Location.isObjectStoreURL(root) { try? ObjectStoreFileSystem.forPath(root).remove(root) }
+}
+
+/// An object store from the environment with an empty cache in `cache`: a fresh machine's view of the server.
+func freshObjectStore(cache: String) throws -> ObjectStoreFileSystem {
+    try? FileManager.default.removeItem(atPath: cache)
+    return try ObjectStoreFileSystem(configuration: try S3Configuration.fromEnvironment(), cache: try ObjectCache(directory: cache))
+}
+
 /// Regular files and their bytes under `path`.
 func directoryContents(_ path: String) -> (files: Int, bytes: Int) {
     if S3Location.isObjectStoreURL(path) {

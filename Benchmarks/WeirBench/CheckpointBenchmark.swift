@@ -102,12 +102,12 @@ struct CheckpointBenchmark: ParsableCommand {
             print(CheckpointBenchmarkResult.tableHeader)
         }
         var results: [CheckpointBenchmarkResult] = []
-        let remote = self.checkpointDirectory.map { "\($0)/run-\(getpid())-\(RecoveryTrace.now)" }
+        let remote = benchRunRoot(under: self.checkpointDirectory)
         for keys in self.keys {
             for kind in self.strategies {
                 let directory = "\(base)/\(keys)-\(kind.rawValue)"
                 let root = remote.map { "\($0)/\(keys)-\(kind.rawValue)" } ?? directory + "/root"
-                defer { if remote != nil { try? ObjectStoreFileSystem.forPath(root).remove(root) } }
+                defer { removeObjectStoreRoot(root) }
                 let result = try self.measure(keys: keys, kind: kind, directory: directory, root: root)
                 if !self.keep { try? FileManager.default.removeItem(atPath: directory) }
                 results.append(result)
@@ -236,9 +236,7 @@ struct CheckpointBenchmark: ParsableCommand {
         if S3Location.isObjectStoreURL(root) {
             // A fresh machine: no local copies, an empty object cache.
             try? FileManager.default.removeItem(atPath: work)
-            let configuration = try S3Configuration.fromEnvironment()
-            let fresh = try CheckpointStorage(root: root, fileSystem: try ObjectStoreFileSystem(
-                configuration: configuration, cache: try ObjectCache(directory: directory + "/fresh-cache")))
+            let fresh = try CheckpointStorage(root: root, fileSystem: try freshObjectStore(cache: directory + "/fresh-cache"))
             defer { fresh.close() }
             (restoreMs, report) = try self.restoreLatest(storage: fresh, work: work, kind: kind)
         } else {

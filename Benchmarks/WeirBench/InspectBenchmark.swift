@@ -50,8 +50,8 @@ struct InspectBenchmark: ParsableCommand {
         let base = self.directory ?? benchScratchDirectory("inspect")
         try? FileManager.default.removeItem(atPath: base)
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let root = self.checkpointDirectory.map { "\($0)/run-\(getpid())-\(RecoveryTrace.now)" } ?? base + "/root"
-        defer { if self.checkpointDirectory != nil { try? ObjectStoreFileSystem.forPath(root).remove(root) } }
+        let root = benchRunRoot(under: self.checkpointDirectory) ?? base + "/root"
+        defer { removeObjectStoreRoot(root) }
         do {
             let storage = try CheckpointStorage(root: root)
             defer { storage.close() }
@@ -160,9 +160,7 @@ struct InspectBenchmark: ParsableCommand {
         var bytes = 0
         for round in 0..<self.rounds {
             func fresh(_ name: String) throws -> ObjectStoreFileSystem {
-                try? FileManager.default.removeItem(atPath: "\(base)/cache-\(name)-\(round)")
-                return try ObjectStoreFileSystem(
-                    configuration: configuration, cache: try ObjectCache(directory: "\(base)/cache-\(name)-\(round)"))
+                try freshObjectStore(cache: "\(base)/cache-\(name)-\(round)")
             }
             let paths = metadata.referencedPaths.map { root + "/" + $0 }
             for step in round % 2 == 0 ? [0, 1, 2] : [2, 1, 0] {

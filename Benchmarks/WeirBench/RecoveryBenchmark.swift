@@ -70,8 +70,8 @@ struct RecoveryBenchmark: ParsableCommand {
     static func measure(_ options: RecoveryOptions, directory: String) throws -> RecoveryResult {
         try? FileManager.default.removeItem(atPath: directory)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let root = options.checkpointDirectory.map { "\($0)/run-\(getpid())-\(RecoveryTrace.now)" } ?? directory + "/checkpoints"
-        defer { if S3Location.isObjectStoreURL(root) { try? ObjectStoreFileSystem.forPath(root).remove(root) } }
+        let root = benchRunRoot(under: options.checkpointDirectory) ?? directory + "/checkpoints"
+        defer { removeObjectStoreRoot(root) }
         let work = directory + "/work"
         let start = RecoveryTrace.now
         let stop = start + Int64(options.duration * 1000)

@@ -56,8 +56,7 @@ import Testing
         defer { scratch.remove() }
         let local = scratch.appending("root")
         let remote = "s3://\(Self.bucket)/jobs/cli"
-        let writer = try ObjectStoreFileSystem(
-            configuration: server.configuration, cache: try ObjectCache(directory: scratch.appending("cache-writer"), capacity: 64 << 20))
+        let writer = try ObjectStorageCheckpointTests.fileSystem(server, scratch, "writer")
         let model = try Self.seed(root: local, fileSystem: nil, work: scratch.appending("work-local"))
         #expect(try Self.seed(root: remote, fileSystem: writer, work: scratch.appending("work-remote")) == model)
         let environment = Self.environment(server, cache: scratch.appending("cache-cli"))
@@ -151,7 +150,8 @@ import Testing
         #expect(dumped.status == 0 && dumped.output.split(separator: "\n").count == model.values.count)
 
         // The job's own machine, through the environment (a local root, the savepoint on the server).
-        for (index, fileSystem) in [nil, try Self.freshFileSystem(server, scratch.appending("cache-fresh"))].enumerated() {
+        let fresh = try ObjectStorageCheckpointTests.fileSystem(server, scratch, "fresh")
+        for (index, fileSystem) in [nil, fresh as any CheckpointFileSystem].enumerated() {
             // Then a fresh machine: a new local root, a new working directory, an empty object cache.
             let storage = try CheckpointStorage(root: scratch.appending("root-\(index)"), fileSystem: fileSystem)
             defer { storage.close() }
@@ -161,9 +161,5 @@ import Testing
             defer { try? restored.close() }
             #expect(try workload.read(try CheckpointWorkload.register(restored.state)) == model)
         }
-    }
-
-    static func freshFileSystem(_ server: SeaweedServer, _ cache: String) throws -> any CheckpointFileSystem {
-        try ObjectStoreFileSystem(configuration: server.configuration, cache: try ObjectCache(directory: cache, capacity: 64 << 20))
     }
 }
