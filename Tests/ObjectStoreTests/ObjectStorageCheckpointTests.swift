@@ -181,7 +181,8 @@ import Testing
         let path = try #require(victim.first)
         let client = S3Client(configuration)
         let key = "faults/\(path)"
-        var bytes = try client.get(bucket: Self.bucket, key: key)
+        let original = try client.get(bucket: Self.bucket, key: key)
+        var bytes = original
         bytes[bytes.count / 2] ^= 0x40
         try client.put(bucket: Self.bucket, key: key, bytes: bytes)
         let report = try CheckpointInspector(root: root, fileSystem: fresh).verify()
@@ -194,5 +195,26 @@ import Testing
         }
         #expect(refused?.code == .corrupt, "\(refused?.message ?? "")")
         #expect(storage.completedCheckpoints == [4])
+
+        // `missing` answers from one listing per folder of more than two paths, and one by one otherwise: files,
+        // folders and absent names alike.
+        let shared = try fresh.list(root + "/shared").map { "\(root)/shared/\($0)" }
+        #expect(shared.count > 2)
+        let asked = shared + ["\(root)/shared/nope-1", "\(root)/chk-4", "\(root)/shared", "\(root)/nope-2",
+                              "\(root)/chk-4/_metadata", "\(root)/chk-4/nope-3", "\(root)/shared/nope-4"]
+        #expect(fresh.missing(asked) == ["\(root)/shared/nope-1", "\(root)/nope-2", "\(root)/chk-4/nope-3",
+                                         "\(root)/shared/nope-4"])
+
+        // An object deleted behind Weir's back: restore names it as missing, and the checkpoint stays listed.
+        try client.put(bucket: Self.bucket, key: key, bytes: original)
+        let segment = try #require(handle.changelog.map(\.file.path).last { $0 != path })
+        try client.delete(bucket: Self.bucket, key: "faults/\(segment)")
+        let gone = try CheckpointStorage(root: root, fileSystem: try Self.fileSystem(server, scratch, "gone"))
+        defer { gone.close() }
+        let lost = #expect(throws: CheckpointError.self) {
+            _ = try Self.open(setup, gone, work: scratch.appending("gone"), restore: .latest)
+        }
+        #expect(lost?.code == .missing && lost?.message.contains(segment) == true, "\(lost?.message ?? "")")
+        #expect(gone.completedCheckpoints == [4])
     }
 }

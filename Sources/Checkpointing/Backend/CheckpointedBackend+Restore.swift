@@ -325,12 +325,12 @@ extension CheckpointedBackend {
             try fileSystem.createDirectory(databaseDirectory)
             let local = "\(workingDirectory)/local/mat-\(materialization.id)"
             // What no local copy has comes from the root: on object storage, downloaded in parallel first.
-            var remote: [String] = []
-            for file in materialization.files {
-                guard let name = file.localName, fileSystem.size("\(local)/\(name)") != file.size else { continue }
-                remote.append(try Self.resolve(file.path, root: root, fileSystem: fileSystem))
-            }
-            try fileSystem.prefetch(remote)
+            let remote = try Self.resolve(
+                materialization.files.filter { file in
+                    guard let name = file.localName else { return false }
+                    return fileSystem.size("\(local)/\(name)") != file.size
+                }.map(\.path), root: root, fileSystem: fileSystem)
+            try fileSystem.prefetch(remote.resolved)
             for file in materialization.files {
                 guard let name = file.localName, file.localNameProblem == nil else {
                     throw CheckpointError(
@@ -346,7 +346,7 @@ extension CheckpointedBackend {
                     report.localBytes += file.size
                     continue
                 }
-                let source = try Self.resolve(file.path, root: root, fileSystem: fileSystem)
+                let source = try remote.path(file.path)
                 let (size, crc) = try fileSystem.copy(from: source, to: target)
                 guard size == file.size, crc == file.crc32c else {
                     throw CheckpointError(
@@ -367,7 +367,7 @@ extension CheckpointedBackend {
             guard let file = materialization.files.first else {
                 throw CheckpointError(code: .corrupt, message: "a snapshot materialization lists no file")
             }
-            let source = try Self.resolve(file.path, root: root, fileSystem: fileSystem)
+            let source = try Self.resolve([file.path], root: root, fileSystem: fileSystem).path(file.path)
             report.fetch = ContinuousClock.now - fetchStart
             let openStart = ContinuousClock.now
             let state = try makeState(false)
@@ -445,16 +445,12 @@ extension CheckpointedBackend {
         let plan = try Self.replayPlan(handle, end: min(handle.sqn, limit ?? handle.sqn))
         // Every segment's envelope (magic, version, header checksum), once per file, before any section of it.
         var envelopes = ChangelogSegment.EnvelopeCheck()
-        var segments: [String] = []
+        let segments = try Self.resolve(plan.map(\.section.file.path), root: root, fileSystem: fileSystem)
+        try fileSystem.prefetch(segments.resolved)
         for (section, _) in plan {
-            let path = try Self.resolve(section.file.path, root: root, fileSystem: fileSystem)
-            if segments.last != path && !segments.contains(path) { segments.append(path) }
+            try envelopes.check(try segments.path(section.file.path), fileSystem: fileSystem)
         }
-        try fileSystem.prefetch(segments)
-        for (section, _) in plan {
-            try envelopes.check(try Self.resolve(section.file.path, root: root, fileSystem: fileSystem), fileSystem: fileSystem)
-        }
-        if let tables, try Self.replayTables(plan, handle, into: state, root: root, fileSystem: fileSystem,
+        if let tables, try Self.replayTables(plan, handle, into: state, segments: segments, fileSystem: fileSystem,
                                               tables: tables, report: &report) {
             report.replay = ContinuousClock.now - start
             return
@@ -464,7 +460,7 @@ extension CheckpointedBackend {
         var lastPath = ""
         var bytes: [UInt8] = []  // one buffer for every section read
         for (section, sqns) in plan {
-            let path = try Self.resolve(section.file.path, root: root, fileSystem: fileSystem)
+            let path = try segments.path(section.file.path)
             lastPath = path
             try Self.readSection(section, sqns: sqns, handle, range: state.keyGroupRange, path: path,
                                  fileSystem: fileSystem, bytes: &bytes, report: &report) { span, bytes throws(CheckpointError) in
@@ -500,8 +496,8 @@ extension CheckpointedBackend {
     ///   order instead.
     private static func replayTables(
         _ plan: [(section: ChangelogSectionHandle, sqns: Range<UInt64>)], _ handle: BackendStateHandle,
-        into state: KeyedStateBackend<Key>, root: String, fileSystem: any CheckpointFileSystem, tables: String,
-        report: inout RestoreReport
+        into state: KeyedStateBackend<Key>, segments: ResolvedPaths, fileSystem: any CheckpointFileSystem,
+        tables: String, report: inout RestoreReport
     ) throws(CheckpointError) -> Bool {
         var chunk = TableReplay()
         defer { chunk.waitForWriting() }  // on an error, its threads still use the table directory
@@ -512,7 +508,7 @@ extension CheckpointedBackend {
         var written = 0
         var bytes: [UInt8] = []  // one buffer for every section read
         for (section, sqns) in plan.reversed() {
-            let path = try Self.resolve(section.file.path, root: root, fileSystem: fileSystem)
+            let path = try segments.path(section.file.path)
             chunk.beginSection()
             try Self.readSection(section, sqns: sqns, handle, range: state.keyGroupRange, path: path,
                                  fileSystem: fileSystem, bytes: &bytes, report: &report) { span, bytes in
@@ -585,17 +581,11 @@ extension CheckpointedBackend {
         batch.removeAll(keepingCapacity: true)
     }
 
-    private static func resolve(_ relative: String, root: String, fileSystem: any CheckpointFileSystem)
-        throws(CheckpointError) -> String
+    /// `relatives` resolved against `root`, each checked to be there (all in one `missing` call).
+    private static func resolve(_ relatives: [String], root: String, fileSystem: any CheckpointFileSystem)
+        throws(CheckpointError) -> ResolvedPaths
     {
-        let path = try CheckpointStorage.resolve(relative, root: root, fileSystem: fileSystem, checkpoint: nil)
-        guard fileSystem.exists(path) else {
-            throw CheckpointError(
-                code: .missing,
-                message: "\(path) is referenced by the checkpoint but missing; the checkpoint root was damaged "
-                    + "(restore an older checkpoint or a savepoint)", path: path)
-        }
-        return path
+        try ResolvedPaths(relatives, root: root, fileSystem: fileSystem)
     }
 
     static func keyGroup(of key: [UInt8]) -> Int {

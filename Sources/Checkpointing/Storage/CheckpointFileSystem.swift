@@ -31,6 +31,9 @@ public protocol CheckpointFileSystem: Sendable {
     func list(_ path: String) throws(CheckpointError) -> [String]
     /// Whether anything exists at `path` (without following a final symlink).
     func exists(_ path: String) -> Bool
+    /// The paths among `paths` where nothing exists, in their order: `exists` for each, checked together where
+    /// that is cheaper (object storage lists a folder once instead of asking about each of its files).
+    func missing(_ paths: [String]) -> [String]
     /// Whether `path` is a directory.
     func isDirectory(_ path: String) -> Bool
     /// The size of a regular file, or `nil`.
@@ -79,6 +82,9 @@ extension CheckpointFileSystem {
         }
         if let failure { throw failure }
     }
+
+    /// The paths `exists` denies, one by one.
+    public func missing(_ paths: [String]) -> [String] { paths.filter { !self.exists($0) } }
 
     /// Does nothing: local files need no fetching.
     public func prefetch(_ paths: [String]) throws(CheckpointError) {}
