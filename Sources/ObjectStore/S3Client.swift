@@ -208,43 +208,28 @@ public final class S3Client: Sendable {
                     + "s3://\(bucket)/\(key): its answer has no UploadId")
         }
         let parts = max(1, (size + partSize - 1) / partSize)
-        let results = PartResults(count: parts)
-        let semaphore = DispatchSemaphore(value: max(concurrency, 1))
-        let group = DispatchGroup()
-        for part in 0..<parts {
-            semaphore.wait()
-            if results.failure != nil {
-                semaphore.signal()
-                break
-            }
-            group.enter()
-            DispatchQueue.global().async {
-                defer {
-                    semaphore.signal()
-                    group.leave()
-                }
+        let etags: [String]
+        do throws(ObjectStoreError) {
+            etags = try ParallelCalls.map(Array(0..<parts), width: max(concurrency, 1)) { part throws(ObjectStoreError) in
                 let offset = part * partSize
+                let bytes: [UInt8]
                 do {
-                    let bytes = try readPart(offset, min(partSize, size - offset))
-                    let response = try self.send(
-                        "PUT", bucket: bucket, key: key,
-                        query: [("partNumber", String(part + 1)), ("uploadId", uploadID)], body: bytes)
-                    results.set(part, etag: response.headers.first(name: "ETag") ?? "")
-                } catch let error as ObjectStoreError {
-                    results.fail(error)
+                    bytes = try readPart(offset, min(partSize, size - offset))
                 } catch {
-                    results.fail(ObjectStoreError(
-                        code: .server, message: "reading part \(part + 1) of s3://\(bucket)/\(key) failed: \(error)"))
+                    throw ObjectStoreError(
+                        code: .server, message: "reading part \(part + 1) of s3://\(bucket)/\(key) failed: \(error)")
                 }
+                let response = try self.send(
+                    "PUT", bucket: bucket, key: key,
+                    query: [("partNumber", String(part + 1)), ("uploadId", uploadID)], body: bytes)
+                return response.headers.first(name: "ETag") ?? ""
             }
-        }
-        group.wait()
-        if let failure = results.failure {
+        } catch {
             _ = try? self.send("DELETE", bucket: bucket, key: key, query: [("uploadId", uploadID)])
-            throw failure
+            throw error
         }
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUpload>"
-        for (index, etag) in results.etags.enumerated() {
+        for (index, etag) in etags.enumerated() {
             xml += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(S3XML.escape(etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
@@ -401,18 +386,6 @@ public final class S3Client: Sendable {
     }
 }
 
-/// The entity tags of a multipart upload's parts, filled from several threads, and its first failure.
-private final class PartResults: Sendable {
-    private let state: Mutex<(tags: [String], failure: ObjectStoreError?)>
-
-    init(count: Int) { self.state = Mutex((Array(repeating: "", count: count), nil)) }
-
-    var etags: [String] { self.state.withLock { $0.tags } }
-    var failure: ObjectStoreError? { self.state.withLock { $0.failure } }
-
-    func set(_ part: Int, etag: String) { self.state.withLock { $0.tags[part] = etag } }
-    func fail(_ error: ObjectStoreError) { self.state.withLock { if $0.failure == nil { $0.failure = error } } }
-}
 
 extension Duration {
     /// The duration in seconds.

@@ -43,6 +43,15 @@ public struct LocalFileSystem: CheckpointFileSystem {
         if sync && fsync(fd) != 0 { throw Self.failure("fsync", path) }
     }
 
+    /// Writes `bytes` at `offset` of a file, creating it when missing and leaving the rest as it is (parts of a
+    /// download, written from several threads as they arrive). Not synced.
+    public func write(_ bytes: [UInt8], to path: String, at offset: Int) throws(CheckpointError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw Self.failure("open for writing", path) }
+        defer { close(fd) }
+        try Self.writeAll(fd, bytes, path, at: offset)
+    }
+
     public func append(_ bytes: [UInt8], to path: String) throws(CheckpointError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw Self.failure("open for append", path) }
@@ -57,14 +66,19 @@ public struct LocalFileSystem: CheckpointFileSystem {
         if fsync(fd) != 0 { throw Self.failure("fsync", path) }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws(CheckpointError) {
+    /// Writes all of `bytes` at the file's position, or from `offset` when one is given.
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String, at offset: Int? = nil)
+        throws(CheckpointError)
+    {
         let failed: CheckpointError? = bytes.withUnsafeBytes { raw in
             var done = 0
             while done < raw.count {
-                let written = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                let written =
+                    if let offset { pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done)) }
+                    else { Glibc.write(fd, raw.baseAddress! + done, raw.count - done) }
                 if written < 0 {
                     if errno == EINTR { continue }
-                    return Self.failure("write", path)
+                    return Self.failure(offset.map { "write at offset \($0 + done) of" } ?? "write", path)
                 }
                 done += written
             }

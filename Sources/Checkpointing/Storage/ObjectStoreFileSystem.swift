@@ -223,17 +223,21 @@ public final class ObjectStoreFileSystem: CheckpointFileSystem {
                 try self.client.getRange(bucket: bucket, key: key, offset: 0, count: self.partSize)
             }
             try self.local.write(first.bytes, to: temporary, sync: false)
-            var offset = first.bytes.count
             let size = first.objectSize
-            while offset < size {
-                let starts = Array(stride(from: offset, to: size, by: self.partSize).prefix(self.concurrency))
-                let parts = try self.parallel(starts) { start throws(CheckpointError) -> [UInt8] in
-                    try self.call(path) { () throws(ObjectStoreError) in
-                        try self.client.get(bucket: bucket, key: key, offset: start, count: min(self.partSize, size - start))
-                    }
+            // The rest in parts, `concurrency` in flight, each written at its offset as it arrives.
+            let starts = Array(stride(from: first.bytes.count, to: size, by: self.partSize))
+            _ = try ParallelCalls.map(starts, width: self.concurrency) { start throws(CheckpointError) in
+                let count = min(self.partSize, size - start)
+                let part = try self.call(path) { () throws(ObjectStoreError) in
+                    try self.client.get(bucket: bucket, key: key, offset: start, count: count)
                 }
-                for part in parts { try self.local.append(part, to: temporary) }
-                offset = min(size, starts.last! + self.partSize)
+                guard part.count == count else {
+                    throw CheckpointError(
+                        code: .unavailable,
+                        message: "downloading \(path): got \(part.count) of the \(count) bytes at offset \(start); the "
+                            + "object changed or the server cut the answer short. Retry.", path: path, offset: start)
+                }
+                try self.local.write(part, to: temporary, at: start)
             }
             guard self.local.size(temporary) == size else {
                 throw CheckpointError(
@@ -246,33 +250,6 @@ public final class ObjectStoreFileSystem: CheckpointFileSystem {
             try? self.local.remove(temporary)
             throw error
         }
-    }
-
-    /// Runs `body` on each of `items` in parallel (at most `concurrency` at once); the results in order, or the
-    /// first failure.
-    private func parallel<T: Sendable, R: Sendable>(
-        _ items: [T], width: Int? = nil, _ body: @escaping @Sendable (T) throws(CheckpointError) -> R
-    ) throws(CheckpointError) -> [R] {
-        if items.count == 1 { return [try body(items[0])] }
-        let results = Mutex<[Int: Result<R, CheckpointError>]>([:])
-        let group = DispatchGroup()
-        let gate = DispatchSemaphore(value: width ?? self.concurrency)
-        for (index, item) in items.enumerated() {
-            gate.wait()
-            group.enter()
-            DispatchQueue.global().async {
-                defer {
-                    gate.signal()
-                    group.leave()
-                }
-                let result: Result<R, CheckpointError>
-                do throws(CheckpointError) { result = .success(try body(item)) } catch { result = .failure(error) }
-                results.withLock { $0[index] = result }
-            }
-        }
-        group.wait()
-        let all = results.withLock { $0 }
-        return try items.indices.map { index throws(CheckpointError) in try all[index]!.get() }
     }
 
     /// Reads the local copy of `path` with `body`, downloading it again if another process evicted it meanwhile.
@@ -481,8 +458,9 @@ public final class ObjectStoreFileSystem: CheckpointFileSystem {
     public func prefetch(_ paths: [String]) throws(CheckpointError) {
         let missing = paths.filter { S3Location.isObjectStoreURL($0) && self.cache.lookup($0) == nil }
         guard !missing.isEmpty else { return }
-        _ = try self.parallel(missing, width: self.concurrency * 2) { path throws(CheckpointError) in
+        _ = try ParallelCalls.map(missing, width: self.concurrency * 2) { path throws(CheckpointError) in
             _ = try self.fetch(path)
         }
     }
 }
+
