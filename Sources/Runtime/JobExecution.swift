@@ -14,9 +14,11 @@ public final class JobExecution: @unchecked Sendable {
     private let lock = NSLock()
     private var current: JobAttempt?
     private var cancelled = false
+    private var stopRequested = false
     private var checkpoints: [CheckpointStatistics] = []
     private var failures: [RuntimeError] = []
     private var restoredFrom: [Int64] = []
+    private var stoppedAt: Int64?
     private var finishedTimelines: [AttemptTimeline] = []
     private var storage: CheckpointStorage?
     private let recordsBefore = Atomic<Int>(0)
@@ -44,8 +46,12 @@ public final class JobExecution: @unchecked Sendable {
         public var failures: [RuntimeError]
         /// The checkpoint each attempt restored (nil: started empty).
         public var restoredFrom: [Int64]
-        /// Whether the job ended because `cancel()` was called (else its input ended).
+        /// Whether the job ended because `cancel()` was called (else its input ended, or `stop()` stopped it).
         public var cancelled: Bool
+
+        /// The checkpoint the job stopped with after `stop()`: its last, completed, which a restore resumes from
+        /// with nothing reprocessed (nil: not stopped that way).
+        public var stoppedAt: Int64?
         /// The failure of the last attempt when `cancel()` came before a restart recovered from it (the job then
         /// never ran again after that failure; callers report it as a failed run).
         public var unrecoveredFailure: RuntimeError?
@@ -115,6 +121,7 @@ public final class JobExecution: @unchecked Sendable {
             }
             guard proceed else { break }
             run.start()
+            if self.lock.withLock({ self.stopRequested }) { run.requestStop() }
             let failure = run.wait()
             self.lock.withLock {
                 self.finishedTimelines.append(run.currentTimeline)
@@ -123,7 +130,14 @@ public final class JobExecution: @unchecked Sendable {
                 self.current = nil
             }
             self.storage?.waitForCleanup()
-            guard let failure else { break }
+            guard let failure else {
+                self.lock.withLock {
+                    if self.stopRequested && !self.cancelled {
+                        self.stoppedAt = self.checkpoints.last { $0.status == .completed }?.checkpointID
+                    }
+                }
+                break
+            }
             let stop = self.lock.withLock { () -> Bool in
                 self.failures.append(failure)
                 return self.cancelled
@@ -145,7 +159,7 @@ public final class JobExecution: @unchecked Sendable {
         return self.lock.withLock {
             Result(
                 checkpoints: self.checkpoints, failures: self.failures, restoredFrom: self.restoredFrom,
-                cancelled: self.cancelled, unrecoveredFailure: unrecovered)
+                cancelled: self.cancelled, stoppedAt: self.stoppedAt, unrecoveredFailure: unrecovered)
         }
     }
 
@@ -188,6 +202,20 @@ public final class JobExecution: @unchecked Sendable {
         case .checkpoint, .savepoint:
             return
         }
+    }
+
+    /// Stops the job gracefully (any thread), as Flink's stop-with-checkpoint does: once the checkpoint in flight
+    /// ends, one more is taken at once; the sources emit nothing after its barrier, the sinks commit it, every
+    /// task exits without finishing its operators, and `run()` returns with `Result.stoppedAt` naming it. A
+    /// restore from it (`RestoreSource.latest`) reprocesses nothing. A failure meanwhile restarts the job as
+    /// usual and the new attempt stops the same way. Without checkpointing it is `cancel()`.
+    public func stop() {
+        guard self.configuration.checkpointing != nil else { return self.cancel() }
+        let run = self.lock.withLock { () -> JobAttempt? in
+            self.stopRequested = true
+            return self.current
+        }
+        run?.requestStop()
     }
 
     /// Stops the job (any thread); `run()` then returns. No final checkpoint is taken.

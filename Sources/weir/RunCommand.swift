@@ -146,6 +146,9 @@ struct KeyedCountCommand: ParsableCommand {
             Kill it (even with kill -9) and run it again with --restore: it resumes from the latest completed \
             checkpoint.
 
+            Ctrl-C (SIGINT) or SIGTERM stops it gracefully: a last checkpoint, the output committed, exit 0; \
+            --restore then resumes with nothing reprocessed. A second signal stops it at once.
+
             Example:
               weir run keyed-count --keys 1000000 --payload 100 --duration 10 --checkpoint-directory /tmp/kc
               weir run keyed-count --restore --checkpoint-directory /tmp/kc
@@ -200,6 +203,9 @@ struct KeyedCountCommand: ParsableCommand {
         print("keyed-count: \(self.keys) keys, \(self.payload) B payload, parallelism \(self.job.parallelism), "
             + RunFormat.checkpointing(self.job, root: settings.checkpointDirectory))
         let progress = RunFormat.progressPrinter(parallelism: self.job.parallelism)
+        let stop = Mutex<GracefulStop?>(nil)
+        settings.onStart = { execution in stop.withLock { $0 = GracefulStop(execution) } }
+        defer { stop.withLock { $0?.remove() } }
         let summary: KeyedCountRun.Summary
         do { summary = try KeyedCountRun.run(settings, onSample: progress) } catch {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
@@ -221,6 +227,9 @@ struct WordCountCommand: ParsableCommand {
 
             Kill it (even with kill -9) and run it again with --restore: it resumes from the latest completed \
             checkpoint, and the committed output holds every count exactly once.
+
+            Ctrl-C (SIGINT) or SIGTERM stops it gracefully: a last checkpoint, the output committed, exit 0; \
+            --restore then resumes with nothing reprocessed. A second signal stops it at once.
 
             Example:
               weir run word-count --input book.txt --output /tmp/wc-out --checkpoint-directory /tmp/wc
@@ -251,9 +260,12 @@ struct WordCountCommand: ParsableCommand {
         print("word-count: \(self.input), parallelism \(self.job.parallelism), "
             + RunFormat.checkpointing(self.job, root: configuration.checkpointing?.directory))
         let summary: SampledRun.Summary
+        let execution = JobExecution(job: job, configuration: configuration)
+        let stop = GracefulStop(execution)
+        defer { stop.remove() }
         do {
             summary = try SampledRun.run(
-                JobExecution(job: job, configuration: configuration), duration: self.job.runDuration(default: 0),
+                execution, duration: self.job.runDuration(default: 0),
                 onSample: RunFormat.progressPrinter(parallelism: self.job.parallelism))
         } catch {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
@@ -331,6 +343,9 @@ enum RunFormat {
             completed.count, result.checkpoints.count - completed.count, percentile(0.5), percentile(0.99), durations.last ?? 0))
         if let last = completed.last {
             print("last checkpoint: \(last.checkpointID), state \(bytes(last.stateBytes)), in-flight \(bytes(last.inflightBytes))")
+        }
+        if let stopped = result.stoppedAt {
+            print("stopped with checkpoint \(stopped): resume with --restore (nothing is reprocessed)")
         }
         if !result.restoredFrom.isEmpty { print("restored from checkpoint(s): \(result.restoredFrom.map(String.init).joined(separator: ", "))") }
         for failure in result.failures { print("failure (restarted): \(failure.message)") }

@@ -6,6 +6,11 @@ public struct CheckpointBarrier: Sendable, Hashable {
     public var triggeredAt: Duration
     /// The final checkpoint after every source ended: always aligned, so no record is left in flight after it.
     public var isFinal = false
+    /// The job stops once this checkpoint completes (`JobExecution.stop()`): final like the last checkpoint of
+    /// a bounded job (aligned, nothing in flight after it), but the sources stop emitting at the barrier instead
+    /// of ending, and every task exits on its completion without finishing its operators (no end-of-input flush,
+    /// no watermark to the end of time), so a restore from it reprocesses nothing and loses nothing.
+    public var stopsJob = false
 }
 
 /// What travels on a channel: buffers of serialized records, barriers, watermarks, the end of input.

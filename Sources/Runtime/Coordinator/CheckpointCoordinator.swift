@@ -17,6 +17,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private var finishedSources = 0
     /// The final checkpoint (taken once every source finished) completed: nothing more is triggered.
     private var finalCompleted = false
+    /// `requestStop()` was called: the next checkpoint is triggered at once and stops the job.
+    private var stopRequested = false
     private var readyTasks = 0
     private var previous: CheckpointPieces
     private let expected: Int
@@ -88,6 +90,17 @@ final class CheckpointCoordinator: @unchecked Sendable {
         self.condition.unlock()
     }
 
+    /// Stops the job with a checkpoint: once the one in flight (if any) ends, a checkpoint is triggered at once
+    /// whose barrier stops the sources and whose completion ends every task (`CheckpointBarrier.stopsJob`).
+    /// If it aborts, another is triggered. Does nothing after every source finished (the final checkpoint of
+    /// the bounded input then ends the job the same way).
+    func requestStop() {
+        self.condition.lock()
+        self.stopRequested = true
+        self.condition.broadcast()
+        self.condition.unlock()
+    }
+
     /// A task's part of a checkpoint is durable.
     func acknowledge(_ acknowledgement: TaskAcknowledgement) {
         self.condition.lock()
@@ -128,13 +141,16 @@ final class CheckpointCoordinator: @unchecked Sendable {
                 continue
             }
             let due = max(self.lastEnd + self.configuration.minimumPause, self.lastTrigger + self.configuration.interval)
-            if self.readyTasks == self.expected && (now >= due || allFinished) {
+            let stops = self.stopRequested && !allFinished
+            if self.readyTasks == self.expected && (now >= due || allFinished || stops) {
                 let id = self.nextID
                 self.nextID += 1
-                self.pending = Pending(id: id, triggeredAt: now, isFinal: allFinished)
+                self.pending = Pending(id: id, triggeredAt: now, isFinal: allFinished || stops)
                 self.lastTrigger = now
                 self.condition.unlock()
-                self.attempt.trigger(CheckpointBarrier(checkpointID: id, triggeredAt: now, isFinal: allFinished), final: allFinished)
+                self.attempt.trigger(
+                    CheckpointBarrier(checkpointID: id, triggeredAt: now, isFinal: allFinished || stops, stopsJob: stops),
+                    final: allFinished || stops)
                 self.condition.lock()
                 continue
             }

@@ -48,6 +48,8 @@ public enum KeyedCountRun {
         public var engine: StateEngine = .rocksDB(.perOperator)
         /// Failure injection: `(attempt, record number in a subtask) -> throw?`.
         public var failAt: (@Sendable (Int, Int64) -> Bool)?
+        /// Called with the execution before it runs (to stop it from elsewhere: `JobExecution.stop()`).
+        public var onStart: (@Sendable (JobExecution) -> Void)?
         /// Called after every completed or aborted checkpoint (coordinator thread).
         public var onCheckpoint: (@Sendable (CheckpointStatistics) -> Void)?
 
@@ -76,6 +78,7 @@ public enum KeyedCountRun {
         configuration.clearCheckpointRoot = settings.clearCheckpointRoot
         let execution = JobExecution(job: job, configuration: configuration)
         execution.onCheckpoint = settings.onCheckpoint
+        settings.onStart?(execution)
         return try SampledRun.run(execution, duration: settings.duration, onSample: onSample)
     }
 }

@@ -78,6 +78,12 @@ final class JobAttempt: @unchecked Sendable {
         for task in self.tasks.joined() { task.gate.cancel() }
     }
 
+    /// Stops the attempt with a last checkpoint (`CheckpointCoordinator.requestStop`), or cancels it when it
+    /// takes no checkpoints.
+    func requestStop() {
+        if let coordinator = self.coordinator { coordinator.requestStop() } else { self.cancel() }
+    }
+
     func taskReady() {
         self.condition.lock()
         self.ready += 1

@@ -41,6 +41,9 @@ final class StreamTask: @unchecked Sendable {
     /// The source's outputs were full before or during its last batch (it then emits one record per call).
     private var underPressure = false
     private var finalCheckpoint: Int64?
+    /// The checkpoint whose completion stops this task (`CheckpointBarrier.stopsJob`); a source emits nothing
+    /// once it took its barrier.
+    private var stopCheckpoint: Int64?
     private var exitRequested = false
     private var lastFlush = Duration.zero
     private var restoredBuffers: [ChannelStateFile.Buffer] = []
@@ -167,7 +170,7 @@ final class StreamTask: @unchecked Sendable {
             if self.gate.isCancelled { return }
             if self.gate.hasMail { try self.runMail(self.gate.takeMail()) }
             if self.exitRequested { return }
-            if self.sourceFinished {
+            if self.sourceFinished || self.stopCheckpoint != nil {
                 if case .mail(let mail) = self.gate.next(blocked: [], deadline: RuntimeClock.now + .seconds(1), overtake: { _ in false }) {
                     try self.runMail(mail)
                 }
@@ -177,7 +180,8 @@ final class StreamTask: @unchecked Sendable {
             // are in front of the barrier or behind it, never split. So the source waits for room in its outputs
             // here (running its mail meanwhile) and, under backpressure, emits one record per call.
             let pressured = try self.awaitOutputRoom()
-            if self.exitRequested || self.gate.isCancelled { continue }
+            // Mail run while waiting may have been the stop checkpoint's trigger: nothing is emitted after it.
+            if self.exitRequested || self.gate.isCancelled || self.stopCheckpoint != nil { continue }
             let before = self.sourceRecords
             let blockedBefore = self.backPressured
             let status = try driver(pressured ? 1 : Limits.sourceBatchRecords)
@@ -264,6 +268,7 @@ final class StreamTask: @unchecked Sendable {
                     try self.injectFailure()
                 case .barrier(let barrier):
                     self.barriers[barrier.checkpointID] = barrier
+                    if barrier.stopsJob { self.stopCheckpoint = barrier.checkpointID }
                     if self.firstBarrierAt[barrier.checkpointID] == nil { self.firstBarrierAt[barrier.checkpointID] = now }
                     self.overtaken = overtaken
                     try self.perform(self.handler.barrier(
@@ -341,10 +346,14 @@ final class StreamTask: @unchecked Sendable {
                 let id = barrier.checkpointID
                 self.barriers[id] = barrier
                 self.firstBarrierAt[id] = RuntimeClock.now
-                if final { self.finalCheckpoint = id }
+                if barrier.stopsJob { self.stopCheckpoint = id } else if final { self.finalCheckpoint = id }
                 try self.perform([.snapshot(checkpointID: id, unaligned: false), .forward(checkpointID: id), .finish(checkpointID: id)])
             case .complete(let id):
                 for op in self.operators { try op.complete(checkpointID: id) }
+                if let stop = self.stopCheckpoint, id >= stop {
+                    self.exitRequested = true
+                    continue
+                }
                 if let final = self.finalCheckpoint, id >= final {
                     for output in self.outputs { output.broadcastEvent(.endOfInput) }
                     self.exitRequested = true
