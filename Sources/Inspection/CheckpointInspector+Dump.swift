@@ -93,6 +93,21 @@ private struct SchemaOnlySerializer: StateSerializer {
 }
 
 extension CheckpointInspector {
+    /// The names of the states in `metadata`'s backends (only `backendID`'s, or `operatorName`'s, when given),
+    /// each once, in the order the backends list them: what `weir dump` without `--state` prints.
+    public static func stateNames(
+        _ metadata: CheckpointMetadata, backendID: String? = nil, operatorName: String? = nil
+    ) -> [String] {
+        var names: [String] = []
+        for backend in metadata.backends
+        where (backendID == nil || backend.backendID == backendID)
+            && (operatorName == nil || backend.backendID.hasPrefix(operatorName! + "/"))
+        {
+            for state in backend.states where !names.contains(state.name) { names.append(state.name) }
+        }
+        return names
+    }
+
     /// Streams the entries of one state of a checkpoint: the materialized state plus the changelog replayed (up to
     /// `atSQN`), restored into a scratch copy; stops when `body` returns false.
     /// - Throws: `CheckpointError`: `.invalidArgument` for an unknown state or backend (naming the ones there are),

@@ -112,14 +112,17 @@ public final class SeaweedServer: @unchecked Sendable {
         self.lock.withLock { if let process = self.process { Foundation.kill(process.pid, SIGCONT) } }
     }
 
-    /// Starts the server again on the same ports and data after `kill()`, and waits until it is ready.
+    /// Starts the server again on the same ports and data after `kill()`, and waits (up to 90 s) until it is ready.
     public func start() throws {
         try self.lock.withLock {
             guard self.process == nil else { return }
             self.process = try Self.launch(self.binary, ports: self.ports, directory: self.directory)
         }
         do {
-            try Self.waitUntilReady(self.configuration, process: self.lock.withLock { self.process! }, bucket: self.bucket)
+            // Same ports and data, so no retry elsewhere: a restart under the whole suite's load (2 cores) once took
+            // over 25 s.
+            try Self.waitUntilReady(
+                self.configuration, process: self.lock.withLock { self.process! }, bucket: self.bucket, within: 90)
         } catch {
             let log = (try? String(contentsOfFile: self.directory.appending("weed.log"), encoding: .utf8)) ?? ""
             throw StartError(description: "SeaweedFS did not restart: \(error)\n\(log.suffix(3_000))")
@@ -209,10 +212,13 @@ public final class SeaweedServer: @unchecked Sendable {
         return Launched(shell: process, watcher: watcher, stdin: stdin, pid: process.processIdentifier)
     }
 
-    private static func waitUntilReady(_ configuration: S3Configuration, process: Launched, bucket: String?) throws {
+    /// Waits until the server creates a bucket and stores, and deletes, an object (`seconds` at most).
+    private static func waitUntilReady(
+        _ configuration: S3Configuration, process: Launched, bucket: String?, within seconds: Double = 25
+    ) throws {
         let client = S3Client(configuration)
         let probe = bucket ?? "weir-ready-probe"
-        let deadline = Date().addingTimeInterval(25)
+        let deadline = Date().addingTimeInterval(seconds)
         var last: (any Error)?
         while Date() < deadline {
             guard process.isRunning else { throw StartError(description: "weed exited") }
@@ -226,6 +232,6 @@ public final class SeaweedServer: @unchecked Sendable {
                 usleep(250_000)
             }
         }
-        throw StartError(description: "not ready within 25 s: \(last.map { "\($0)" } ?? "")")
+        throw StartError(description: "not ready within \(Int(seconds)) s: \(last.map { "\($0)" } ?? "")")
     }
 }

@@ -3,15 +3,16 @@ import Checkpointing
 import Foundation
 import Inspection
 
-/// `weir dump CHECKPOINT --state NAME`: a state's entries.
+/// `weir dump CHECKPOINT [--state NAME]`: a state's entries, or every state's, one section each.
 struct DumpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",
-        abstract: "Print a state's entries from a checkpoint: materialized state plus the changelog replayed.",
+        abstract: "Print state entries from a checkpoint: materialized state plus the changelog replayed.",
         discussion: """
             Restores a scratch copy (nothing under the root changes) and prints one entry per line: key group, \
             key, namespace, map key, value, TTL timestamp. Built-in serializers are decoded; other schemas print \
-            as hex with the schema's name. --at-sqn shows the state as it was before that SQN.
+            as hex with the schema's name. --at-sqn shows the state as it was before that SQN. Without --state, \
+            every state is printed, one section per state (with --csv a `state` column first).
 
             Example:
               weir dump /data/checkpoints/job-1/chk-42 --operator count --state count --key 42 --json
@@ -21,8 +22,8 @@ struct DumpCommand: ParsableCommand {
     @Argument(help: "A chk-<id> folder or a savepoint directory.")
     var checkpoint: String
 
-    @Option(help: "The state's name.")
-    var state: String
+    @Option(help: "The state's name (default: every state, one section each).")
+    var state: String?
 
     @Option(name: .customLong("operator"), help: "Only this operator (vertex), every subtask.")
     var operatorName: String?
@@ -61,29 +62,45 @@ struct DumpCommand: ParsableCommand {
             let (inspector, metadata) = try CheckpointInspector.checkpoint(at: self.checkpoint)
             let scratch = InspectionSupport.scratchDirectory("weir-dump")
             defer { try? FileManager.default.removeItem(atPath: scratch) }
-            let request = DumpRequest(
-                state: self.state, backendID: self.backendID, keyGroup: self.keyGroup, key: self.key,
-                namespace: self.namespace, atSQN: self.atSqn, scratchDirectory: scratch, operatorName: self.operatorName)
+            let states = self.state.map { [$0] }
+                ?? CheckpointInspector.stateNames(metadata, backendID: self.backendID, operatorName: self.operatorName)
+            let every = self.state == nil
+            if states.isEmpty {
+                print("no keyed state in checkpoint \(metadata.checkpointID)")
+                return 0
+            }
             var printed = 0
             let output = InspectionSupport.Output()
-            if self.csv { output.line("backend,key_group,key,namespace,map_key,value,timestamp_ms") }
-            try inspector.dump(metadata, request) { entry throws(CheckpointError) -> Bool in
-                if let limit = self.limit, printed >= limit { return false }
-                printed += 1
-                output.line(self.line(entry))
-                return true
+            if self.csv { output.line((every ? "state," : "") + "backend,key_group,key,namespace,map_key,value,timestamp_ms") }
+            for (index, state) in states.enumerated() {
+                if every && !self.json && !self.csv { output.line((index == 0 ? "" : "\n") + "== state \(state)") }
+                let request = DumpRequest(
+                    state: state, backendID: self.backendID, keyGroup: self.keyGroup, key: self.key,
+                    namespace: self.namespace, atSQN: self.atSqn, scratchDirectory: scratch, operatorName: self.operatorName)
+                var inState = 0
+                try inspector.dump(metadata, request) { entry throws(CheckpointError) -> Bool in
+                    if let limit = self.limit, printed >= limit { return false }
+                    printed += 1
+                    inState += 1
+                    output.line(self.line(entry, withState: every))
+                    return true
+                }
+                if inState == 0 && !self.json && !self.csv { output.line("no entries") }
+                if let limit = self.limit, printed >= limit { break }
             }
             output.flush()
-            if printed == 0 && !self.json && !self.csv { print("no entries") }
             return 0
         }
     }
 
-    private func line(_ entry: DumpEntry) -> String {
+    /// One entry as text, JSON or CSV; with `withState`, the CSV row starts with the state's name (JSON always
+    /// has it).
+    private func line(_ entry: DumpEntry, withState: Bool) -> String {
         if self.json { return entry.jsonLine }
         if self.csv {
-            return [entry.backendID, "\(entry.keyGroup)", entry.key, entry.namespace, entry.userKey ?? "", entry.value,
-                    entry.timestampMilliseconds.map(String.init) ?? ""].map(Self.csv).joined(separator: ",")
+            let fields = [entry.backendID, "\(entry.keyGroup)", entry.key, entry.namespace, entry.userKey ?? "", entry.value,
+                          entry.timestampMilliseconds.map(String.init) ?? ""]
+            return ((withState ? [entry.state] : []) + fields).map(Self.csv).joined(separator: ",")
         }
         return "kg \(entry.keyGroup)  key \(entry.key)"
             + (entry.namespace == "null" ? "" : "  ns \(entry.namespace)")

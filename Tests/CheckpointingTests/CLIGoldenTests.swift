@@ -52,6 +52,17 @@ import Testing
             #expect(json.status == 0)
             try Self.expectGolden(json.output, "dump-\(name).jsonl")
         }
+        // Without --state: every state, one section each, as the state's own dump prints it.
+        let every = try Self.run(["dump", checkpoint])
+        #expect(every.status == 0)
+        var sections: [String] = []
+        for state in ["count", "events", "tags"] {
+            let alone = try Self.run(["dump", checkpoint, "--state", state])
+            sections.append("== state \(state)\n" + alone.output)
+        }
+        #expect(every.output == sections.joined(separator: "\n"), "\(every.output.prefix(600))")
+        let csv = try Self.run(["dump", checkpoint, "--csv", "--limit", "3"])
+        #expect(csv.output.hasPrefix("state,backend,key_group,") && csv.output.split(separator: "\n").count == 4)
         let unknown = try Self.run(["dump", checkpoint, "--operator", "nope", "--state", "count"])
         #expect(unknown.status == 64 && unknown.output.hasPrefix("error: ") && unknown.output.contains("operator 'nope'"))
     }
