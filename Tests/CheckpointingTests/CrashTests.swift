@@ -45,7 +45,10 @@ import Testing
 
         let storage = try CheckpointStorage(root: scratch.root)
         defer { storage.close() }
-        #expect(storage.completedCheckpoints == [last])
+        // The latest survives; the one it subsumed may too, when the kill came before the cleaner removed it in
+        // the background (startup keeps every completed checkpoint; the next cleanup collects it).
+        #expect(storage.completedCheckpoints.last == last, "\(storage.completedCheckpoints)")
+        #expect(storage.completedCheckpoints.allSatisfy { $0 >= last - 1 }, "\(storage.completedCheckpoints)")
         let metadata = try storage.metadata(last)
         for path in metadata.referencedPaths {
             #expect(storage.fileSystem.exists(scratch.root + "/" + path), "\(path) of checkpoint \(last) was deleted")
