@@ -325,7 +325,7 @@ extension CheckpointedBackend {
             try fileSystem.createDirectory(databaseDirectory)
             let local = "\(workingDirectory)/local/mat-\(materialization.id)"
             // What no local copy has comes from the root: on object storage, downloaded in parallel first.
-            let remote = try Self.resolve(
+            let remote = try ResolvedPaths(
                 materialization.files.filter { file in
                     guard let name = file.localName else { return false }
                     return fileSystem.size("\(local)/\(name)") != file.size
@@ -367,7 +367,7 @@ extension CheckpointedBackend {
             guard let file = materialization.files.first else {
                 throw CheckpointError(code: .corrupt, message: "a snapshot materialization lists no file")
             }
-            let source = try Self.resolve([file.path], root: root, fileSystem: fileSystem).path(file.path)
+            let source = try ResolvedPaths([file.path], root: root, fileSystem: fileSystem).path(file.path)
             report.fetch = ContinuousClock.now - fetchStart
             let openStart = ContinuousClock.now
             let state = try makeState(false)
@@ -445,7 +445,7 @@ extension CheckpointedBackend {
         let plan = try Self.replayPlan(handle, end: min(handle.sqn, limit ?? handle.sqn))
         // Every segment's envelope (magic, version, header checksum), once per file, before any section of it.
         var envelopes = ChangelogSegment.EnvelopeCheck()
-        let segments = try Self.resolve(plan.map(\.section.file.path), root: root, fileSystem: fileSystem)
+        let segments = try ResolvedPaths(plan.map(\.section.file.path), root: root, fileSystem: fileSystem)
         try fileSystem.prefetch(segments.resolved)
         for (section, _) in plan {
             try envelopes.check(try segments.path(section.file.path), fileSystem: fileSystem)
@@ -579,13 +579,6 @@ extension CheckpointedBackend {
             throw CheckpointError.state(error, "restoring records from \(path)")
         }
         batch.removeAll(keepingCapacity: true)
-    }
-
-    /// `relatives` resolved against `root`, each checked to be there (all in one `missing` call).
-    private static func resolve(_ relatives: [String], root: String, fileSystem: any CheckpointFileSystem)
-        throws(CheckpointError) -> ResolvedPaths
-    {
-        try ResolvedPaths(relatives, root: root, fileSystem: fileSystem)
     }
 
     static func keyGroup(of key: [UInt8]) -> Int {

@@ -370,39 +370,43 @@ public final class ObjectStoreFileSystem: CheckpointFileSystem {
         }
     }
 
-    /// Whether any object is under `path/` (the bucket's top: whether the bucket answers); `true` when the
-    /// server cannot tell, so that the next call reports why.
     /// Lists each folder holding more than two of `paths` once (a restore asks about every changelog segment and
     /// table file it reads; a request per file cost the restore of 14 s of changelog ~0.6 s here) and asks
     /// about the others one by one. As with `exists`, a listing that fails counts its files as present: the
     /// read that follows names the failure.
     public func missing(_ paths: [String]) -> [String] {
-        var folders: [String: [String]] = [:]  // "bucket\0folder/" → keys
+        struct Folder: Hashable {
+            var bucket: String
+            var prefix: String
+        }
+        // Each object path not being staged, with its folder.
+        var objects: [String: (folder: Folder, key: String)] = [:]
+        var counts: [Folder: Int] = [:]
         for path in paths {
             guard let (bucket, key) = try? self.object(path), self.stagedFile(path) == nil,
                 let slash = key.lastIndex(of: "/")
             else { continue }
-            folders["\(bucket)\u{0}\(key[...slash])", default: []].append(key)
+            let folder = Folder(bucket: bucket, prefix: String(key[...slash]))
+            objects[path] = (folder, key)
+            counts[folder, default: 0] += 1
         }
-        var present: Set<String> = []  // "bucket\0key"
-        for (folder, keys) in folders where keys.count > 2 {
-            let parts = folder.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
-            let (bucket, prefix) = (String(parts[0]), String(parts[1]))
-            guard let listing = try? self.client.list(bucket: bucket, prefix: prefix, delimiter: "/") else {
-                keys.forEach { present.insert("\(bucket)\u{0}\($0)") }
-                continue
-            }
-            listing.objects.forEach { present.insert("\(bucket)\u{0}\($0.key)") }
-            listing.prefixes.forEach { present.insert("\(bucket)\u{0}\($0.dropLast())") }
+        var listed: [Folder: Set<String>] = [:]  // nil: asked one by one, or the listing failed
+        for (folder, count) in counts where count > 2 {
+            guard let listing = try? self.client.list(bucket: folder.bucket, prefix: folder.prefix, delimiter: "/")
+            else { continue }
+            listed[folder] = Set(listing.objects.map(\.key) + listing.prefixes.map { String($0.dropLast()) })
         }
         return paths.filter { path in
-            guard let (bucket, key) = try? self.object(path), self.stagedFile(path) == nil,
-                let slash = key.lastIndex(of: "/"), (folders["\(bucket)\u{0}\(key[...slash])"]?.count ?? 0) > 2
-            else { return !self.exists(path) }
-            return !present.contains("\(bucket)\u{0}\(key)")
+            guard let (folder, key) = objects[path], let present = listed[folder] else {
+                let unlisted = objects[path].map { (counts[$0.folder] ?? 0) > 2 } ?? false
+                return !unlisted && !self.exists(path)
+            }
+            return !present.contains(key)
         }
     }
 
+    /// Whether any object is under `path/` (the bucket's top: whether the bucket answers); `true` when the
+    /// server cannot tell, so that the next call reports why.
     public func isDirectory(_ path: String) -> Bool {
         guard let (bucket, key) = try? self.object(path) else { return self.local.isDirectory(path) }
         do throws(ObjectStoreError) {
@@ -463,4 +467,3 @@ public final class ObjectStoreFileSystem: CheckpointFileSystem {
         }
     }
 }
-
