@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := librocksdb-dev rocksdb-tools pkg-config
 
-.PHONY: setup seaweedfs s3-server build run demo test bench-state bench-checkpoint bench-unaligned bench-report clean
+.PHONY: setup seaweedfs s3-server build run demo docs test bench-state bench-checkpoint bench-unaligned bench-report clean
 
 ## Install RocksDB (Debian packages) when it is missing.
 setup:
@@ -43,6 +43,14 @@ run: setup
 ## The state backend on its own, end to end.
 demo: setup
 	$(SWIFT) run weir demo
+
+## The DocC pages of the `Weir` module (getting started, state backend, checkpoints, runtime, inspection,
+## operating) as a static site in .build/docs, served on http://127.0.0.1:8000/documentation/weir (Ctrl-C stops).
+docs: setup
+	$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation --target Weir \
+		--output-path .build/docs --transform-for-static-hosting
+	@echo "open http://127.0.0.1:8000/documentation/weir"
+	python3 -m http.server 8000 --bind 127.0.0.1 --directory .build/docs
 
 ## The whole test suite.
 test: setup seaweedfs

@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -37,10 +42,16 @@ let package = Package(
                 "StateCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings),
         .target(
-            name: "Checkpointing", dependencies: ["KeyedState", "ObjectStore", "RocksKit", "StateCore"],
+            name: "Checkpointing",
+            dependencies: [
+                "KeyedState", "ObjectStore", "RocksKit", "StateCore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strictSettings),
         .target(
             name: "Inspection", dependencies: ["Checkpointing", "KeyedState", "RocksKit", "StateCore"],
@@ -48,11 +59,25 @@ let package = Package(
         .target(
             name: "Runtime",
             dependencies: [
-                "Checkpointing", "KeyedState", "RocksKit", "StateCore", .product(name: "Metrics", package: "swift-metrics"),
+                "Checkpointing", "KeyedState", "RocksKit", "StateCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings),
         .target(
-            name: "Weir", dependencies: ["Checkpointing", "Inspection", "KeyedState", "Runtime", "RocksKit", "StateCore"],
+            name: "Monitoring",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings),
+        .target(
+            name: "Weir",
+            dependencies: ["Checkpointing", "Inspection", "KeyedState", "Monitoring", "Runtime", "RocksKit", "StateCore"],
             swiftSettings: strictSettings),
         .target(
             name: "StateTestSupport", dependencies: ["StateCore", "KeyedState", "Checkpointing", "ObjectStore"],
@@ -60,8 +85,9 @@ let package = Package(
         .executableTarget(
             name: "weir",
             dependencies: [
-                "Checkpointing", "Inspection", "KeyedState", "Runtime", "RocksKit", "StateCore",
+                "Checkpointing", "Inspection", "KeyedState", "Monitoring", "Runtime", "RocksKit", "StateCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -94,6 +120,9 @@ let package = Package(
             dependencies: [
                 "Checkpointing", "Runtime", "StateCore", "StateTestSupport", "Weir", "weir",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

@@ -86,7 +86,7 @@ public struct DumpRequest: Sendable {
 }
 
 /// A key serializer that only carries a schema: restoring for reading never serializes keys.
-private struct SchemaOnlySerializer: StateSerializer {
+struct SchemaOnlySerializer: StateSerializer {
     let schema: SerializerSchema
     func serialize(_ value: [UInt8], into writer: inout ByteWriter) { writer.writeBytes(value) }
     func deserialize(from reader: inout ByteReader) throws(SerializationError) -> [UInt8] { reader.readRemainingBytes() }

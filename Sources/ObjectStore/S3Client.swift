@@ -283,6 +283,8 @@ public final class S3Client: Sendable {
                 method: method, path: path, query: query, headers: headers, host: host, payloadHash: payloadHash,
                 date: Self.amzDate(Date()))
             let response: HTTPClient.Response
+            let started = ContinuousClock.now
+            let last = attempt == self.configuration.attempts - 1
             do {
                 var request = try HTTPClient.Request(
                     url: url, method: HTTPMethod(rawValue: method), headers: HTTPHeaders(signed))
@@ -293,16 +295,22 @@ public final class S3Client: Sendable {
             } catch {
                 lastFailure = Self.describe(error, timeout: timeout)
                 answered = false
+                self.retrying(method, what: what, attempt: attempt, last: last, failure: lastFailure, since: started)
                 continue
             }
             let status = Int(response.status.code)
             let bytes = response.body.map { Array($0.readableBytesView) } ?? []
-            if (200..<300).contains(status) { return Response(status: status, headers: response.headers, body: bytes) }
+            if (200..<300).contains(status) {
+                ObjectStoreTelemetry.attempt(method, outcome: "ok", duration: ContinuousClock.now - started)
+                return Response(status: status, headers: response.headers, body: bytes)
+            }
             if status >= 500 || status == 408 || status == 429 {
                 lastFailure = "HTTP \(status) \(S3XML.value("Code", in: String(decoding: bytes, as: UTF8.self)[...]) ?? "")"
                 answered = true
+                self.retrying(method, what: what, attempt: attempt, last: last, failure: lastFailure, since: started)
                 continue
             }
+            ObjectStoreTelemetry.attempt(method, outcome: "failed", duration: ContinuousClock.now - started)
             throw self.failure(status: status, body: bytes, what: what, method: method, bucket: bucket)
         }
         if answered {
@@ -332,6 +340,13 @@ public final class S3Client: Sendable {
             message: "\(what) failed \(self.configuration.attempts) times (last: \(lastFailure)). Is the server running "
                 + "and reachable at \(self.configuration.endpoint) (AWS_ENDPOINT_URL)? Nothing was deleted; retry "
                 + "once it is back.")
+    }
+
+    /// Counts and logs an attempt that failed in a way worth retrying (the last one counts as failed).
+    private func retrying(_ method: String, what: String, attempt: Int, last: Bool, failure: String, since started: ContinuousClock.Instant) {
+        ObjectStoreTelemetry.attempt(method, outcome: last ? "failed" : "retried", duration: ContinuousClock.now - started)
+        ObjectStoreTelemetry.log.debug(
+            "\(what): attempt \(attempt + 1) of \(self.configuration.attempts) failed (\(failure))\(last ? "" : "; retrying")")
     }
 
     private func failure(status: Int, body: [UInt8], what: String, method: String, bucket: String) -> ObjectStoreError {

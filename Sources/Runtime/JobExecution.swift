@@ -103,6 +103,8 @@ public final class JobExecution: @unchecked Sendable {
         var unrecovered: RuntimeError?
         while true {
             let restored = try self.restoredMetadata(restore)
+            let origin = restored.map { "from \($0.kind == .savepoint ? "savepoint" : "checkpoint") \($0.checkpointID)" } ?? "empty"
+            RuntimeLog.logger.debug("job '\(self.job.name)': attempt \(attempt) starts \(origin)")
             self.onAttempt?(attempt, restored?.checkpointID)
             let run = JobAttempt(
                 job: self.job, configuration: self.configuration, storage: self.storage, restored: restored,
@@ -138,6 +140,7 @@ public final class JobExecution: @unchecked Sendable {
                 }
                 break
             }
+            RuntimeLog.logger.debug("job '\(self.job.name)': attempt \(attempt) failed: \(failure.message)")
             let stop = self.lock.withLock { () -> Bool in
                 self.failures.append(failure)
                 return self.cancelled
@@ -211,6 +214,7 @@ public final class JobExecution: @unchecked Sendable {
     /// usual and the new attempt stops the same way. Without checkpointing it is `cancel()`.
     public func stop() {
         guard self.configuration.checkpointing != nil else { return self.cancel() }
+        RuntimeLog.logger.debug("job '\(self.job.name)': stop requested (a last checkpoint, then the tasks exit)")
         let run = self.lock.withLock { () -> JobAttempt? in
             self.stopRequested = true
             return self.current

@@ -3,6 +3,7 @@
 @_exported import Checkpointing
 @_exported import Inspection
 @_exported import KeyedState
+@_exported import Monitoring
 @_exported import RocksKit
 @_exported import Runtime
 @_exported import StateCore

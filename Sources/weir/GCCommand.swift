@@ -37,6 +37,8 @@ struct GCCommand: ParsableCommand {
 
     func run() throws {
         try InspectionSupport.run { () throws(CheckpointError) -> Int32 in
+            // A missing root is an error here, not a new empty root.
+            _ = try CheckpointInspector(root: self.root)
             let storage = try CheckpointStorage(root: self.root, cleanup: .none)
             defer { storage.close() }
             let report = try CheckpointInspector(root: self.root).verify()

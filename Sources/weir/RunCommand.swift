@@ -1,6 +1,9 @@
 import ArgumentParser
 import Checkpointing
 import Foundation
+import Inspection
+import Logging
+import Monitoring
 import Runtime
 import Synchronization
 
@@ -60,14 +63,33 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Keyed state engine: rocksdb or heap.")
     var engine: String = "rocksdb"
 
+    @Option(help: "Start from this savepoint directory: its keyed state (on either engine; redistributed by key group at another parallelism), source positions and sink transactions.")
+    var fromSavepoint: String?
+
+    @Option(help: "On Ctrl-C or SIGTERM, after the last checkpoint, also write a savepoint of it into this new directory (self-contained; start from it with --from-savepoint).")
+    var savepointOnStop: String?
+
+    @Option(help: "Serve Prometheus metrics on http://127.0.0.1:PORT/metrics while the job runs (0: any free port, printed at start).")
+    var metricsPort: Int?
+
+    @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error or critical (debug shows checkpoints, materializations, restores and deletions).")
+    var logLevel: Logger.Level = .info
+
     func validate() throws {
         guard self.parallelism >= 1 && self.parallelism <= 128 else { throw ValidationError("--parallelism must be in 1...128") }
         guard (self.duration ?? 0) >= 0, self.checkpointInterval >= 0 else { throw ValidationError("--duration and --checkpoint-interval must not be negative") }
         guard self.channelCapacity >= 1, self.bufferSize >= 16 else {
             throw ValidationError("--channel-capacity must be at least 1 and --buffer-size at least 16")
         }
-        let restores = [self.restore, self.restoreCheckpoint != nil, self.clearCheckpoints].filter { $0 }.count
-        guard restores <= 1 else { throw ValidationError("--restore, --restore-checkpoint and --clear-checkpoints exclude each other") }
+        let restores = [self.restore, self.restoreCheckpoint != nil, self.clearCheckpoints, self.fromSavepoint != nil]
+            .filter { $0 }.count
+        guard restores <= 1 else {
+            throw ValidationError("--restore, --restore-checkpoint, --from-savepoint and --clear-checkpoints exclude each other")
+        }
+        if let port = self.metricsPort, !(0...65_535).contains(port) { throw ValidationError("--metrics-port must be in 0...65535") }
+        if self.savepointOnStop != nil && self.checkpointInterval == 0 {
+            throw ValidationError("--savepoint-on-stop needs checkpoints (a --checkpoint-interval above 0)")
+        }
         guard ["changelog", "incremental", "full"].contains(self.strategy) else { throw ValidationError("--strategy must be changelog, incremental or full") }
         guard ["aligned", "unaligned", "timeout"].contains(self.alignment) else { throw ValidationError("--alignment must be aligned, unaligned or timeout") }
         guard ["rocksdb", "heap"].contains(self.engine) else { throw ValidationError("--engine must be rocksdb or heap") }
@@ -85,6 +107,7 @@ struct JobOptions: ParsableArguments {
     /// Where the job restores from.
     var restoreSource: RestoreSource {
         if let id = self.restoreCheckpoint { return .checkpoint(id) }
+        if let savepoint = self.fromSavepoint { return .savepoint(savepoint) }
         return self.restore ? .latest : .empty
     }
 
@@ -179,6 +202,8 @@ struct KeyedCountCommand: ParsableCommand {
     }
 
     func run() throws {
+        let services = try RunServices.start(self.job)
+        defer { services.close() }
         let base = JobOptions.base(job: "keyed-count")
         let configuration = self.job.configuration(base: base, workingDirectory: base + "/work-\(getpid())")
         var settings = KeyedCountRun.Settings(workingDirectory: configuration.workingDirectory)
@@ -211,7 +236,8 @@ struct KeyedCountCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode(1)
         }
-        try RunFormat.finish(summary, options: self.job, root: settings.checkpointDirectory)
+        try RunFormat.finish(
+            summary, options: self.job, root: settings.checkpointDirectory, scratch: settings.workingDirectory)
     }
 }
 
@@ -252,6 +278,8 @@ struct WordCountCommand: ParsableCommand {
     }
 
     func run() throws {
+        let services = try RunServices.start(self.job)
+        defer { services.close() }
         let base = JobOptions.base(job: "word-count")
         let configuration = self.job.configuration(base: base, workingDirectory: base + "/work-\(getpid())")
         defer { try? FileManager.default.removeItem(atPath: configuration.workingDirectory) }
@@ -271,7 +299,9 @@ struct WordCountCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode(1)
         }
-        try RunFormat.finish(summary, options: self.job, root: configuration.checkpointing?.directory)
+        try RunFormat.finish(
+            summary, options: self.job, root: configuration.checkpointing?.directory,
+            scratch: configuration.workingDirectory)
     }
 }
 
@@ -320,11 +350,26 @@ enum RunFormat {
 
     /// Prints the summary; exits 1 when the run ended inside a failure no restart recovered from (e.g. every
     /// restore failed until --duration ran out), after printing that failure.
-    static func finish(_ summary: SampledRun.Summary, options: JobOptions, root: String?) throws {
+    static func finish(_ summary: SampledRun.Summary, options: JobOptions, root: String?, scratch: String) throws {
         if options.restore, summary.result.restoredFrom.isEmpty, let root {
             print("no completed checkpoint under \(root): started from the beginning")
         }
         printSummary(summary)
+        if let directory = options.savepointOnStop, let stopped = summary.result.stoppedAt, let root {
+            do throws(CheckpointError) {
+                let inspector = try CheckpointInspector(root: root)
+                let savepoint = try inspector.exportSavepoint(
+                    try inspector.metadata(stopped), to: directory, scratchDirectory: scratch + "/savepoint")
+                let bytes = savepoint.backends.flatMap { $0.materialization?.files ?? [] }.reduce(0) { $0 + $1.size }
+                print("savepoint of checkpoint \(stopped) written to \(directory) (\(RunFormat.bytes(bytes))): start from it "
+                    + "with --from-savepoint \(directory)")
+            } catch {
+                let message = "error: writing the savepoint of checkpoint \(stopped) into \(directory): \(error.message). "
+                    + "Checkpoint \(stopped) itself is complete: resume with --restore, or run `weir savepoint` on it again.\n"
+                FileHandle.standardError.write(Data(message.utf8))
+                throw ExitCode(1)
+            }
+        }
         if let failure = summary.result.unrecoveredFailure {
             FileHandle.standardError.write(Data(
                 "error: the job was stopped while recovering from a failure; it never ran again after: \(failure.message)\n".utf8))

@@ -8,7 +8,7 @@ struct WeirCommand: ParsableCommand {
         abstract: "Weir: fault-tolerant stateful stream processing for Swift.",
         subcommands: [
             DemoCommand.self, RunCommand.self, CheckpointsCommand.self, ShowCommand.self, DumpCommand.self, DiffCommand.self,
-            ChangelogCommand.self, VerifyCommand.self, GCCommand.self,
+            ChangelogCommand.self, VerifyCommand.self, SavepointCommand.self, GCCommand.self,
         ]
     )
 }

@@ -31,7 +31,7 @@ import Testing
         #expect(text == golden, "output differs from Golden/cli/\(name)", sourceLocation: sourceLocation)
     }
 
-    @Test(arguments: ["checkpoints", "show", "dump", "diff", "changelog", "verify", "gc", "run keyed-count", "run word-count"])
+    @Test(arguments: ["checkpoints", "show", "dump", "diff", "changelog", "verify", "savepoint", "gc", "run keyed-count", "run word-count"])
     func helpMatchesItsGoldenFile(command: String) throws {
         let (status, _, text, _) = try Self.run(command.split(separator: " ").map(String.init) + ["--help"])
         #expect(status == 0)

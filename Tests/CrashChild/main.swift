@@ -4,7 +4,7 @@
 // checkpoint `crashAt`.
 //
 // Usage: weir-crash-child <root> <work> <crash-point> <seed> <checkpoints> <steps> <crashAt>
-@testable import Checkpointing
+import Checkpointing
 import Foundation
 import KeyedState
 import StateTestSupport

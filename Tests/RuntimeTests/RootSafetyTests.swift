@@ -112,4 +112,36 @@ import Glibc
         let after = Set(TemporaryDirectory.files(under: root))
         #expect(before.filter { !after.contains($0) }.isEmpty, "the failing restores deleted files of the root")
     }
+
+    /// A checkpoint's folder or a savepoint given where a checkpoint root is expected, and a missing root given to
+    /// `weir gc`: one-line errors that say what to give instead, and nothing written into them.
+    @Test func aCheckpointFolderOrSavepointIsNotARoot() throws {
+        let scratch = TemporaryDirectory(prefix: "weir-root-kind")
+        defer { scratch.remove() }
+        let root = scratch.appending("checkpoints")
+        let first = try Self.weir(try Self.arguments(scratch, root: root), scratch: scratch)
+        #expect(first.status == 0, "\(first.errors)")
+        let folder = try #require(
+            (try FileManager.default.contentsOfDirectory(atPath: root)).first { $0.hasPrefix("chk-") }.map { "\(root)/\($0)" })
+        let before = TemporaryDirectory.files(under: folder)
+        let run = try Self.weir(try Self.arguments(scratch, root: folder, extra: ["--restore"]), scratch: scratch)
+        #expect(run.status == 1)
+        #expect(run.errors.contains("error: ") && run.errors.contains("is one checkpoint's folder"), "\(run.errors)")
+        #expect(run.errors.contains("give the root that holds it, \(root)"), "\(run.errors)")
+        let gc = try Self.weir(["gc", folder], scratch: scratch)
+        #expect(gc.status == 64 && gc.errors.contains("is one checkpoint's folder"), "\(gc.errors)")
+        #expect(TemporaryDirectory.files(under: folder) == before, "something was written into \(folder)")
+
+        let savepoint = scratch.appending("savepoint")
+        #expect(try Self.weir(["savepoint", folder, savepoint], scratch: scratch).status == 0)
+        let onSavepoint = try Self.weir(try Self.arguments(scratch, root: savepoint, extra: ["--restore"]), scratch: scratch)
+        #expect(onSavepoint.status == 1)
+        #expect(onSavepoint.errors.contains("is a savepoint, not a checkpoint root"), "\(onSavepoint.errors)")
+        #expect(onSavepoint.errors.contains("--from-savepoint \(savepoint)"), "\(onSavepoint.errors)")
+
+        let missing = scratch.appending("no-such-root")
+        let gcMissing = try Self.weir(["gc", missing], scratch: scratch)
+        #expect(gcMissing.status == 74 && gcMissing.errors.hasPrefix("error: \(missing) is not a directory"), "\(gcMissing.errors)")
+        #expect(!FileManager.default.fileExists(atPath: missing), "gc created the root it was given")
+    }
 }

@@ -56,6 +56,7 @@ extension CheckpointedBackend {
             self.adopt(result)
             self.lastMaterializationError = nil
         case .failure(let error):
+            CheckpointingLog.logger.debug("'\(self.backendID)': materialization failed: \(error.message)")
             self.lastMaterializationError = error
         }
     }
@@ -92,6 +93,7 @@ extension CheckpointedBackend {
         self.lastMaterializationStart = .now
         let started = ContinuousClock.now
         let sqn = writer.nextSQN
+        CheckpointingLog.logger.trace("'\(self.backendID)': materialization \(id) starts at SQN \(sqn)")
         let storage = self.storage
         let promise = Promise<Result<MaterializationResult, CheckpointError>>()
         if let database = self.state.rocksDatabase {
@@ -207,6 +209,11 @@ extension CheckpointedBackend {
 
     /// Makes a finished materialization current: later checkpoints reference it and the changelog from its SQN.
     func adopt(_ result: MaterializationResult) {
+        CheckpointingLog.logger.debug(
+            "'\(self.backendID)': materialization \(result.handle.id) adopted at SQN \(result.handle.sqn)",
+            metadata: [
+                "backend": "\(self.backendID)", "files": "\(result.handle.files.count)", "bytes": "\(result.handle.bytes)",
+            ])
         self.materialization = result.handle
         self.uploaded.merge(result.newUploads) { _, new in new }
         self.lastMaterialization = result.stats

@@ -40,7 +40,12 @@ public final class CheckpointedBackend<Key> {
     /// Local working directory (RocksDB files and local copies of materializations).
     public let workingDirectory: String
     /// What the restore at open did (`nil` when the backend started empty).
-    public internal(set) var restoreReport: RestoreReport?
+    public internal(set) var restoreReport: RestoreReport? {
+        didSet {
+            guard let report = self.restoreReport else { return }
+            CheckpointingLog.logger.debug("'\(self.backendID)': \(report)", metadata: ["backend": "\(self.backendID)"])
+        }
+    }
     /// Figures of the last completed materialization.
     public internal(set) var lastMaterialization: MaterializationStats?
     /// The last materialization failure, if the latest attempt failed (it is retried at the next interval).
@@ -239,6 +244,7 @@ public final class CheckpointedBackend<Key> {
         // Adopt a finished materialization; a new one starts from the record path, not inside a checkpoint.
         self.adoptFinishedMaterialization()
         let from = self.materialization?.sqn ?? 0
+        CheckpointingMetrics.changelogInMemory(backend: self.backendID, bytes: writer.bytesInMemory)
         let sections = try writer.persist(from: from)
         self.publishLiveFiles()
         return self.handle(materialization: self.materialization, changelog: sections, sqn: writer.nextSQN)
@@ -326,12 +332,21 @@ public final class CheckpointedBackend<Key> {
     func writeSnapshotFile(
         to path: String, relative: String, sqn: UInt64, fileSystem: (any CheckpointFileSystem)? = nil
     ) throws(CheckpointError) -> FileHandle {
-        let header = self.snapshotHeader(sqn: sqn)
-        var writer = try StateSnapshotFile.Writer(fileSystem: fileSystem ?? self.fileSystem, path: path, header: header)
+        try Self.writeSnapshotFile(
+            of: self.state, header: self.snapshotHeader(sqn: sqn), to: path, relative: relative,
+            fileSystem: fileSystem ?? self.fileSystem)
+    }
+
+    /// Writes every entry of `state` to a state snapshot file with `header` (on this thread).
+    package static func writeSnapshotFile(
+        of state: KeyedStateBackend<Key>, header: StateSnapshotFile.Header, to path: String, relative: String,
+        fileSystem: any CheckpointFileSystem
+    ) throws(CheckpointError) -> FileHandle {
+        var writer = try StateSnapshotFile.Writer(fileSystem: fileSystem, path: path, header: header)
         var failure: CheckpointError?
         for column in header.states.indices {
             do throws(StateError) {
-                try self.state.forEachRawEntry(column: column) { key, value throws(StateError) -> Bool in
+                try state.forEachRawEntry(column: column) { key, value throws(StateError) -> Bool in
                     do throws(CheckpointError) {
                         try writer.add(column: column, key: key, primaryLength: nil, value: value)
                     } catch {

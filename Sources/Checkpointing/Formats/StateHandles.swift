@@ -68,6 +68,14 @@ public struct MaterializationHandle: Sendable, Hashable, Codable {
     /// The files of the image.
     public var files: [FileHandle]
 
+    /// Creates a handle.
+    public init(id: Int64, sqn: UInt64, format: Format, files: [FileHandle]) {
+        self.id = id
+        self.sqn = sqn
+        self.format = format
+        self.files = files
+    }
+
     /// Total bytes of the image's files.
     public var bytes: Int { self.files.reduce(0) { $0 + $1.size } }
 }

@@ -25,6 +25,19 @@ package enum StateSnapshotFile {
         package var keySchema: SerializerSchema
         package var states: [StateMetadata]
         package var sqn: UInt64
+
+        package init(
+            backendID: String, engine: String, keyGroups: KeyGroupRange, maxParallelism: Int, keySchema: SerializerSchema,
+            states: [StateMetadata], sqn: UInt64
+        ) {
+            self.backendID = backendID
+            self.engine = engine
+            self.keyGroups = keyGroups
+            self.maxParallelism = maxParallelism
+            self.keySchema = keySchema
+            self.states = states
+            self.sqn = sqn
+        }
     }
 
     static let blockBytes = 256 << 10

@@ -52,6 +52,14 @@ final class CheckpointDeleter: Sendable {
 
     /// Removes everything it can (a failure does not stop the rest), then throws the first failure.
     private func remove(_ deletion: Deletion) throws(CheckpointError) {
+        if !deletion.isEmpty {
+            CheckpointingLog.logger.debug(
+                "deleting under \(self.root)",
+                metadata: [
+                    "checkpoints": "\(deletion.checkpoints)", "abortedFolders": "\(deletion.abortedFolders)",
+                    "files": "\(deletion.files.count)",
+                ])
+        }
         var failure: CheckpointError?
         func attempt(_ body: () throws(CheckpointError) -> Void) {
             do throws(CheckpointError) { try body() } catch { failure = failure ?? error }

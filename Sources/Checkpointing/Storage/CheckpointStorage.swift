@@ -87,6 +87,34 @@ public final class CheckpointStorage: Sendable {
         public init() {}
     }
 
+    /// Refuses a root that is itself one checkpoint's folder or a savepoint (it holds `_metadata`): opening it
+    /// would write a lock, a `shared/` folder and new checkpoints into it.
+    private static func refuseCheckpointFolder(_ root: String, fileSystem: any CheckpointFileSystem) throws(CheckpointError) {
+        let path = root + "/_metadata"
+        let bytes: [UInt8]
+        do { bytes = try fileSystem.read(path) } catch {
+            if error.code == .missing { return }
+            throw error    // the root cannot be read (a server down, no permission): the same error opening it would give
+        }
+        let trimmed = root.hasSuffix("/") ? String(root.dropLast()) : root
+        let parent = trimmed.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let kind = (try? CheckpointMetadata.decode(bytes, path: path))?.kind
+        if kind == .savepoint {
+            throw CheckpointError(
+                code: .invalidArgument,
+                message: "\(root) is a savepoint, not a checkpoint root: start a job from it with "
+                    + "`restore: .savepoint(\"\(root)\")` (weir run --from-savepoint \(root)) and give the job a root of its "
+                    + "own; the savepoint is left as it is.",
+                path: path)
+        }
+        throw CheckpointError(
+            code: .invalidArgument,
+            message: "\(root) is one checkpoint's folder (it holds _metadata), not a checkpoint root: give the root "
+                + "that holds it\(parent.isEmpty ? "" : ", \(parent)") (`weir checkpoints \(parent.isEmpty ? "ROOT" : parent)` lists its "
+                + "checkpoints); nothing was written.",
+            path: path)
+    }
+
     /// Opens (creating) a checkpoint root, takes its lock, and collects what a crash left behind.
     /// - Parameters:
     ///   - root: The root directory; created with its parents.
@@ -103,6 +131,7 @@ public final class CheckpointStorage: Sendable {
             throw CheckpointError(code: .invalidArgument, message: "retained checkpoints must be at least 1, not \(retained)")
         }
         let fileSystem = try Self.fileSystem(fileSystem, for: root)
+        try Self.refuseCheckpointFolder(root, fileSystem: fileSystem)
         try fileSystem.createDirectory(root + "/shared")
         self.root = fileSystem.realPath(root) ?? root
         self.fileSystem = fileSystem
@@ -122,6 +151,12 @@ public final class CheckpointStorage: Sendable {
             deleter.stop()
             throw error
         }
+        CheckpointingLog.logger.debug(
+            "opened checkpoint root \(self.root)",
+            metadata: [
+                "completed": "\(report.completed)", "removedAborted": "\(report.removedAborted.count)",
+                "removedOrphans": "\(report.removedOrphans.count)", "damaged": "\(report.damaged.map(\.folder))",
+            ])
         if cleanup == .collect {
             // What is left is removed on the next start if this fails.
             try? deleter.perform(Deletion(abortedFolders: report.removedAborted, files: report.removedOrphans))
@@ -320,6 +355,9 @@ public final class CheckpointStorage: Sendable {
             }
             return (subsumed, Self.takeDeletable(&state))
         }
+        CheckpointingLog.logger.debug(
+            "published checkpoint \(id) under \(self.root)",
+            metadata: ["checkpoint": "\(id)", "files": "\(paths.count)", "subsumed": "\(subsumed)"])
         self.deleter.submit(Deletion(checkpoints: subsumed, files: deletable))
     }
 
@@ -363,6 +401,7 @@ public final class CheckpointStorage: Sendable {
             return Deletion(abortedFolders: [Self.checkpointFolder(id)], files: Self.takeDeletable(&state))
         }
         guard let deletion else { return }
+        CheckpointingLog.logger.debug("aborted checkpoint \(id) under \(self.root)", metadata: ["checkpoint": "\(id)"])
         try? self.deleter.perform(deletion)    // what fails is collected at the next start
     }
 

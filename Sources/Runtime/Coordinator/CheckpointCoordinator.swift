@@ -148,6 +148,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
                 self.pending = Pending(id: id, triggeredAt: now, isFinal: allFinished || stops)
                 self.lastTrigger = now
                 self.condition.unlock()
+                RuntimeLog.logger.trace(
+                    "triggering checkpoint \(id)", metadata: ["final": "\(allFinished || stops)", "stopsJob": "\(stops)"])
                 self.attempt.trigger(
                     CheckpointBarrier(checkpointID: id, triggeredAt: now, isFinal: allFinished || stops, stopsJob: stops),
                     final: allFinished || stops)
@@ -186,6 +188,12 @@ final class CheckpointCoordinator: @unchecked Sendable {
             inflightBytes: acknowledgements.reduce(0) { $0 + $1.task.inflightBytes },
             checkpointedBytes: pieces.bytesNotIn(self.previous), stateBytes: pieces.total)
         self.previous = pieces
+        RuntimeLog.logger.debug(
+            "checkpoint \(pending.id) completed in \(statistics.endToEnd)",
+            metadata: [
+                "checkpoint": "\(pending.id)", "checkpointedBytes": "\(statistics.checkpointedBytes)",
+                "stateBytes": "\(statistics.stateBytes)", "unaligned": "\(statistics.unaligned)",
+            ])
         self.condition.lock()
         self.lastEnd = end
         if pending.isFinal { self.finalCompleted = true }
@@ -194,6 +202,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
     }
 
     private func abort(_ pending: Pending, reason: String, now: Duration) {
+        RuntimeLog.logger.debug("checkpoint \(pending.id) aborted: \(reason)", metadata: ["checkpoint": "\(pending.id)"])
         self.storage.abort(pending.id)
         self.condition.lock()
         self.lastEnd = RuntimeClock.now

@@ -1,4 +1,13 @@
+import Checkpointing
+import Logging
 import Metrics
+
+/// The runtime's log (swift-log label `weir.runtime`): checkpoint triggers, completions and aborts, attempts,
+/// failures, restarts and stops, at `debug` and `trace` only. Failures are also returned in `JobExecution.Result`.
+enum RuntimeLog {
+    static let logger = Logger(label: "weir.runtime")
+}
+
 
 /// Checkpoint figures exported through swift-metrics, to whatever backend the program bootstrapped (Prometheus,
 /// StatsD, …; nothing when none is). Dimensions: `job`, and `status` for the checkpoint count.
@@ -73,5 +82,25 @@ struct TaskMetrics {
             self.backPressure.increment(by: backPressuredMicros - self.reportedMicros)
             self.reportedMicros = backPressuredMicros
         }
+    }
+}
+
+/// Restore figures: `weir_restore_duration` (timer; `job`, `phase` fetch/open/replay/rollback/total) per keyed
+/// backend restored, and `weir_restore_replayed_records` (counter; `job`).
+struct RestoreMetrics: Sendable {
+    private let job: String
+
+    init(job: String) { self.job = job }
+
+    func record(_ report: RestoreReport) {
+        let phases: [(String, Duration)] = [
+            ("fetch", report.fetch), ("open", report.open), ("replay", report.replay), ("rollback", report.rollback),
+            ("total", report.total),
+        ]
+        for (phase, duration) in phases {
+            Metrics.Timer(label: "weir_restore_duration", dimensions: [("job", self.job), ("phase", phase)])
+                .recordNanoseconds(duration.nanoseconds)
+        }
+        Counter(label: "weir_restore_replayed_records", dimensions: [("job", self.job)]).increment(by: report.replayedRecords)
     }
 }

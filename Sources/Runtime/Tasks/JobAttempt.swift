@@ -20,6 +20,7 @@ final class JobAttempt: @unchecked Sendable {
     /// What this attempt's recovery looked like (epoch milliseconds).
     private(set) var timeline: AttemptTimeline
     private let onCheckpoint: @Sendable (CheckpointStatistics) -> Void
+    private let restoreMetrics: RestoreMetrics
 
     init(
         job: StreamJob, configuration: JobConfiguration, storage: CheckpointStorage?, restored: CheckpointMetadata?,
@@ -32,6 +33,7 @@ final class JobAttempt: @unchecked Sendable {
         self.attempt = attempt
         self.jobName = job.name
         self.onCheckpoint = onCheckpoint
+        self.restoreMetrics = RestoreMetrics(job: job.name)
         self.timeline = AttemptTimeline(
             attempt: attempt, restoredCheckpoint: restored?.checkpointID, startedAt: SystemStateClock().nowMilliseconds())
         let sources = Set(job.vertices.filter(\.isSource).map(\.name))
@@ -97,6 +99,7 @@ final class JobAttempt: @unchecked Sendable {
         self.condition.lock()
         self.timeline.restores.append(report)
         self.condition.unlock()
+        self.restoreMetrics.record(report)
     }
 
     /// The timeline so far, with the first record time of the tasks.
