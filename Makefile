@@ -36,9 +36,11 @@ build: setup
 	$(SWIFT) build
 
 ## The demo: the keyed-count job on the streaming runtime (1,000,000 keys, 100 B payloads, changelog
-## checkpoints every second), a progress line per second and a summary.
+## checkpoints every second), a progress line per second and a summary; its metrics on
+## http://127.0.0.1:$(METRICS_PORT)/metrics while it runs, Ctrl-C stops it with a last checkpoint.
+METRICS_PORT ?= 9464
 run: setup
-	$(SWIFT) run weir run keyed-count
+	$(SWIFT) run weir run keyed-count --metrics-port $(METRICS_PORT)
 
 ## The state backend on its own, end to end.
 demo: setup

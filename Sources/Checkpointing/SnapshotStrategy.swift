@@ -6,6 +6,13 @@
 /// - `incremental`: every checkpoint is a RocksDB checkpoint whose new SST and blob files are uploaded; old ones
 ///   are referenced (RocksDB only).
 /// - `full`: every checkpoint writes all state to one state snapshot file.
+///
+/// `incremental`'s synchronous part is a memtable flush and hard links; its new files are uploaded like a
+/// materialization's, on the backend's background thread while the task goes on (`PendingBackendSnapshot`), and
+/// between checkpoints `TablePreUploader` uploads compaction output ahead of time. `full` writes its state snapshot
+/// into the checkpoint's folder; savepoints write one into a directory of their own. State snapshots
+/// (`StateSnapshotFile`) are engine-independent (raw stored key/value bytes + state metadata), so they restore
+/// into either engine and any key-group range.
 public struct SnapshotStrategy: Sendable, Hashable {
     /// The strategy's name, recorded in each handle.
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {

@@ -109,7 +109,9 @@ extension CheckpointInspector {
     }
 
     /// Streams the entries of one state of a checkpoint: the materialized state plus the changelog replayed (up to
-    /// `atSQN`), restored into a scratch copy; stops when `body` returns false.
+    /// `atSQN`), restored into a scratch copy; stops when `body` returns false. The copy is made by
+    /// `CheckpointedBackend.restoreForReading`, the same fetch/open/replay code a job's restore runs (with the
+    /// replay cut at the SQN), and entries are rendered by serializer schema name (`SchemaRenderer`).
     /// - Throws: `CheckpointError`: `.invalidArgument` for an unknown state or backend (naming the ones there are),
     ///   `.corrupt` for undecodable entries, and every restore error.
     public func dump(

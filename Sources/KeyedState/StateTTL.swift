@@ -1,5 +1,10 @@
 /// Time-to-live of state entries. Expired entries are never returned; reads drop them, and on RocksDB a
 /// compaction filter removes them from disk.
+///
+/// With a TTL every value (every list element, every map entry) carries the 8-byte time it was written (and, with
+/// `onReadAndWrite`, read). Reads delete the expired entries they find (list reads rewrite the survivors with
+/// their original timestamps). On RocksDB `TTLCompactionFilter` drops expired entries; it only removes, never
+/// rewrites. The clock is injected (`StateClock`) and thread-safe, since compaction threads call it.
 public struct StateTTL: Sendable, Hashable, Codable {
     /// When an entry's timestamp is renewed.
     public enum UpdateType: String, Sendable, Hashable, Codable {

@@ -4,6 +4,11 @@ import StateCore
 /// CRC-32C computed with the CPU's `crc32` instruction (SSE 4.2) where there is one — several times faster than
 /// `StateCore.CRC32C`'s table-driven software, so checksumming a large file costs about as much as reading it —
 /// and with `CRC32C` where there is none. Same results as `CRC32C` in every case.
+///
+/// The instruction is a `static inline` function in the CRocksDB shim (`weir_crc32c_extend`). Bulk checksums use
+/// this type: changelog section payloads and segment files, state snapshot blocks and files, file copies,
+/// `verify`. Small headers and metadata keep `StateCore.CRC32C`. Both give the same values, so which one wrote a
+/// file never matters.
 public enum HardwareCRC32C {
     /// Whether the CPU has the instruction (else every call falls back to `CRC32C`).
     public static let isAvailable: Bool = weir_crc32c_hardware() != 0

@@ -11,6 +11,13 @@ import Darwin
 /// Owns one `rocksdb_t` and every C object configured for it (options, column family handles, compaction
 /// filters). RocksDB synchronizes access to a database internally, so sharing it across threads is safe.
 ///
+/// RocksKit is the only module that sees C. This class also owns the block cache and destroys every C object it
+/// owns after `rocksdb_close`. `RocksIterator` and the pinned-value holder (`PinnedValue`) are `~Copyable`; an
+/// iterator holds its database, so the database outlives it. Every `char** errptr` call goes through
+/// `withRocksError`, which frees RocksDB's message and classifies it (`locked`, `missing`, `corruption`, `noSpace`,
+/// `io`). The one way around this class is the package-only `rawHandles(_:)`: `weir-bench`'s reference loop calls
+/// the C API exactly as a C program would, on a database opened with identical options.
+///
 /// Invariants:
 /// 1. Every column family handed out stays valid until `close()`.
 /// 2. After `close()` the C handle is gone and every operation is a programmer error.

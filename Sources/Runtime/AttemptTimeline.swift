@@ -3,6 +3,10 @@ import Checkpointing
 /// How one attempt of a job started: what it restored, how long restore took, and when it processed its first
 /// record. Times are milliseconds since 1970, so timelines of different processes (a job killed and restarted)
 /// compare.
+///
+/// `JobExecution.timelines` holds one per attempt: when it failed, when every task had restored (with each
+/// backend's fetch/open/replay), and when a keyed task processed its first record — what `weir-bench recovery`
+/// reports.
 public struct AttemptTimeline: Sendable {
     /// The attempt (0 first).
     public var attempt: Int

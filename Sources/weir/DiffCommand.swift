@@ -53,10 +53,12 @@ struct DiffCommand: ParsableCommand {
         try InspectionSupport.run { () throws(CheckpointError) -> Int32 in
             let (firstInspector, firstMetadata) = try CheckpointInspector.checkpoint(at: self.first)
             let (secondInspector, secondMetadata) = try CheckpointInspector.checkpoint(at: self.second)
-            let names = Set((firstMetadata.backends + secondMetadata.backends).flatMap { $0.states.map(\.name) })
-                .filter { self.state == nil || $0 == self.state }.sorted()
+            let all = Set((firstMetadata.backends + secondMetadata.backends).flatMap { $0.states.map(\.name) }).sorted()
+            let names = all.filter { self.state == nil || $0 == self.state }
             if names.isEmpty, let state = self.state {
-                throw CheckpointError(code: .invalidArgument, message: "neither checkpoint has a state '\(state)'")
+                throw CheckpointError(
+                    code: .invalidArgument,
+                    message: "neither checkpoint has a state '\(state)'; their states: \(all.joined(separator: ", "))")
             }
             let scratch = InspectionSupport.scratchDirectory("weir-diff")
             defer { try? FileManager.default.removeItem(atPath: scratch) }

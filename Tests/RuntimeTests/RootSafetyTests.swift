@@ -139,6 +139,13 @@ import Glibc
         #expect(onSavepoint.errors.contains("is a savepoint, not a checkpoint root"), "\(onSavepoint.errors)")
         #expect(onSavepoint.errors.contains("--from-savepoint \(savepoint)"), "\(onSavepoint.errors)")
 
+        // An unknown state name lists the states there are.
+        let dump = try Self.weir(["dump", folder, "--state", "nope"], scratch: scratch)
+        #expect(dump.status == 64 && dump.errors.hasPrefix("error: ") && dump.errors.contains("its states: "), "\(dump.errors)")
+        let diff = try Self.weir(["diff", folder, savepoint, "--state", "nope"], scratch: scratch)
+        #expect(diff.status == 64 && diff.errors.contains("their states: "), "\(diff.errors)")
+        #expect(dump.errors.split(separator: "\n").count == 1 && diff.errors.split(separator: "\n").count == 1)
+
         let missing = scratch.appending("no-such-root")
         let gcMissing = try Self.weir(["gc", missing], scratch: scratch)
         #expect(gcMissing.status == 74 && gcMissing.errors.hasPrefix("error: \(missing) is not a directory"), "\(gcMissing.errors)")

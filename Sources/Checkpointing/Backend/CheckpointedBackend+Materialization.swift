@@ -28,6 +28,15 @@ struct MaterializationResult: Sendable {
     var stats: MaterializationStats
 }
 
+/// Materialization (changelog strategy). Every `materializationInterval` (polled between records), the owner
+/// thread takes a RocksDB checkpoint into `<working directory>/local/mat-<id>` (flush + hard links: the state at
+/// exactly SQN `m`); the materializer thread copies to `shared/` only the files whose `name:size` was not
+/// uploaded before, and MANIFEST, OPTIONS, CURRENT. When the upload is done the owner adopts it: later checkpoints
+/// reference it, changelog sections below `m` are dropped, and the local copy stays for local recovery. The copy
+/// the latest completed checkpoint references stays too, until a checkpoint on the new one completes
+/// (`pruneLocalCopies`): a failure in between still restores from local files instead of fetching the whole
+/// image (a restored checkpoint counts as the latest completed one). On the heap the image is a copy-on-write copy
+/// of the dictionaries (`HeapStateImage`), written out as a state snapshot file on the materializer thread.
 extension CheckpointedBackend {
     /// Adopts a finished materialization and starts the next one when the interval has passed (owner thread,
     /// between records: never from inside a state access). Called before every standalone `checkpoint`, and by

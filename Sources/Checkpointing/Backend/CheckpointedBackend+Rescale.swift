@@ -1,6 +1,12 @@
 import KeyedState
 import StateCore
 
+/// Rescaling: a keyed backend whose key-group range differs from the checkpoint's restores every old backend of
+/// the operator that overlaps it into a scratch copy, copies the entries of its key groups, and materializes at
+/// once. The runtime does the rest: channel state of all old subtasks goes through the keyed input, which drops
+/// records of key groups the subtask does not own (`StreamTask`); sinks take over the pending transactions of the
+/// old subtasks `s' % parallelism == s` (`TransactionalFileSink`). Source parallelism must stay the same (a
+/// source's position is per subtask).
 extension CheckpointedBackend {
     /// The handles of the same operator as `backendID` (`<operator>/<subtask>`), in subtask order.
     static func siblings(of backendID: String, in metadata: CheckpointMetadata) -> [BackendStateHandle] {

@@ -2,6 +2,9 @@
 /// the rest — the upload of new RocksDB files, for the incremental strategy — running on the backend's background
 /// thread meanwhile, the way Flink splits a snapshot into a synchronous and an asynchronous part. The owner thread
 /// goes on processing; whoever acknowledges the checkpoint waits for the handle or is called back with it.
+///
+/// The next snapshot, a completion or abort notice and `close` first wait for the upload and adopt it, so at most
+/// one runs per backend and the next snapshot reuses its files.
 public final class PendingBackendSnapshot: Sendable {
     /// The outcome, and the upload behind a successful incremental snapshot (for its backend to adopt).
     typealias Outcome = (result: Result<BackendStateHandle, CheckpointError>, upload: MaterializationResult?)

@@ -11,6 +11,11 @@ import KeyedState
 /// Invariants: 1. `pending` holds only puts and deletes, at most one per `(column, key)`. 2. For every key, the
 /// changes emitted plus its pending one, applied in emission order then pending, leave the state the full stream
 /// would have left.
+///
+/// The replay of a short changelog (below `CheckpointedBackend.tableReplayBytes`, 4 MiB, and every replay on the
+/// heap) goes through it: the last put or delete of each key wins, list appends and map clears keep their order,
+/// and the pending keys go to the store sorted, in write batches of 4,096 changes (`replayBatch`). A long
+/// changelog on RocksDB goes through `TableReplay` instead.
 struct ReplayCompactor {
     private typealias Slot = RawStateKey
 

@@ -9,6 +9,21 @@ import RocksKit
 /// It sits between the state and the changelog writer (or stands alone for the other strategies) and sees every
 /// change. Invariants: epochs are in checkpoint order; a change goes into the newest epoch only; the keys changed
 /// since checkpoint `c` are the union of the epochs from `c` on.
+///
+/// Local rollback as a whole (`open(…, localRollback: true)`; jobs with `localRecovery` turn it on except with the
+/// incremental strategy, whose failed database is dropped without flushing its memtables instead,
+/// `KeyedStateBackend.discard()`): at each checkpoint's synchronous point a RocksDB backend takes a rollback point
+/// and this tracker appends every changed key to a flat per-checkpoint log. A completed checkpoint releases the
+/// older snapshots and logs; an aborted one folds its log into the one before. When an attempt fails, each task
+/// `park()`s its backend in `ParkedBackends` instead of closing it; the next attempt's `open` of the same working
+/// directory, restoring checkpoint `c`, takes it back and rolls it back to `c`'s snapshot in place
+/// (`CheckpointedBackend+Rollback.swift`). Map clears put back their whole prefix at once; every other key changed
+/// since is deferred (`DeferredRollback`), so the rollback itself takes about a millisecond. Writing the keys back
+/// at the first checkpoint after a rollback had made its synchronous phase 80–230 ms: a changelog checkpoint leaves
+/// them alone while their number falls, at most three in a row (`postponesSettling`). A second failure before they
+/// are written back rolls back to the same snapshot, and its deferred keys carry over. The backend then continues
+/// exactly as after a restore of `c`; a parked database that cannot stand for `c` is discarded and `c` restored
+/// normally.
 final class RollbackTracker: StateChangeSink {
     struct Epoch {
         let checkpointID: Int64

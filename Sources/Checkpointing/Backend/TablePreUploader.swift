@@ -13,9 +13,12 @@ import RocksKit
 /// again.
 ///
 /// Deletion goes through the storage's registry like every other file: an upload is pinned from its creation and
-/// held live under this uploader's own owner name until the table leaves the database. A claim puts the file on
-/// the claiming checkpoint's hold under the same lock that guards dropping it, so a file is never released
-/// between a snapshot taking it and the snapshot's own hold.
+/// held live under this uploader's own owner name (`<backend>#pre-upload`) until the table leaves the database.
+/// A claim puts the file on the claiming checkpoint's hold under the same lock that guards dropping it, so a file
+/// is never released between a snapshot taking it and the snapshot's own hold.
+///
+/// Defaults (see `init`): every 100 ms, files of 1 MiB and up. On for local roots, off on object storage
+/// (`enabled(for:)`).
 final class TablePreUploader: @unchecked Sendable {
     private let database: RocksDatabase
     private let storage: CheckpointStorage

@@ -9,6 +9,15 @@ import StateCore
 /// again at the next `persist`, so no change is ever missing from the log. A section whose upload finished is
 /// let go at the next seal, not only at a checkpoint: the records stay in memory about one upload long, however
 /// many changes come between two checkpoints (a bulk load of 10 M keys writes 1.3 GB of changelog).
+///
+/// The writer is the backend's change sink: each change is encoded straight into the open buffer, and past
+/// `persistThreshold` bytes the buffer is sealed into a section and queued on the root's `ChangelogUploader`
+/// (group commit: the backends of a process share segment files). At a checkpoint the writer seals the tail and
+/// writes what is queued on its own thread (`ChangelogUploader.writeQueued`: no hand-over to the upload thread and
+/// back), then waits for the sections still in flight: the only blocking is the tail's write and fsync. What is
+/// held shows as `bytesInMemory`; before sections were collected at each seal, a 10 M-key bulk load held its whole
+/// changelog until the next checkpoint, whose free of it then returned the heap to the kernel inside that
+/// checkpoint.
 final class ChangelogWriter: StateChangeSink {
     let backendID: String
     private let uploader: ChangelogUploader

@@ -17,6 +17,21 @@ import Synchronization
 /// shared file is deleted exactly when no retained checkpoint references it and no running backend needs it.
 /// Opening the storage collects what a crash left: aborted checkpoint folders and unreferenced shared files.
 ///
+/// **One owner for each step of a file's life.** Every file under a root is created through this storage
+/// (`newSharedFile`; `newCheckpointFile` for a full snapshot or a task's channel state), so its
+/// `SharedFileRegistry` knows it from the start: references from retained checkpoints, each backend's live set
+/// (the files its next checkpoint will reference), pins (a file just written, until its backend takes it over)
+/// and holds (the files of a checkpoint not yet published or aborted). A file is deleted when none of them needs
+/// it. Every removal under a root (subsumed checkpoints, aborts, failed uploads through `discard`, startup
+/// recovery, `weir gc`, a requested clear) is a `Deletion` this storage decides and `CheckpointDeleter` carries
+/// out, `_metadata` first: no other code removes anything under a root.
+///
+/// A publish checks that each referenced path stays inside the root only for paths no earlier publish checked,
+/// and writes the backends' changelog section lists itself (`MetadataJSON`, encoding only the sections added
+/// since: `SectionListCache`). On open it takes `flock(_lock)` and removes folders without `_metadata`, subsumed
+/// leftovers and unreferenced shared files; a folder whose `_metadata` is damaged is kept and reported, and then
+/// nothing shared is collected.
+///
 /// Thread-safe: backends on several threads upload and publish through one storage.
 public final class CheckpointStorage: Sendable {
     /// The root directory (absolute).

@@ -8,6 +8,8 @@ import Synchronization
 /// Named points in checkpointing where crash tests kill the process (SIGKILL, nothing flushed or cleaned up).
 ///
 /// Armed by `arm(_:)` or by the environment variable `WEIR_CRASH_AT=<point>`; disarmed, `hit` costs one lock.
+/// `Tests/CrashChild` (`weir-crash-child`) runs a seeded workload with a point armed, and `CrashTests` check that
+/// the last completed checkpoint restores.
 package enum CrashPoint: String, Sendable, CaseIterable {
     /// Half of a changelog segment file is written.
     case midSegmentWrite = "mid-segment-write"

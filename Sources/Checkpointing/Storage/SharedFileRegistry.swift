@@ -9,7 +9,8 @@
 ///
 /// Invariants (`checkInvariants`, after every change in debug builds): 1. `references[path]` equals the number of
 /// entries of `checkpoints` containing `path`, and is absent when zero. 2. Every referenced, live, held or pinned
-/// path is in `known` until `takeDeletable` returns it. 3. Pin counts are positive.
+/// path is in `known` until `takeDeletable` returns it. 3. Pin counts are positive. A seeded test
+/// (`SharedFileRegistryTests` in `FaultTests.swift`) runs random operations against a reference model.
 struct SharedFileRegistry: Sendable {
     private(set) var references: [String: Int] = [:]
     private var checkpoints: [Int64: Set<String>] = [:]

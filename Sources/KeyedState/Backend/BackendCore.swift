@@ -2,6 +2,7 @@ import StateCore
 
 /// The part of a keyed state backend its states share: the store, the current key (as bytes), the registry of
 /// states and reusable scratch buffers. One owner thread uses it; nothing here is synchronized.
+/// `KeyedStateBackend<Key>` is a thin generic shell over it.
 ///
 /// Invariants:
 /// 1. `hasCurrentKey` implies `currentPrefix` is `keyGroup (2 bytes, big-endian) ‖ serialized key` and

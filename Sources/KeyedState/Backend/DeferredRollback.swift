@@ -7,6 +7,12 @@ import RocksKit
 ///
 /// Invariant: a key is in `keys` only while its value at `point` is its state. `point` stays held (it is a
 /// rollback point the tracker owns) until the set is empty.
+///
+/// Held by `RocksStateStore`: a get of a deferred key reads at `point`, a put or delete makes it current (it leaves
+/// the set), and a list append first writes its value at `point` back. What is left is written back (sorted,
+/// batched MultiGets at `point`, one write batch per 4,096 keys) before anything reads the database as a whole: a
+/// scan or prefix delete (that column only), the snapshot of an incremental or full checkpoint, a rollback point,
+/// a materialization, a non-discarding close.
 struct DeferredRollback {
     /// The snapshot the deferred keys read at.
     let point: RocksSnapshot

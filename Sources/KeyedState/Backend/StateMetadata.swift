@@ -2,6 +2,11 @@ import RocksKit
 
 /// What a backend records about a registered state, so a second registration (or a restore) can be checked
 /// against it before any state is touched. Stored as JSON in RocksDB's default column family.
+///
+/// Registering a name twice with different metadata throws `incompatibleRegistration`. Reopening a backend
+/// (`reopen: true`) first reads the stored metadata in a separate open (`RocksStateStore.init`), so merge
+/// operators, TTL filters and blob options are configured before the real open, and registering with another
+/// schema throws `incompatibleSerializer` before any state is read.
 public struct StateMetadata: Sendable, Hashable, Codable {
     /// The state's name.
     public var name: String

@@ -5,6 +5,14 @@ import StateCore
 /// Keys are `keyGroup ‖ key ‖ namespace` (‖ map key); `primaryLength` says where the map key starts (it equals
 /// the key's length for every state but map state). Implementations: `RocksStateStore` and `HeapStateStore`.
 /// A store is used by one thread at a time: its backend's owner.
+///
+/// One protocol for both engines keeps their semantics identical: the model test (`StateModelTests`) runs the same
+/// random operations against both. The key group is the key's first two bytes (big-endian), so a key group is one
+/// contiguous range of every column, which is what rescaling cuts along. Value, reducing and aggregating states are
+/// one entry, `[timestamp ‖] value` (reducing and aggregating read, fold, write); a list is one entry of framed
+/// elements, appended with one merge of the concatenation operator (a C callback that appends operands), so an
+/// append never reads the list; a map is one entry per map entry, iterated by a bounded prefix scan. The bytes:
+/// `docs/FORMATS.md`.
 protocol StateStore: AnyObject {
     /// Metadata a previous run persisted for `name`, if the store keeps any.
     func persistedMetadata(named name: String) -> StateMetadata?

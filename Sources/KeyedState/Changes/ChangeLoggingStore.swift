@@ -2,6 +2,10 @@ import StateCore
 
 /// A store that applies each change to the store under it and then hands it to a `StateChangeSink` (the
 /// changelog). Reads go straight through. A change the inner store refused is not recorded.
+///
+/// The one hook KeyedState gives checkpointing: attaching a `StateChangeSink` (package access) makes `BackendCore`
+/// swap its store for one of these over `baseStore`. Restore, replay, rollback and ingest write to the unwrapped
+/// `baseStore`, so what they write is not logged again.
 final class ChangeLoggingStore: StateStore {
     let inner: any StateStore
     let sink: any StateChangeSink

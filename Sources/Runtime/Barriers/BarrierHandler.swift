@@ -36,6 +36,15 @@ public enum AlignmentMode: Sendable, Hashable, CustomStringConvertible {
 /// at once (`persistOvertaken`) — they are processed later without being recorded again. Invariants: 1. at most one checkpoint is pending; a newer barrier aborts it.
 /// 2. `snapshot` comes exactly once per completed checkpoint, before `finish`. 3. in aligned state no channel whose
 /// barrier arrived is read until `unblockAll`.
+///
+/// Aligned: block each channel at its barrier, snapshot and forward when all arrived. Unaligned: the gate takes a
+/// barrier from anywhere in a queue (`mayOvertake`); the first one makes the task forward the barrier and snapshot
+/// at once, and buffers arriving on other channels before their barrier are recorded as they are taken. The
+/// producer's output queue and the consumer's input queue are one queue here, so in-flight data is persisted
+/// once, by the consumer (a `ChannelStateFile` per task). Alignment timeout: aligned until the checkpoint is older
+/// than the timeout (measured from the trigger, carried in the barrier), then unaligned. The final checkpoint
+/// after all sources ended, and a stop checkpoint, are always aligned, so no record is in flight after them.
+/// Tested on its own (`BarrierHandlerTests`); `StreamTask` performs the actions.
 public struct BarrierHandler: Sendable {
     /// What the task must do.
     public enum Action: Sendable, Hashable {

@@ -7,6 +7,12 @@
 /// time spent waiting for input, `tick` on every loop turn. At the end of each period it measures the task's
 /// throughput over the time it was busy (time waiting for input does not count, so an idle task is not taken for
 /// a slow one), smooths it, and returns the buffer size the producers should send from then on.
+///
+/// The size is set so that the buffers that can be in flight towards the task (channels × (capacity + 1)) hold
+/// `BufferDebloating.target` of input, between its `minimumBufferSize` (1 KiB) and the configured `bufferSize`
+/// (32 KiB). Producers read it from `InputGate.bufferSize` (atomic) after each buffer they send. Targets below 30 ms
+/// cost throughput here: with little slack, one keyed task's hiccup blocks the shared sources and starves the
+/// other. 4 KiB records stay at 32 KiB buffers (already ~5 ms of input).
 public struct BufferDebloater: Sendable {
     /// The settings.
     public let configuration: BufferDebloating

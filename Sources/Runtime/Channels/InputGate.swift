@@ -6,6 +6,13 @@ import Synchronization
 /// A task's inbox: one lock and condition shared by its input channels and its mailbox, so the task thread
 /// sleeps in one place and wakes for whichever comes first. Producers push into a channel's queue under the same
 /// lock and wait on it while the queue is full (backpressure).
+///
+/// A channel is a queue of buffers of concatenated serialized records (serializers are self-delimiting), bounded
+/// at `JobConfiguration.channelCapacity` buffers (default 4). A producer blocks while it is full (the time counts
+/// as backpressure, `weir_backpressured_microseconds`) and runs its own mail meanwhile, so a source still takes its
+/// checkpoint. Once blocked, it resumes when the channel has drained to half its capacity (`resumeAt`), so it sends
+/// several buffers per wake-up. Barriers, watermarks and end of input never wait for room. In these shared-memory
+/// channels the producer's output queue and the consumer's input queue are one queue.
 final class InputGate: @unchecked Sendable {
     /// Something the task thread must run in order with its records.
     enum Mail: Sendable {

@@ -5,7 +5,8 @@ import Synchronization
 /// A task's output into one downstream vertex: serializes records into one pending buffer per channel, picks the
 /// channel by the edge's partitioning, and sends a buffer when it reaches the size its gate asks for (the buffer
 /// size, or less under buffer debloating; read again after each buffer sent), waiting while the channel is full
-/// (backpressure); also when the task flushes, and before every barrier, watermark and end of input.
+/// (backpressure); also when the task flushes, and before every barrier, watermark and end of input. The task
+/// flushes partly filled buffers every `JobConfiguration.bufferTimeout` (5 ms) and whenever it is idle.
 protocol OutputPort: AnyObject {
     /// Sends every partly filled buffer (waits for room).
     func flush()

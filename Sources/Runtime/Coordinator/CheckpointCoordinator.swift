@@ -5,6 +5,20 @@ import StateCore
 /// Triggers checkpoints at the configured interval (one in flight, a minimum pause between them), collects every
 /// task's acknowledgement, publishes the metadata, then tells every task the checkpoint completed. A checkpoint
 /// not complete within the timeout is aborted: its folder is removed and tasks drop what they recorded.
+///
+/// One thread. An acknowledgement carries backend handles, task state and a channel-state file; a task sends it
+/// from the thread that finishes its backends' asynchronous parts, and a failed part posts the error to the task,
+/// which fails. After the publish, `complete` goes to every task, sinks first. Backends keep the files of an
+/// acknowledged snapshot live until that notification (a materialization finishing in between must not release
+/// them); the changelog truncates on completion. On a task failure `stop()` first finishes a publish in progress.
+///
+/// Graceful stop (`JobExecution.stop()`; SIGINT/SIGTERM in `weir run`): `requestStop()` asks for one more
+/// checkpoint at once, after the one in flight. Its barrier (`CheckpointBarrier.stopsJob`, aligned like a final
+/// one) stops each source where it is, and on its completion every task, sinks first, commits and exits without
+/// finishing its operators (no end-of-input flush or watermark to the end of time, which would emit output the
+/// checkpoint does not cover). If it aborts, another is triggered; a failure restarts the job and the new attempt
+/// stops the same way. `JobExecution.Result.stoppedAt` names it; a restore from it reprocesses nothing
+/// (`GracefulStopTests`).
 final class CheckpointCoordinator: @unchecked Sendable {
     private let configuration: CheckpointConfiguration
     private let storage: CheckpointStorage

@@ -6,6 +6,12 @@ import StateCore
 /// `map`, `filter`, `flatMap` and sinks run in the task of the stream they follow (chained, no serialization);
 /// `keyBy(…).process(…)`, `rebalance` and `broadcast` start a new vertex behind a channel.
 ///
+/// A `DataStream<T>` is a vertex plus a function that wires its producer into a task (`attach`); chaining composes
+/// closures onto the same vertex. `keyBy(…).process(…)`, `rebalance`, `broadcast` and `forward` end the vertex in
+/// a `RecordWriter` and start a new vertex whose input deserializes records with the edge's serializer. Each
+/// vertex is built (`VertexSpec.build`) once per subtask and attempt, on the subtask's thread, so restore work
+/// (RocksDB open, changelog replay) runs in parallel.
+///
 /// ```swift
 /// let job = StreamJob(name: "keyed-count")
 /// job.generator(GeneratorSource.Configuration(keys: 1_000_000, payloadBytes: 100), parallelism: 2)

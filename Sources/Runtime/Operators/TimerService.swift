@@ -12,6 +12,12 @@ public enum TimeDomain: Sendable, Hashable {
 /// Timers of one keyed operator, per key: kept in keyed state (map states `_timers.event` and
 /// `_timers.processing`, timestamp → true) so they are checkpointed, restored and rescaled with the key's other
 /// state, and indexed in memory by timestamp.
+///
+/// The in-memory index is a min-heap per domain (`TimerQueue`), rebuilt at restore by scanning the raw entries.
+/// Event-time timers fire when the task's watermark (the minimum over its input channels) passes them;
+/// processing-time timers are checked on every turn of the task loop. `windowAggregate` builds on them: the
+/// accumulator is a value state whose namespace is the window start, with an event-time timer at the window's
+/// last millisecond (`WindowAggregate`).
 final class TimerService<Key> {
     private let state: KeyedStateBackend<Key>
     private var stores: [TimeDomain: MapState<Int64, Bool, VoidNamespace>] = [:]

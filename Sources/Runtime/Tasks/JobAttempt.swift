@@ -4,6 +4,13 @@ import StateCore
 
 /// One run of the job graph: every subtask's task and thread, the coordinator, and the checkpoint restored from.
 /// A failure cancels every task; `JobExecution` then starts a new attempt from the latest completed checkpoint.
+///
+/// Failover: the first task failure cancels every task (the coordinator first finishes a publish in progress) and
+/// the tasks close or park their backends (`TaskOperator.park`, for local rollback); the next attempt runs under
+/// the restart strategy. A new process with `restore: .latest` does the same after `kill -9`, and checkpoint
+/// storage removes the aborted folder at start. The transactional file sink commits what the restored checkpoint
+/// pre-committed and deletes every other pending or in-progress file of its subtask. Failure injection
+/// (`JobConfiguration.failureInjector`) is consulted after every input buffer and source batch.
 final class JobAttempt: @unchecked Sendable {
     let configuration: JobConfiguration
     let storage: CheckpointStorage?

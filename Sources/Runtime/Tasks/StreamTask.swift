@@ -5,6 +5,14 @@ import Synchronization
 
 /// One subtask of a vertex, on its own thread: records, barriers, watermarks, timers and checkpoint mail are
 /// handled in one order (the mailbox), so operator state is touched by this thread only.
+///
+/// Its `InputGate` holds one lock and condition shared by the input channels' queues and the mailbox, so the thread
+/// sleeps in one place. Mail (source triggers, checkpoint completion, aborts) is taken before records. Sources
+/// emit in batches of `Limits.sourceBatchRecords` (256) and check mail between batches. Each loop turn also fires
+/// due processing-time timers, feeds the `BarrierHandler` a clock tick while aligning, and ticks the
+/// `BufferDebloater`; event-time timers fire when the task's watermark (the minimum over its input channels)
+/// passes them. After a rescale every old subtask's channel state goes through the input filter
+/// (`loadChannelState`).
 final class StreamTask: @unchecked Sendable {
     let vertex: VertexSpec
     let subtask: Int
