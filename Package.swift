@@ -80,7 +80,8 @@ let package = Package(
             dependencies: ["Checkpointing", "Inspection", "KeyedState", "Monitoring", "Runtime", "RocksKit", "StateCore"],
             swiftSettings: strictSettings),
         .target(
-            name: "StateTestSupport", dependencies: ["StateCore", "KeyedState", "Checkpointing", "ObjectStore"],
+            name: "StateTestSupport",
+            dependencies: ["StateCore", "KeyedState", "Checkpointing", "Inspection", "ObjectStore", "RocksKit", "Runtime"],
             swiftSettings: strictSettings),
         .executableTarget(
             name: "weir",
@@ -95,7 +96,7 @@ let package = Package(
             name: "WeirBench",
             dependencies: [
                 "Checkpointing", "Inspection", "KeyedState", "ObjectStore", "Runtime", "StateCore", "RocksKit", "CRocksDB",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "StateTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/WeirBench",
             swiftSettings: strictSettings
@@ -118,8 +119,12 @@ let package = Package(
         .testTarget(
             name: "RuntimeTests",
             dependencies: [
-                "Checkpointing", "Runtime", "StateCore", "StateTestSupport", "Weir", "weir",
+                "Checkpointing", "Inspection", "KeyedState", "Monitoring", "Runtime", "StateCore", "StateTestSupport", "Weir",
+                "weir",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,7 +133,8 @@ let package = Package(
         ),
         .testTarget(name: "StateCoreTests", dependencies: ["StateCore"], swiftSettings: strictSettings),
         .testTarget(
-            name: "ObjectStoreTests", dependencies: ["ObjectStore", "Checkpointing", "StateTestSupport"],
+            name: "ObjectStoreTests",
+            dependencies: ["ObjectStore", "Checkpointing", "Inspection", "KeyedState", "StateTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "KeyedStateTests",

@@ -76,11 +76,18 @@ public final class JobExecution: @unchecked Sendable {
     }
 
     /// Runs until the input ends, `cancel()`, or a failure the restart strategy does not cover.
-    /// - Throws: `RuntimeError` — `.invalidJob` before anything ran, `.checkpoint` when the checkpoint root
+    /// - Throws: `RuntimeError` — `.invalidJob` before anything ran (a malformed graph, the incremental strategy on
+    ///   the heap engine), `.checkpoint` when the checkpoint root
     ///   cannot be opened or a restore fails, `.restartsExhausted` with the last failure.
     @discardableResult
     public func run() throws(RuntimeError) -> Result {
         try self.job.validate(maxParallelism: self.configuration.maxParallelism)
+        if case .heap = self.configuration.engine, self.configuration.checkpointing?.strategy.kind == .incremental {
+            // Every keyed task would fail at its first checkpoint, and every restart the same way.
+            throw RuntimeError(
+                code: .invalidJob,
+                message: "the incremental strategy needs the RocksDB engine; use .changelog or .full with the heap engine")
+        }
         if let checkpointing = self.configuration.checkpointing {
             do {
                 self.storage = try CheckpointStorage(

@@ -1,4 +1,5 @@
 import StateCore
+import Synchronization
 
 /// What to remove under a checkpoint root, in this order: the `_metadata` of each checkpoint (from then on its
 /// folder is no longer a checkpoint, whatever happens next), then those folders, then folders of checkpoints that
@@ -23,11 +24,17 @@ final class CheckpointDeleter: Sendable {
     private let root: String
     private let fileSystem: any CheckpointFileSystem
     private let worker = BackgroundWorker(name: "weir-cleanup")
+    /// Told, for each checkpoint of a deletion, whether its `_metadata` is gone; returns the files that the
+    /// storage released because of it (removed next). Set once by the storage.
+    private let retired = Mutex<(@Sendable (Int64, Bool) -> [String])?>(nil)
 
     init(root: String, fileSystem: any CheckpointFileSystem) {
         self.root = root
         self.fileSystem = fileSystem
     }
+
+    /// Sets the storage's answer to a checkpoint's `_metadata` being removed (`true`) or not (`false`).
+    func onRetired(_ body: @escaping @Sendable (Int64, Bool) -> [String]) { self.retired.withLock { $0 = body } }
 
     /// Removes `deletion` on the cleanup thread, off the checkpointing path. Failures are left for the next start
     /// (what could not be removed is unreferenced, and startup recovery collects it).
@@ -64,13 +71,28 @@ final class CheckpointDeleter: Sendable {
         func attempt(_ body: () throws(CheckpointError) -> Void) {
             do throws(CheckpointError) { try body() } catch { failure = failure ?? error }
         }
+        // A checkpoint goes `_metadata` first. Until that is gone it is complete on disk, so the files it
+        // references stay: the storage releases them only when told it is gone, and hands them back to remove.
+        let retired = self.retired.withLock { $0 }
         for id in deletion.checkpoints {
             let folder = "\(self.root)/\(CheckpointStorage.checkpointFolder(id))"
-            attempt { () throws(CheckpointError) in
+            var removed = true
+            do throws(CheckpointError) {
                 if self.fileSystem.exists(folder + "/_metadata") { try self.fileSystem.remove(folder + "/_metadata") }
-                try? self.fileSystem.syncDirectory(folder)
-                try self.fileSystem.remove(folder)
+            } catch {
+                failure = failure ?? error
+                removed = false
             }
+            if removed {
+                attempt { () throws(CheckpointError) in
+                    try? self.fileSystem.syncDirectory(folder)
+                    try self.fileSystem.remove(folder)
+                }
+            }
+            let released = retired?(id, removed) ?? []
+            var paths: [String] = []
+            for relative in released { attempt { () throws(CheckpointError) in paths.append(try self.resolve(relative)) } }
+            attempt { () throws(CheckpointError) in try self.fileSystem.removeFiles(paths) }
         }
         for name in deletion.abortedFolders where !self.fileSystem.exists("\(self.root)/\(name)/_metadata") {
             attempt { () throws(CheckpointError) in try self.fileSystem.remove(try self.resolve(name)) }

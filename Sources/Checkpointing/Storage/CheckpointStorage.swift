@@ -55,6 +55,12 @@ public final class CheckpointStorage: Sendable {
         var highestID: Int64 = 0
         /// Checkpoint folders whose `_metadata` did not verify at startup: their ids are never published again.
         var damagedIDs: Set<Int64> = []
+        /// Checkpoints whose publish failed with an unknown outcome and could not be withdrawn: their `_metadata`
+        /// may be complete, so their files stay held (and their folders kept) until the next start decides.
+        var uncertain: Set<Int64> = []
+        /// Subsumed checkpoints whose `_metadata` removal is queued (`true`) or failed (`false`, retried at the
+        /// next publish). Their files stay referenced until it is gone: a complete checkpoint on disk keeps its files.
+        var retiring: [Int64: Bool] = [:]
     }
 
     private let state: Mutex<State>
@@ -180,9 +186,25 @@ public final class CheckpointStorage: Sendable {
         state.damagedIDs = Set(report.damaged.compactMap { Int64($0.folder.dropFirst(4)) })
         state.highestID = max(report.completed.max() ?? 0, state.damagedIDs.max() ?? 0)
         self.state = Mutex(state)
+        deleter.onRetired { [weak self] id, removed in self?.retired(id, removed: removed) ?? [] }
     }
 
     deinit { self.close() }
+
+    /// A subsumed checkpoint's `_metadata` is gone (its files are released: returns those nothing needs now), or
+    /// could not be removed (it stays complete on disk with its files; the next publish tries again).
+    private func retired(_ id: Int64, removed: Bool) -> [String] {
+        self.state.withLock { state -> [String] in
+            guard state.retiring[id] != nil else { return [] }
+            guard removed else {
+                state.retiring[id] = false
+                return []
+            }
+            state.retiring[id] = nil
+            state.registry.release(checkpoint: id)
+            return Self.takeDeletable(&state)
+        }
+    }
 
     /// `given`, or the default for `root` (local, or the environment's object store for `s3://`).
     package static func fileSystem(_ given: (any CheckpointFileSystem)?, for root: String) throws(CheckpointError)
@@ -353,7 +375,15 @@ public final class CheckpointStorage: Sendable {
             try self.fileSystem.createDirectory(folder)
             try self.fileSystem.publish(metadata.encoded(cache: self.sectionLists), to: folder + "/_metadata")
         } catch {
-            try? self.deleter.perform(Deletion(files: ["\(Self.checkpointFolder(id))/_metadata.inprogress"]))
+            // The outcome is unknown: a rename may have taken effect before the directory fsync failed, an object
+            // may have been created before the connection reset. Withdraw the checkpoint, `_metadata` first, before
+            // anything lets go of its files; if that fails too, it may be complete, and `abort` keeps its files.
+            do throws(CheckpointError) { try self.deleter.perform(Deletion(checkpoints: [id])) } catch {
+                self.state.withLock { _ = $0.uncertain.insert(id) }
+                let reason = error.message
+                CheckpointingLog.logger.debug(
+                    "checkpoint \(id): publish failed, its folder could not be removed (\(reason)); files kept until the next start")
+            }
             throw error.inCheckpoint(id)
         }
         let (subsumed, deletable) = self.state.withLock { state -> ([Int64], [String]) in
@@ -365,10 +395,14 @@ public final class CheckpointStorage: Sendable {
             var subsumed: [Int64] = []
             while state.completed.count > self.retained, let oldest = state.completed.keys.min() {
                 state.completed[oldest] = nil
-                state.registry.release(checkpoint: oldest)
+                state.retiring[oldest] = true
                 subsumed.append(oldest)
             }
-            return (subsumed, Self.takeDeletable(&state))
+            for (old, queued) in state.retiring where !queued {
+                state.retiring[old] = true
+                subsumed.append(old)
+            }
+            return (subsumed.sorted(), Self.takeDeletable(&state))
         }
         CheckpointingLog.logger.debug(
             "published checkpoint \(id) under \(self.root)",
@@ -394,9 +428,10 @@ public final class CheckpointStorage: Sendable {
     /// - Throws: `.io` naming a file that could not be removed (what was removed stays removed).
     public func clear() throws(CheckpointError) {
         let ids = self.state.withLock { state -> [Int64] in
-            let ids = Array(state.completed.keys) + Array(state.damagedIDs)
-            for id in state.completed.keys { state.registry.release(checkpoint: id) }
+            let ids = Array(state.completed.keys) + Array(state.damagedIDs) + Array(state.retiring.keys)
+            for id in Array(state.completed.keys) + Array(state.retiring.keys) { state.registry.release(checkpoint: id) }
             state.completed = [:]
+            state.retiring = [:]
             state.damagedIDs = []
             state.verified = []
             _ = state.registry.takeDeletable()
@@ -410,7 +445,7 @@ public final class CheckpointStorage: Sendable {
     public func abort(_ id: Int64) {
         // Never a completed checkpoint, nor a damaged one's folder (a refused publish of its id ends here).
         let deletion = self.state.withLock { state -> Deletion? in
-            guard state.completed[id] == nil else { return nil }
+            guard state.completed[id] == nil, !state.uncertain.contains(id) else { return nil }
             state.registry.releaseHold(checkpoint: id)
             guard !state.damagedIDs.contains(id) else { return nil }
             return Deletion(abortedFolders: [Self.checkpointFolder(id)], files: Self.takeDeletable(&state))
@@ -535,10 +570,11 @@ public final class CheckpointStorage: Sendable {
     /// - Throws: `.io` naming what could not be removed (what was removed stays removed; run it again).
     public func collect(_ plan: CollectionPlan) throws(CheckpointError) {
         guard self.startup.damaged.isEmpty else { return }
+        // The checkpoints' files are released once their `_metadata` is gone (`retired`), and removed then.
         let deletable = self.state.withLock { state -> Set<String> in
             for id in plan.checkpoints where state.completed[id] != nil {
                 state.completed[id] = nil
-                state.registry.release(checkpoint: id)
+                state.retiring[id] = true
             }
             return Set(Self.takeDeletable(&state))
         }
