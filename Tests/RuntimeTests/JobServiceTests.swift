@@ -13,14 +13,20 @@ import Testing
 @Suite(.serialized) struct JobServiceTests {
     /// The exactly-once keyed count, the first run slowed (`pause` a record) so that its input outlasts three
     /// checkpoints and the stop that follows them, however loaded the machine is.
+    /// Set when the stop has been asked for: records then take 1 ms each, so that the input cannot end before the
+    /// stop lands however long the request waits for a thread of the (busy) cooperative pool.
+    final class Brake: Sendable {
+        let on = Atomic<Bool>(false)
+    }
+
     static func execution(
-        _ scratch: TemporaryDirectory, restore: RestoreSource = .empty, pause: UInt32 = 0
+        _ scratch: TemporaryDirectory, restore: RestoreSource = .empty, pause: UInt32 = 0, brake: Brake = Brake()
     ) -> JobExecution {
         let job = StreamJob.keyedCount(
             generator: GeneratorSource.Configuration(keys: ExactlyOnceTests.keys, payloadBytes: 16, count: ExactlyOnceTests.records),
             parallelism: 2, sink: .files(directory: scratch.appending("out")),
             failAt: { _, _ in
-                if pause > 0 { usleep(pause) }
+                if brake.on.load(ordering: .relaxed) { usleep(1_000) } else if pause > 0 { usleep(pause) }
                 return false
             })
         return JobExecution(job: job, configuration: JobConfiguration(
@@ -83,12 +89,16 @@ import Testing
         defer { scratch.remove() }
         // Slower: the shutdown is triggered from a task, which waits for a thread of the cooperative pool (busy
         // with other tests under the whole suite).
-        let execution = Self.execution(scratch, pause: 400)
+        let brake = Brake()
+        let execution = Self.execution(scratch, pause: 400, brake: brake)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: execution, successTerminationBehavior: .gracefullyShutdownGroup)],
                 logger: Logger(label: "weir.test")))
-        Self.afterThreeCheckpoints(execution) { Task { await group.triggerGracefulShutdown() } }
+        Self.afterThreeCheckpoints(execution) {
+            brake.on.store(true, ordering: .relaxed)
+            Task { await group.triggerGracefulShutdown() }
+        }
         try await group.run()
         let stopped = execution.statistics.last { $0.status == .completed }?.checkpointID
         try await Self.checkStoppedAndResume(scratch, stoppedAt: stopped)
