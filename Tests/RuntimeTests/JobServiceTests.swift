@@ -36,10 +36,12 @@ import Testing
 
     /// Calls `action` (once) when the job has completed its third checkpoint, on the coordinator's thread: the
     /// stop then comes at the same point of the input however loaded the machine is.
-    static func afterThreeCheckpoints(_ execution: JobExecution, _ action: @escaping @Sendable () -> Void) {
+    static func afterThreeCheckpoints(
+        _ execution: JobExecution, count: Int = 3, _ action: @escaping @Sendable () -> Void
+    ) {
         let completed = Counter()
         execution.onCheckpoint = { statistics in
-            guard statistics.status == .completed, completed.increment() == 3 else { return }
+            guard statistics.status == .completed, completed.increment() == count else { return }
             action()
         }
     }
@@ -90,12 +92,12 @@ import Testing
         // Slower: the shutdown is triggered from a task, which waits for a thread of the cooperative pool (busy
         // with other tests under the whole suite).
         let brake = Brake()
-        let execution = Self.execution(scratch, pause: 400, brake: brake)
+        let execution = Self.execution(scratch, pause: 1_000, brake: brake)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: execution, successTerminationBehavior: .gracefullyShutdownGroup)],
                 logger: Logger(label: "weir.test")))
-        Self.afterThreeCheckpoints(execution) {
+        Self.afterThreeCheckpoints(execution, count: 1) {
             brake.on.store(true, ordering: .relaxed)
             Task { await group.triggerGracefulShutdown() }
         }
