@@ -47,7 +47,8 @@ public struct TemporaryDirectory: Sendable {
         return result.sorted()
     }
 
-    private static func removeTree(_ path: String) {
+    /// Removes `path` and everything under it; a missing path is fine.
+    public static func removeTree(_ path: String) {
         if let directory = opendir(path) {
             while let entry = readdir(directory) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in

@@ -373,6 +373,9 @@ public final class CheckpointStorage: Sendable {
         let folder = self.checkpointDirectory(id)
         do throws(CheckpointError) {
             try self.fileSystem.createDirectory(folder)
+            // Files the checkpoint wrote into its folder (full snapshots, channel state) must be durable entries
+            // before `_metadata` is: a rename into the folder may otherwise reach the disk before their creation.
+            try self.fileSystem.syncDirectory(folder)
             try self.fileSystem.publish(metadata.encoded(cache: self.sectionLists), to: folder + "/_metadata")
         } catch {
             // The outcome is unknown: a rename may have taken effect before the directory fsync failed, an object
