@@ -81,7 +81,13 @@ let package = Package(
             swiftSettings: strictSettings),
         .target(
             name: "StateTestSupport",
-            dependencies: ["StateCore", "KeyedState", "Checkpointing", "Inspection", "ObjectStore", "RocksKit", "Runtime"],
+            dependencies: [
+                "StateCore", "KeyedState", "Checkpointing", "Inspection", "ObjectStore", "RocksKit", "Runtime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings),
         .executableTarget(
             name: "weir",
@@ -134,7 +140,7 @@ let package = Package(
         .testTarget(name: "StateCoreTests", dependencies: ["StateCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "ObjectStoreTests",
-            dependencies: ["ObjectStore", "Checkpointing", "Inspection", "KeyedState", "StateTestSupport"],
+            dependencies: ["ObjectStore", "Checkpointing", "Inspection", "KeyedState", "StateCore", "StateTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "KeyedStateTests",

@@ -52,14 +52,30 @@ public final class S3Client: Sendable {
     // MARK: Objects
 
     /// Stores an object and returns its entity tag. With `ifNoneMatch`, only when no object has the key.
-    /// - Throws: `.alreadyExists` when `ifNoneMatch` and the key exists.
+    ///
+    /// A conditional create whose answer was lost (the connection reset after the server stored it) is retried
+    /// and then refused as existing: when the object there has these very bytes (its entity tag is their MD5),
+    /// the create is taken as done.
+    /// - Throws: `.alreadyExists` when `ifNoneMatch` and the key holds another object.
     @discardableResult
     public func put(bucket: String, key: String, bytes: [UInt8], ifNoneMatch: Bool = false) throws(ObjectStoreError)
         -> String
     {
-        let response = try self.send(
-            "PUT", bucket: bucket, key: key, headers: ifNoneMatch ? [("If-None-Match", "*")] : [], body: bytes)
-        return response.headers.first(name: "ETag") ?? ""
+        do throws(ObjectStoreError) {
+            let response = try self.send(
+                "PUT", bucket: bucket, key: key, headers: ifNoneMatch ? [("If-None-Match", "*")] : [], body: bytes)
+            return response.headers.first(name: "ETag") ?? ""
+        } catch where error.code == .alreadyExists {
+            let md5 = Insecure.MD5.hash(data: bytes).map { byte in
+                let hex = String(byte, radix: 16)
+                return byte < 16 ? "0" + hex : hex
+            }.joined()
+            guard let existing = try self.head(bucket: bucket, key: key),
+                existing.etag.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) == md5
+            else { throw error }
+            ObjectStoreTelemetry.log.debug("PUT s3://\(bucket)/\(key): already there with these bytes (a lost answer)")
+            return existing.etag
+        }
     }
 
     /// Part of an object as `getRange` read it.
