@@ -126,7 +126,7 @@ let package = Package(
             name: "RuntimeTests",
             dependencies: [
                 "Checkpointing", "Inspection", "KeyedState", "Monitoring", "Runtime", "StateCore", "StateTestSupport", "Weir",
-                "weir",
+                "weir", "weir-crash-child",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(name: "StateCoreTests", dependencies: ["StateCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "ObjectStoreTests",
-            dependencies: ["ObjectStore", "Checkpointing", "Inspection", "KeyedState", "StateCore", "StateTestSupport"],
+            dependencies: ["ObjectStore", "Checkpointing", "Inspection", "KeyedState", "StateCore", "StateTestSupport", "weir-crash-child"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "KeyedStateTests",

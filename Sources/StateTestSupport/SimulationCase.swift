@@ -69,7 +69,16 @@ public struct SimulationCase: Sendable, CustomStringConvertible {
         for _ in 0..<pick(4) { failures.append(between(200, records / 3)) }
         self.taskFailures = failures
         self.faultRate = faultRate ?? [0, 0, 0.002, 0.01][pick(4)]
+        // Drawn last, so the draws above are what they were before kills existed.
+        self.killAfter = pick(3) == 0 ? .milliseconds(Int64(between(0, 400))) : nil
     }
+
+    /// `kill -9` of the first run, which then runs in a child process: this long after its first completed
+    /// checkpoint (nil: no kill). Only on a local root.
+    public var killAfter: Duration?
+
+    /// Whether the root is on object storage (`Simulation.run` with a server), not a local directory.
+    public var onObjectStorage = false
 
     /// How long the sources take to emit every record (paced, so that checkpoints fall all through the input).
     public var inputSeconds = 1.2
@@ -97,6 +106,7 @@ public struct SimulationCase: Sendable, CustomStringConvertible {
     public var replayCommand: String {
         "swift run -c release weir-bench torture --seeds 1 --from \(self.seed)"
             + (self.faultRate > 0 ? " --fault-rate \(self.faultRate)" : "")
+            + (self.onObjectStorage ? " --object-storage" : "")
     }
 
     public var description: String {
@@ -111,6 +121,8 @@ public struct SimulationCase: Sendable, CustomStringConvertible {
         let stop = self.rescaledParallelism.map { "\(self.gracefulStop ? "stop" : "cancel") → \($0) subtasks" } ?? "no stop"
         return "seed \(self.seed): \(strategy), \(self.alignment), every \(self.interval), \(self.parallelism) keyed / "
             + "\(self.sourceParallelism) source subtasks, \(stop), \(engine), local recovery \(self.localRecovery ? "on" : "off"), "
-            + "\(self.records) records over \(self.keys) keys, task failures at \(self.taskFailures), storage faults \(self.faultRate)"
+            + "\(self.records) records over \(self.keys) keys, task failures at \(self.taskFailures), "
+            + (self.killAfter.map { "kill -9 \($0) after the first checkpoint, " } ?? "")
+            + "storage faults \(self.faultRate)\(self.onObjectStorage ? " on object storage" : "")"
     }
 }

@@ -4,12 +4,18 @@
 // checkpoint `crashAt`.
 //
 // Usage: weir-crash-child <root> <work> <crash-point> <seed> <checkpoints> <steps> <crashAt>
+//        weir-crash-child simulate <seed> <directory> <fault-rate>
 import Checkpointing
 import Foundation
 import KeyedState
 import StateTestSupport
 
 let arguments = CommandLine.arguments
+// `weir-crash-child simulate SEED DIRECTORY FAULT-RATE`: the first attempt of a seeded simulation, for
+// `Simulation.run` to kill with SIGKILL.
+if arguments.count == 5, arguments[1] == "simulate", let seed = UInt64(arguments[2]), let rate = Double(arguments[4]) {
+    exit(Simulation.runFirstAttempt(SimulationCase(seed: seed, faultRate: rate), directory: arguments[3]))
+}
 guard arguments.count == 8, let point = CrashPoint(rawValue: arguments[3]), let seed = UInt64(arguments[4]),
     let checkpoints = Int64(arguments[5]), let steps = Int(arguments[6]), let crashAt = Int64(arguments[7])
 else {

@@ -509,8 +509,10 @@ public final class CheckpointStorage: Sendable {
         var completed: [Int64: CheckpointMetadata] = [:]
         var plan = CollectionPlan()
         for name in try fileSystem.list(root) where name.hasPrefix("chk-") {
-            guard let id = Int64(name.dropFirst(4)), fileSystem.isDirectory("\(root)/\(name)") else { continue }
+            guard let id = Int64(name.dropFirst(4)) else { continue }
             let path = "\(root)/\(name)/_metadata"
+            // An empty folder is aborted too: on object storage a folder whose removal failed half-way can stay
+            // listed with nothing in it (SeaweedFS keeps the directory), and it is collected like any other.
             guard fileSystem.exists(path) else {
                 plan.aborted.append(name)
                 continue
