@@ -7,7 +7,7 @@ struct WeirBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir-bench",
         abstract: "Measure Weir against raw RocksDB in the same run (use a release build).",
-        subcommands: [StateBenchmark.self, CheckpointBenchmark.self, InspectBenchmark.self, UnalignedBenchmark.self, RecoveryBenchmark.self, ReportCommand.self, TortureCommand.self]
+        subcommands: [StateBenchmark.self, CheckpointBenchmark.self, InspectBenchmark.self, UnalignedBenchmark.self, RecoveryBenchmark.self, ReportCommand.self, TortureCommand.self, SoakCommand.self]
     )
 }
 

@@ -41,7 +41,9 @@ import Testing
                 "the child must die at \(point.rawValue); it printed: \(text)")
         let completed = text.split(separator: "\n").compactMap { Int64($0.dropFirst("completed ".count)) }.last
         let last = try #require(completed)
-        #expect(last >= 3 && last <= 4)
+        // The crash is armed at checkpoint 4. A cleanup crash point is hit on the background cleaner, which under
+        // load can run after checkpoint 5 (or 6) completed.
+        #expect(last >= 3 && last <= (point == .midCleanup ? 6 : 4), "\(point.rawValue): last completed \(last)")
 
         let storage = try CheckpointStorage(root: scratch.root)
         defer { storage.close() }
