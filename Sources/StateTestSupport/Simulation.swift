@@ -132,6 +132,11 @@ public enum Simulation {
                         continue
                     case .finished:
                         break
+                    case .exited:
+                        // A fault while the child opened the root or restored: started again, as in-process.
+                        resubmissions += 1
+                        outcome.resubmissions += 1
+                        continue
                     case .failed(let problem):
                         outcome.problems.append("phase 1 in a child: \(problem)")
                     }
@@ -214,6 +219,8 @@ public enum Simulation {
     private enum ChildRun {
         case killed
         case finished
+        /// The run failed in the child (exit 1), before the kill.
+        case exited(String)
         case failed(String)
     }
 
@@ -239,7 +246,11 @@ public enum Simulation {
         guard process.isRunning else {
             process.waitUntilExit()
             let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            return process.terminationStatus == 0 ? .finished : .failed("exit \(process.terminationStatus): \(message)")
+            switch process.terminationStatus {
+            case 0: return .finished
+            case 1: return .exited(message)
+            default: return .failed("exit \(process.terminationStatus): \(message)")
+            }
         }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
