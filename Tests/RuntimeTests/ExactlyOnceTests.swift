@@ -30,14 +30,7 @@ import Glibc
     }()
 
     /// The lines of every committed file under `directory`, sorted.
-    static func committed(_ directory: String) throws -> [String] {
-        var lines: [String] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory) where name.hasSuffix(".txt") {
-            let text = try String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8)
-            lines += text.split(separator: "\n").map(String.init)
-        }
-        return lines.sorted()
-    }
+    static func committed(_ directory: String) throws -> [String] { try Simulation.committed(directory) }
 
     static func settings(_ scratch: TemporaryDirectory, alignment: AlignmentMode, strategy: SnapshotStrategy) -> KeyedCountRun.Settings {
         var settings = KeyedCountRun.Settings(workingDirectory: scratch.appending("work"))
