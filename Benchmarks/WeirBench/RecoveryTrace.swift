@@ -88,28 +88,13 @@ enum RecoveryJob {
         _ options: RecoveryOptions, root: String, work: String, restore: Bool, failAt: Int64?, stopAt: Int64,
         emit: @escaping @Sendable (RecoveryTrace.Event) -> Void
     ) throws {
-        let job = StreamJob.keyedCount(
-            generator: GeneratorSource.Configuration(keys: options.keys, payloadBytes: options.payload, seed: options.seed),
-            parallelism: options.parallelism,
-            valueSeparation: options.kvSeparation ? ValueSeparation(minBlobSize: options.minBlobSize) : nil,
-            sink: .counting(throttle: options.sinkThrottle > 0 ? .microseconds(options.sinkThrottle) : nil))
         var injector: (@Sendable (String, Int, Int, Int) -> Bool)?
         if let failAt {
             injector = { vertex, subtask, attempt, _ in
                 attempt == 0 && vertex == "count" && subtask == 0 && RecoveryTrace.now >= failAt
             }
         }
-        let checkpointing = CheckpointConfiguration(
-            directory: root, interval: .milliseconds(Int64(options.interval)), strategy: options.snapshotStrategy,
-            alignment: options.alignmentMode)
-        var configuration = JobConfiguration(
-            checkpointing: checkpointing, workingDirectory: work, restartStrategy: .fixedDelay(attempts: 3, delay: .zero),
-            restore: restore ? .latest : .empty, failureInjector: injector)
-        configuration.localRecovery = options.localRecovery
-        configuration.channelCapacity = options.channelCapacity
-        configuration.bufferDebloating = options.debloatTarget == 0 ? nil : BufferDebloating(target: .milliseconds(options.debloatTarget))
-        configuration.engine = .rocksDB(options.rocksOptions)
-        let execution = JobExecution(job: job, configuration: configuration)
+        let execution = Self.execution(options, root: root, work: work, restore: restore, attempts: 3, injector: injector)
         execution.onCheckpoint = { emit(RecoveryTrace.Event(checkpoint: $0)) }
         let done = DispatchSemaphore(value: 0)
         let sampler = Thread {
@@ -132,6 +117,32 @@ enum RecoveryJob {
             throw BenchFailure(description: "the job failed: \(error.message)")
         }
         emit(RecoveryTrace.Event(attempts: execution.timelines.map(RecoveryTrace.Attempt.init), peakRSSKiB: RecoveryTrace.peakRSSKiB))
+    }
+}
+
+extension RecoveryJob {
+    /// The standard workload's job as `options` shape it (the recovery benchmark's and the soak's), restarted up
+    /// to `attempts` times at once after a failure that `injector` decides.
+    static func execution(
+        _ options: RecoveryOptions, root: String, work: String, restore: Bool, attempts: Int,
+        injector: (@Sendable (String, Int, Int, Int) -> Bool)?
+    ) -> JobExecution {
+        let job = StreamJob.keyedCount(
+            generator: GeneratorSource.Configuration(keys: options.keys, payloadBytes: options.payload, seed: options.seed),
+            parallelism: options.parallelism,
+            valueSeparation: options.kvSeparation ? ValueSeparation(minBlobSize: options.minBlobSize) : nil,
+            sink: .counting(throttle: options.sinkThrottle > 0 ? .microseconds(options.sinkThrottle) : nil))
+        let checkpointing = CheckpointConfiguration(
+            directory: root, interval: .milliseconds(Int64(options.interval)), strategy: options.snapshotStrategy,
+            alignment: options.alignmentMode)
+        var configuration = JobConfiguration(
+            checkpointing: checkpointing, workingDirectory: work, restartStrategy: .fixedDelay(attempts: attempts, delay: .zero),
+            restore: restore ? .latest : .empty, failureInjector: injector)
+        configuration.localRecovery = options.localRecovery
+        configuration.channelCapacity = options.channelCapacity
+        configuration.bufferDebloating = options.debloatTarget == 0 ? nil : BufferDebloating(target: .milliseconds(options.debloatTarget))
+        configuration.engine = .rocksDB(options.rocksOptions)
+        return JobExecution(job: job, configuration: configuration)
     }
 }
 

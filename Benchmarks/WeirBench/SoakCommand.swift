@@ -1,6 +1,5 @@
 import ArgumentParser
 import Checkpointing
-import RocksKit
 import Foundation
 import Runtime
 import Synchronization
@@ -64,26 +63,14 @@ struct SoakCommand: ParsableCommand {
         let stopAt = start + Int64(options.duration * 1000)
         let every = Int64(self.failureEvery * 1000)
         let nextFailure = Atomic<Int64>(every > 0 ? start + every : Int64.max)
-        let job = StreamJob.keyedCount(
-            generator: GeneratorSource.Configuration(keys: options.keys, payloadBytes: options.payload, seed: options.seed),
-            parallelism: options.parallelism,
-            valueSeparation: options.kvSeparation ? ValueSeparation(minBlobSize: options.minBlobSize) : nil,
-            sink: .counting(throttle: options.sinkThrottle > 0 ? .microseconds(options.sinkThrottle) : nil))
-        var configuration = JobConfiguration(
-            checkpointing: CheckpointConfiguration(
-                directory: root, interval: .milliseconds(Int64(options.interval)), strategy: options.snapshotStrategy,
-                alignment: options.alignmentMode),
-            workingDirectory: directory + "/work", restartStrategy: .fixedDelay(attempts: 10_000, delay: .zero),
-            failureInjector: { vertex, subtask, _, _ in
+        let execution = RecoveryJob.execution(
+            options, root: root, work: directory + "/work", restore: false, attempts: 10_000,
+            injector: { vertex, subtask, _, _ in
                 guard vertex == "count" && subtask == 0 else { return false }
                 let due = nextFailure.load(ordering: .relaxed)
                 let now = RecoveryTrace.now
                 return now >= due && nextFailure.compareExchange(expected: due, desired: now + every, ordering: .relaxed).exchanged
             })
-        configuration.localRecovery = options.localRecovery
-        configuration.channelCapacity = options.channelCapacity
-        configuration.engine = .rocksDB(options.rocksOptions)
-        let execution = JobExecution(job: job, configuration: configuration)
         let completed = Atomic<Int>(0)
         execution.onCheckpoint = { (statistics: CheckpointStatistics) in
             if statistics.status == .completed { completed.add(1, ordering: .relaxed) }
