@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpointing
 import Foundation
+import RocksKit
 import Runtime
 import Synchronization
 
@@ -50,6 +51,11 @@ struct SoakCommand: ParsableCommand {
         var files: Int
         var bytes: Int
         var rssKiB: Int
+        /// Bytes the allocator has handed out and not had back (`mallinfo2`): RSS minus this is what the
+        /// allocator keeps (fragmentation, free lists), and what RocksDB maps itself.
+        var heapBytes: Int
+        /// Bytes under the working directory (the RocksDB databases and local recovery copies).
+        var workBytes: Int
     }
 
     func run() throws {
@@ -78,7 +84,7 @@ struct SoakCommand: ParsableCommand {
         let samples = Mutex<[Sample]>([])
         let done = DispatchSemaphore(value: 0)
         let sampleEvery = self.sampleEvery
-        print("   t (s)      records  checkpoints  restarts  root files   root MiB   RSS MiB")
+        print("   t (s)      records  checkpoints  restarts  root files   root MiB   RSS MiB  heap MiB  work MiB")
         let sampler = Thread {
             var due = Double(0)
             var restarts = 0
@@ -89,12 +95,15 @@ struct SoakCommand: ParsableCommand {
                 due += sampleEvery
                 restarts = max(restarts, execution.progress.attempt)
                 let (files, bytes) = Self.usage(root)
-                let sample = Sample(
+                                let sample = Sample(
                     seconds: seconds, records: execution.progress.sourceRecords, checkpoints: completed.load(ordering: .relaxed),
-                    restarts: restarts, files: files, bytes: bytes, rssKiB: Self.residentKiB)
+                    restarts: restarts, files: files, bytes: bytes, rssKiB: Self.residentKiB,
+                    heapBytes: ProcessHeap.inUseBytes, workBytes: Self.usage(directory + "/work").bytes)
                 samples.withLock { $0.append(sample) }
-                print(String(format: "%8.0f %12d %12d %9d %11d %10.1f %9.1f", sample.seconds, sample.records, sample.checkpoints,
-                    sample.restarts, sample.files, Double(sample.bytes) / 1_048_576, Double(sample.rssKiB) / 1024))
+                print(String(format: "%8.0f %12d %12d %9d %11d %10.1f %9.1f %9.1f %9.1f", sample.seconds, sample.records,
+                    sample.checkpoints, sample.restarts, sample.files, Double(sample.bytes) / 1_048_576,
+                    Double(sample.rssKiB) / 1024, Double(sample.heapBytes) / 1_048_576, Double(sample.workBytes) / 1_048_576))
+                fflush(nil)  // every stream: a sample shows as it is taken, also when stdout is a file
             }
         }
         sampler.start()

@@ -44,6 +44,26 @@ static inline int weir_crc32c_hardware(void) { return 0; }
 static inline uint32_t weir_crc32c_extend(uint32_t crc, const void *p, size_t n) { (void)p; (void)n; return crc; }
 #endif
 
+#include <malloc.h>
+
+/// Bytes glibc's allocator has handed out and not had back (in-use small blocks plus mmap'ed large ones).
+static inline size_t weir_heap_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+}
+
+/// Bytes glibc's allocator holds but has not handed out (free blocks in its arenas).
+static inline size_t weir_heap_free(void) {
+    struct mallinfo2 info = mallinfo2();
+    return info.fordblks;
+}
+
+/// Caps the arenas glibc's allocator creates at `count` (`mallopt(M_ARENA_MAX)`); 1 on success.
+static inline int weir_heap_limit_arenas(int count) { return mallopt(M_ARENA_MAX, count); }
+
+/// Returns the free pages of every arena to the kernel (`malloc_trim(0)`); 1 when memory was released.
+static inline int weir_heap_trim(void) { return malloc_trim(0); }
+
 /// Asks the CPU to bring the cache line at `p` in for reading (no fault, no effect on results).
 static inline void weir_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 

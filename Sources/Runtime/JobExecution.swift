@@ -1,5 +1,7 @@
 import Checkpointing
 import Foundation
+import RocksKit
+import StateCore
 import Synchronization
 
 /// Runs a job: starts its tasks, checkpoints it, restarts it from the latest completed checkpoint after a task
@@ -99,6 +101,7 @@ public final class JobExecution: @unchecked Sendable {
         }
         defer { self.storage?.close() }
         if let storage = self.storage { try self.checkRoot(storage) }
+        if let arenas = self.configuration.heapArenas { ProcessHeap.limitArenas(arenas) }
         // Backends a failed attempt parked for local rollback and no later attempt took; then the databases of
         // failed attempts still closing in the background.
         defer {
@@ -162,6 +165,9 @@ public final class JobExecution: @unchecked Sendable {
                     message: "the job failed \(attempt + 1) time(s), more than the restart strategy allows; last failure: \(failure.message)",
                     cause: failure)
             }
+            // The failed attempt's threads have ended; what they freed goes back to the kernel, not to arenas that
+            // the next attempt's threads may never use again.
+            if self.configuration.heapArenas != nil { ProcessHeap.trim() }
             if delay > .zero { Thread.sleep(forTimeInterval: Double(delay.milliseconds) / 1000) }
             attempt += 1
             restore = self.storage?.latest == nil ? .empty : .latest

@@ -181,7 +181,14 @@ extension CheckpointedBackend {
             backendID: self.backendID, uploader: self.storage.changelogUploader,
             threshold: self.strategy.persistThreshold, nextSQN: sqn, sections: sections)
         self.writer = writer
+        // A restored changelog tail is already due for materialization, whatever the interval: were the clock to
+        // start again at every restore, failures more frequent than the interval would starve materialization, and
+        // the changelog (root bytes, and every later restore's replay) would grow without bound.
         self.lastMaterializationStart = .now
+        if !sections.isEmpty {
+            let wait = min(self.strategy.materializationInterval, Limits.materializationAfterRestore)
+            self.lastMaterializationStart = .now - self.strategy.materializationInterval + wait
+        }
         if let rollback = self.rollback {
             rollback.next = writer
         } else {

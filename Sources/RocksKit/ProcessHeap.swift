@@ -1,0 +1,35 @@
+import CRocksDB
+import Foundation
+
+/// The process's C heap (glibc's allocator, which RocksDB and Swift share): its figures, and the two settings that
+/// keep a long-running job's resident memory flat.
+///
+/// glibc gives each thread an arena (up to 8 per core, each growing to 64 MiB) and keeps memory freed in an
+/// arena for reuse rather than returning it. A job that restarts starts new task threads, which may take arenas
+/// no thread used before; RocksDB's memtable blocks and the changelog's buffers freed in them stay resident.
+/// `limitArenas(_:)` caps their number and `trim()` returns their free pages after an attempt ends. Flink's images
+/// face the same allocator with RocksDB and switch it to jemalloc; the cap and the trim do here without a second
+/// allocator.
+public enum ProcessHeap {
+    /// Bytes handed out and not freed (glibc `mallinfo2`: in-use blocks plus mmap'ed large ones). Resident
+    /// memory minus this is what the allocator keeps, plus what is mapped outside it.
+    public static var inUseBytes: Int { Int(weir_heap_in_use()) }
+
+    /// Bytes the allocator holds free in its arenas (glibc `mallinfo2().fordblks`).
+    public static var freeBytes: Int { Int(weir_heap_free()) }
+
+    /// Caps the allocator's arenas at `count` (`mallopt(M_ARENA_MAX)`), unless the environment sets
+    /// `MALLOC_ARENA_MAX` (the operator's choice wins). Arenas created before stay; later threads share the
+    /// capped set. - Returns: `true` when the cap was set.
+    @discardableResult
+    public static func limitArenas(_ count: Int) -> Bool {
+        guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil, count > 0 else { return false }
+        return weir_heap_limit_arenas(Int32(clamping: count)) == 1
+    }
+
+    /// Returns every arena's free pages to the kernel (`malloc_trim(0)`): after an attempt's threads ended and
+    /// its buffers were freed. Takes each arena's lock in turn, for milliseconds.
+    /// - Returns: `true` when memory was released.
+    @discardableResult
+    public static func trim() -> Bool { weir_heap_trim() == 1 }
+}
