@@ -64,13 +64,14 @@ struct SoakCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let root = self.options.checkpointDirectory.map { "\($0)/soak-\(getpid())" } ?? directory + "/checkpoints"
         defer { try? FileManager.default.removeItem(atPath: root) }
+        let work = directory + "/work"
         let options = self.options
         let start = RecoveryTrace.now
         let stopAt = start + Int64(options.duration * 1000)
         let every = Int64(self.failureEvery * 1000)
         let nextFailure = Atomic<Int64>(every > 0 ? start + every : Int64.max)
         let execution = RecoveryJob.execution(
-            options, root: root, work: directory + "/work", restore: false, attempts: 10_000,
+            options, root: root, work: work, restore: false, attempts: 10_000,
             injector: { vertex, subtask, _, _ in
                 guard vertex == "count" && subtask == 0 else { return false }
                 let due = nextFailure.load(ordering: .relaxed)
@@ -95,10 +96,10 @@ struct SoakCommand: ParsableCommand {
                 due += sampleEvery
                 restarts = max(restarts, execution.progress.attempt)
                 let (files, bytes) = Self.usage(root)
-                                let sample = Sample(
+                let sample = Sample(
                     seconds: seconds, records: execution.progress.sourceRecords, checkpoints: completed.load(ordering: .relaxed),
                     restarts: restarts, files: files, bytes: bytes, rssKiB: Self.residentKiB,
-                    heapBytes: ProcessHeap.inUseBytes, workBytes: Self.usage(directory + "/work").bytes)
+                    heapBytes: ProcessHeap.inUseBytes, workBytes: Self.usage(work).bytes)
                 samples.withLock { $0.append(sample) }
                 print(String(format: "%8.0f %12d %12d %9d %11d %10.1f %9.1f %9.1f %9.1f", sample.seconds, sample.records,
                     sample.checkpoints, sample.restarts, sample.files, Double(sample.bytes) / 1_048_576,

@@ -49,7 +49,7 @@ extension CheckpointedBackend {
             if self.materializing != nil { return }
         }
         // A materialization snapshots the database, so it waits while checkpoints leave deferred keys alone.
-        if ContinuousClock.now - self.lastMaterializationStart >= self.strategy.materializationInterval,
+        if ContinuousClock.now >= self.materializationDue,
             !self.postponesSettling
         {
             do { try self.startMaterialization() } catch { self.lastMaterializationError = error }
@@ -99,7 +99,7 @@ extension CheckpointedBackend {
         guard self.materializing == nil, let writer = self.writer else { return }
         let id = self.nextMaterializationID
         self.nextMaterializationID += 1
-        self.lastMaterializationStart = .now
+        self.materializationDue = .now + self.strategy.materializationInterval
         let started = ContinuousClock.now
         let sqn = writer.nextSQN
         CheckpointingLog.logger.trace("'\(self.backendID)': materialization \(id) starts at SQN \(sqn)")

@@ -184,11 +184,8 @@ extension CheckpointedBackend {
         // A restored changelog tail is already due for materialization, whatever the interval: were the clock to
         // start again at every restore, failures more frequent than the interval would starve materialization, and
         // the changelog (root bytes, and every later restore's replay) would grow without bound.
-        self.lastMaterializationStart = .now
-        if !sections.isEmpty {
-            let wait = min(self.strategy.materializationInterval, Limits.materializationAfterRestore)
-            self.lastMaterializationStart = .now - self.strategy.materializationInterval + wait
-        }
+        let interval = self.strategy.materializationInterval
+        self.materializationDue = .now + (sections.isEmpty ? interval : min(interval, Limits.materializationAfterRestore))
         if let rollback = self.rollback {
             rollback.next = writer
         } else {

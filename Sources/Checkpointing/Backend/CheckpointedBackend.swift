@@ -58,7 +58,9 @@ public final class CheckpointedBackend<Key> {
     var uploaded: [String: FileHandle] = [:]
     var materializing: Promise<Result<MaterializationResult, CheckpointError>>?
     var nextMaterializationID: Int64 = 1
-    var lastMaterializationStart = ContinuousClock.now
+    /// When `pollMaterialization()` starts the next materialization: an interval after the last one started, or
+    /// sooner after a restore that continues a changelog tail (`startChangelog`).
+    var materializationDue = ContinuousClock.now
     lazy var materializer = BackgroundWorker(name: "weir-materialize")
     /// Local rollback: snapshots at checkpoints and keys changed since (RocksDB with `localRollback` only).
     var rollback: RollbackTracker?
