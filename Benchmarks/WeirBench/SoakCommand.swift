@@ -56,6 +56,8 @@ struct SoakCommand: ParsableCommand {
         var heapBytes: Int
         /// Bytes under the working directory (the RocksDB databases and local recovery copies).
         var workBytes: Int
+        /// What the open RocksDB databases hold: memtables, table readers, block caches.
+        var rocks: RocksMemoryUsage
     }
 
     func run() throws {
@@ -85,7 +87,8 @@ struct SoakCommand: ParsableCommand {
         let samples = Mutex<[Sample]>([])
         let done = DispatchSemaphore(value: 0)
         let sampleEvery = self.sampleEvery
-        print("   t (s)      records  checkpoints  restarts  root files   root MiB   RSS MiB  heap MiB  work MiB")
+        print("   t (s)      records  checkpoints  restarts  root files   root MiB   RSS MiB  heap MiB  work MiB"
+            + "  DBs  memtable  readers  cache MiB")
         let sampler = Thread {
             var due = Double(0)
             var restarts = 0
@@ -99,11 +102,15 @@ struct SoakCommand: ParsableCommand {
                 let sample = Sample(
                     seconds: seconds, records: execution.progress.sourceRecords, checkpoints: completed.load(ordering: .relaxed),
                     restarts: restarts, files: files, bytes: bytes, rssKiB: Self.residentKiB,
-                    heapBytes: ProcessHeap.inUseBytes, workBytes: Self.usage(work).bytes)
+                    heapBytes: ProcessHeap.inUseBytes, workBytes: Self.usage(work).bytes,
+                    rocks: RocksMemoryUsage.ofOpenDatabases)
                 samples.withLock { $0.append(sample) }
-                print(String(format: "%8.0f %12d %12d %9d %11d %10.1f %9.1f %9.1f %9.1f", sample.seconds, sample.records,
-                    sample.checkpoints, sample.restarts, sample.files, Double(sample.bytes) / 1_048_576,
-                    Double(sample.rssKiB) / 1024, Double(sample.heapBytes) / 1_048_576, Double(sample.workBytes) / 1_048_576))
+                let mib = { (bytes: UInt64) in Double(bytes) / 1_048_576 }
+                print(String(format: "%8.0f %12d %12d %9d %11d %10.1f %9.1f %9.1f %9.1f %4d %9.1f %8.1f %10.1f",
+                    sample.seconds, sample.records, sample.checkpoints, sample.restarts, sample.files,
+                    Double(sample.bytes) / 1_048_576, Double(sample.rssKiB) / 1024, Double(sample.heapBytes) / 1_048_576,
+                    Double(sample.workBytes) / 1_048_576, sample.rocks.databases, mib(sample.rocks.memtableBytes),
+                    mib(sample.rocks.tableReaderBytes), mib(sample.rocks.blockCacheBytes)))
                 fflush(nil)  // every stream: a sample shows as it is taken, also when stdout is a file
             }
         }

@@ -133,6 +133,7 @@ public final class RocksDatabase: @unchecked Sendable {
         registry.filters = filters
         self.registry = Mutex(registry)
         Self.configureCurrentThread()
+        OpenDatabases.shared.add(self)
     }
 
     deinit {
@@ -225,6 +226,7 @@ public final class RocksDatabase: @unchecked Sendable {
     public var isClosed: Bool { self.registry.withLock { $0.closed } }
 
     private func closeHandles() {
+        OpenDatabases.shared.remove(self)  // first: a memory reading holding its lock finishes before the close
         let registry = self.registry.withLock { registry -> Registry? in
             guard !registry.closed else { return nil }
             registry.closed = true

@@ -45,6 +45,30 @@ private final class DropOddValues: CompactionFilter {
         #expect(try database.get(family, key: [1, 2]) == nil)
     }
 
+    /// Memtables, table readers and the block cache show in the database's memory figures, and the database in
+    /// the process's sum while it is open.
+    @Test func memoryUsageCountsMemtablesTableReadersAndTheBlockCache() throws {
+        let path = scratchPath("memory")
+        defer { removeScratch(path) }
+        let database = try RocksDatabase(path: path, columnFamilies: ["a": ColumnFamilyOptions()])
+        let family = try #require(database.columnFamily(named: "a"))
+        let value = [UInt8](repeating: 7, count: 100)
+        func key(_ i: Int) -> [UInt8] { withUnsafeBytes(of: UInt32(i).bigEndian, Array.init) }
+        for i in 0..<20_000 { try database.put(family, key: key(i), value: value) }
+        let written = database.memoryUsage
+        #expect(written.databases == 1)
+        #expect(written.memtableBytes >= 2_000_000, "20,000 × 104 B in the memtable: \(written.memtableBytes) B")
+        try database.flush()
+        for i in stride(from: 0, to: 20_000, by: 7) { #expect(try database.get(family, key: key(i)) == value) }
+        let read = database.memoryUsage
+        #expect(read.memtableBytes < written.memtableBytes / 2, "the flush emptied the memtable")
+        #expect(read.tableReaderBytes > 0 && read.blockCacheBytes > 0, "\(read)")
+        let process = RocksMemoryUsage.ofOpenDatabases
+        #expect(process.databases >= 1 && process.blockCacheBytes >= read.blockCacheBytes)
+        try database.close()
+        #expect(database.memoryUsage == .zero)
+    }
+
     /// A snapshot sees the database as it was, through get, batched multi-get and iterators, across a flush and
     /// a compaction; a database closes with a snapshot still held.
     @Test func snapshotReadsTheDatabaseAsItWas() throws {

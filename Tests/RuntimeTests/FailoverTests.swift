@@ -24,6 +24,37 @@ import Testing
         #expect(attempts.value == 3)
     }
 
+    /// A task's chain (its closures capture the task) once kept every attempt's operators, backends and changelog
+    /// buffers alive for the life of the process: resident memory grew by about 7 MiB per restart.
+    @Test func theOperatorsAndBackendsOfEveryAttemptAreFreedWhenItEnds() throws {
+        let scratch = TemporaryDirectory(prefix: "weir-lifetimes")
+        defer { scratch.remove() }
+        let made = Lifetimes()
+        let job = StreamJob(name: "lifetimes", defaultParallelism: 2)
+        job.generator(GeneratorSource.Configuration(keys: 100, payloadBytes: 8, count: 20_000))
+            .keyBy { $0.key }
+            .process(name: "count") { TrackedCount(token: made.track(Token())) }
+            .sink(name: "discard") { _ in made.track(CountingSink<KeyCount>()) }
+        let attempts = Counter()
+        let configuration = JobConfiguration(
+            checkpointing: CheckpointConfiguration(directory: scratch.appending("checkpoints"), interval: .milliseconds(20)),
+            workingDirectory: scratch.appending("work"), restartStrategy: .fixedDelay(attempts: 5, delay: .zero),
+            failureInjector: { vertex, subtask, attempt, records in
+                vertex == "count" && subtask == 0 && attempt < 2 && records >= 2_000
+            })
+        let execution = JobExecution(job: job, configuration: configuration)
+        execution.onAttempt = { attempt, _ in
+            // When an attempt starts, every earlier attempt's tasks have ended: none of their objects may live on.
+            #expect(made.alive(before: attempt) == 0, "objects of attempts before \(attempt) still alive")
+            made.startAttempt(attempt)
+            attempts.increment()
+        }
+        let result = try execution.run()
+        #expect(result.failures.count == 2 && attempts.value == 3)
+        #expect(made.count == 3 * 4, "a keyed function and a sink per subtask and attempt")
+        #expect(made.alive(before: Int.max) == 0, "every operator is freed once the job ended")
+    }
+
     @Test func expiredCheckpointsAbortCleanlyAndTheOutputStaysExact() throws {
         let scratch = TemporaryDirectory(prefix: "weir-expire")
         defer { scratch.remove() }
@@ -108,5 +139,47 @@ import Testing
         #expect(message.contains("No space left on device") && message.contains("checkpoint"), "\(message)")
         #expect(result.restoredFrom.count == 1)
         #expect(try ExactlyOnceTests.committed(scratch.appending("out")) == ExactlyOnceTests.expected)
+    }
+}
+
+/// Weak references to the objects a job's operators were made with, by attempt.
+private final class Lifetimes: @unchecked Sendable {
+    private final class Weak {
+        weak var object: AnyObject?
+        let attempt: Int
+        init(_ object: AnyObject, attempt: Int) { self.object = object; self.attempt = attempt }
+    }
+
+    private let lock = NSLock()
+    private var objects: [Weak] = []
+    private var attempt = 0
+
+    func startAttempt(_ attempt: Int) { self.lock.withLock { self.attempt = attempt } }
+
+    func track<T: AnyObject>(_ object: T) -> T {
+        self.lock.withLock { self.objects.append(Weak(object, attempt: self.attempt)) }
+        return object
+    }
+
+    var count: Int { self.lock.withLock { self.objects.count } }
+
+    /// Objects of attempts before `attempt` still alive.
+    func alive(before attempt: Int) -> Int {
+        self.lock.withLock { self.objects.filter { $0.attempt < attempt && $0.object != nil }.count }
+    }
+}
+
+/// An object whose lifetime `Lifetimes` follows.
+private final class Token: Sendable {}
+
+/// The standard keyed count, holding a `Token` for as long as the operator holds the function.
+private struct TrackedCount: KeyedProcessFunction {
+    let token: Token
+    var count = KeyedCount()
+
+    mutating func open(_ context: KeyedContext<Int64>) throws { try self.count.open(context) }
+
+    mutating func process(_ value: GeneratedRecord, context: KeyedContext<Int64>, out: Collector<KeyCount>) throws {
+        try self.count.process(value, context: context, out: out)
     }
 }

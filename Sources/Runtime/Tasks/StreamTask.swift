@@ -148,7 +148,19 @@ final class StreamTask: @unchecked Sendable {
         }
         // A failed or cancelled attempt parks its state for the next one (closed at the job's end if unused).
         for op in self.operators { if ended { op.close() } else { op.park() } }
+        self.releaseChain()
         self.execution.taskExited(self)
+    }
+
+    /// Lets go of the operator chain once the thread is done with it. The chain's closures (`inputHandler`,
+    /// `sourceDriver`) capture this task, so the task, its operators, their backends and their changelog buffers
+    /// would otherwise keep one another alive for the life of the process: about 7 MiB per restart of the
+    /// standard workload's job.
+    private func releaseChain() {
+        self.inputHandler = nil
+        self.sourceDriver = nil
+        self.operators = []
+        self.outputs = []
     }
 
     private func loadChannelState() throws {
