@@ -1,5 +1,6 @@
 import CRocksDB
 import Foundation
+import Synchronization
 
 /// The process's C heap (glibc's allocator, which RocksDB and Swift share): its figures, and the two settings that
 /// keep a long-running job's resident memory flat.
@@ -32,4 +33,22 @@ public enum ProcessHeap {
     /// - Returns: `true` when memory was released.
     @discardableResult
     public static func trim() -> Bool { weir_heap_trim() == 1 }
+
+    private static let managed = Atomic<Bool>(false)
+
+    /// Takes over the heap for a long-running job: caps the arenas (`limitArenas(_:)`) and from now on
+    /// `releaseFreedPages()` trims. `JobExecution` calls it unless `JobConfiguration.heapArenas` is `nil`.
+    public static func manage(arenas count: Int) {
+        limitArenas(count)
+        self.managed.store(true, ordering: .relaxed)
+    }
+
+    /// Whether `manage(arenas:)` was called in this process.
+    public static var isManaged: Bool { self.managed.load(ordering: .relaxed) }
+
+    /// `trim()` when the heap is managed (`manage(arenas:)`), after a large release: a failed attempt's end, the
+    /// close of a failed attempt's database (its block cache and memtables, up to ~100 MiB, which glibc would
+    /// keep resident until the next restart). - Returns: `true` when memory was released.
+    @discardableResult
+    public static func releaseFreedPages() -> Bool { self.isManaged && self.trim() }
 }

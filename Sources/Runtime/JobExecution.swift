@@ -101,7 +101,7 @@ public final class JobExecution: @unchecked Sendable {
         }
         defer { self.storage?.close() }
         if let storage = self.storage { try self.checkRoot(storage) }
-        if let arenas = self.configuration.heapArenas { ProcessHeap.limitArenas(arenas) }
+        if let arenas = self.configuration.heapArenas { ProcessHeap.manage(arenas: arenas) }
         // Backends a failed attempt parked for local rollback and no later attempt took; then the databases of
         // failed attempts still closing in the background.
         defer {
@@ -167,7 +167,7 @@ public final class JobExecution: @unchecked Sendable {
             }
             // The failed attempt's threads have ended; what they freed goes back to the kernel, not to arenas that
             // the next attempt's threads may never use again.
-            if self.configuration.heapArenas != nil { ProcessHeap.trim() }
+            ProcessHeap.releaseFreedPages()
             if delay > .zero { Thread.sleep(forTimeInterval: Double(delay.milliseconds) / 1000) }
             attempt += 1
             restore = self.storage?.latest == nil ? .empty : .latest

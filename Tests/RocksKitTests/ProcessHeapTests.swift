@@ -31,6 +31,20 @@ import Testing
         #expect(kept.allSatisfy { $0.first == 4 })
     }
 
+    @Test func aManagedHeapReleasesFreedPages() {
+        ProcessHeap.manage(arenas: 8)  // what JobExecution does (with 2); other suites' jobs manage it too
+        #expect(ProcessHeap.isManaged)
+        var large: [[UInt8]] = []
+        var kept: [[UInt8]] = []
+        for _ in 0..<2_000 {
+            large.append([UInt8](repeating: 5, count: 16 << 10))
+            kept.append([UInt8](repeating: 6, count: 64))
+        }
+        large = []
+        #expect(ProcessHeap.releaseFreedPages(), "32 MB freed between kept blocks, and nothing released")
+        #expect(kept.allSatisfy { $0.first == 6 })
+    }
+
     @Test func limitArenasLeavesAnOperatorsEnvironmentAlone() {
         let set = ProcessHeap.limitArenas(8)
         #expect(set == (ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil))

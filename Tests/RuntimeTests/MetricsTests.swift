@@ -36,6 +36,12 @@ import Testing
         #expect(durations.count == completed.count)
         #expect(durations.last == completed.last!.endToEnd.components.seconds * 1_000_000_000 + completed.last!.endToEnd.components.attoseconds / 1_000_000_000)
         #expect(try metrics.expectGauge("weir_checkpoint_state_bytes", dimensions).lastValue == Double(completed.last!.stateBytes))
+        // The job's two RocksDB backends were open at every checkpoint: their block caches and memtables show.
+        for kind in ["memtables", "block_cache"] {
+            let memory = try metrics.expectGauge("weir_rocksdb_memory_bytes", dimensions + [("kind", kind)])
+            #expect(memory.values.count == completed.count && memory.lastValue! > 0, "\(kind): \(memory.values)")
+        }
+        #expect(try metrics.expectGauge("weir_heap_in_use_bytes", dimensions).lastValue! > 1_000_000)
         let backPressure = try metrics.expectCounter("weir_backpressured_microseconds", dimensions + [("vertex", "generator"), ("subtask", "0")])
         #expect(backPressure.totalValue > 0, "the throttled sink must backpressure the generator")
         let records = try metrics.expectCounter("weir_records_in", dimensions + [("vertex", "count"), ("subtask", "0")]).totalValue

@@ -1,4 +1,5 @@
 import Foundation
+import RocksKit
 
 /// Where a backend's RocksDB lives in its working directory, and the databases of failed attempts that are being
 /// closed in the background.
@@ -54,6 +55,8 @@ package final class RetiredDatabases: Sendable {
         let work = Handover(close: close)
         self.inBackground("weir-retire", releasing: [directory]) {
             work.close()
+            // The database's block cache and memtables were freed just now, while the next attempt runs.
+            ProcessHeap.releaseFreedPages()
             try? fileSystem.remove(directory)
         }
     }

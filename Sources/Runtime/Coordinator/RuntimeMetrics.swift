@@ -1,6 +1,7 @@
 import Checkpointing
 import Logging
 import Metrics
+import RocksKit
 
 /// The runtime's log (swift-log label `weir.runtime`): checkpoint triggers, completions and aborts, attempts,
 /// failures, restarts and stops, at `debug` and `trace` only. Failures are also returned in `JobExecution.Result`.
@@ -16,6 +17,9 @@ enum RuntimeLog {
 /// - `weir_checkpoint_duration`, `weir_checkpoint_sync_duration`, `weir_checkpoint_async_duration`,
 ///   `weir_checkpoint_alignment_duration`, `weir_checkpoint_start_delay` (timers, nanoseconds)
 /// - `weir_checkpoint_inflight_bytes`, `weir_checkpoint_checkpointed_bytes`, `weir_checkpoint_state_bytes` (gauges)
+/// - `weir_rocksdb_memory_bytes` (gauge, `kind` memtables/table_readers/block_cache: the process's open RocksDB
+///   databases, `RocksMemoryUsage`) and `weir_heap_in_use_bytes` (gauge, `ProcessHeap.inUseBytes`), read at each
+///   completed checkpoint
 struct CheckpointMetrics: Sendable {
     private let completed: Counter
     private let aborted: Counter
@@ -27,6 +31,10 @@ struct CheckpointMetrics: Sendable {
     private let inflight: Gauge
     private let checkpointed: Gauge
     private let state: Gauge
+    private let memtables: Gauge
+    private let tableReaders: Gauge
+    private let blockCache: Gauge
+    private let heap: Gauge
 
     init(job: String) {
         let dimensions = [("job", job)]
@@ -40,6 +48,11 @@ struct CheckpointMetrics: Sendable {
         self.inflight = Gauge(label: "weir_checkpoint_inflight_bytes", dimensions: dimensions)
         self.checkpointed = Gauge(label: "weir_checkpoint_checkpointed_bytes", dimensions: dimensions)
         self.state = Gauge(label: "weir_checkpoint_state_bytes", dimensions: dimensions)
+        let memory = "weir_rocksdb_memory_bytes"
+        self.memtables = Gauge(label: memory, dimensions: dimensions + [("kind", "memtables")])
+        self.tableReaders = Gauge(label: memory, dimensions: dimensions + [("kind", "table_readers")])
+        self.blockCache = Gauge(label: memory, dimensions: dimensions + [("kind", "block_cache")])
+        self.heap = Gauge(label: "weir_heap_in_use_bytes", dimensions: dimensions)
     }
 
     func record(_ statistics: CheckpointStatistics) {
@@ -56,6 +69,11 @@ struct CheckpointMetrics: Sendable {
         self.inflight.record(statistics.inflightBytes)
         self.checkpointed.record(statistics.checkpointedBytes)
         self.state.record(statistics.stateBytes)
+        let rocks = RocksMemoryUsage.ofOpenDatabases
+        self.memtables.record(rocks.memtableBytes)
+        self.tableReaders.record(rocks.tableReaderBytes)
+        self.blockCache.record(rocks.blockCacheBytes)
+        self.heap.record(ProcessHeap.inUseBytes)
     }
 }
 

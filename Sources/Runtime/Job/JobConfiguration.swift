@@ -39,10 +39,10 @@ public struct JobConfiguration: Sendable {
     /// every file from the checkpoint root; and after a failure inside this process, roll each RocksDB backend
     /// back in place to the checkpoint restored (no fetch, no replay: only the keys changed since are rewritten).
     public var localRecovery = true
-    /// The allocator arenas the process may keep while the job runs (`ProcessHeap.limitArenas`; the
-    /// `MALLOC_ARENA_MAX` environment variable wins), and each failed attempt's freed memory is returned to the
-    /// kernel before the next starts (`ProcessHeap.trim()`). Default `Limits.heapArenas` (2); `nil` leaves the
-    /// allocator alone. Without the cap, the one-hour soak's resident memory grew 1.86x (docs/benchmarks.md).
+    /// The allocator arenas the process may keep while the job runs (`ProcessHeap.manage(arenas:)`; the
+    /// `MALLOC_ARENA_MAX` environment variable wins), and the memory freed at each failed attempt's end and at the
+    /// close of its databases is returned to the kernel (`ProcessHeap.releaseFreedPages()`). Default
+    /// `Limits.heapArenas` (2); `nil` leaves the allocator alone. Without the cap, the one-hour soak's resident memory grew 1.86x (docs/benchmarks.md).
     public var heapArenas: Int? = Limits.heapArenas
 
     /// Creates a configuration.
