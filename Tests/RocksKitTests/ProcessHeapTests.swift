@@ -17,15 +17,7 @@ import Testing
     }
 
     @Test func trimReturnsThePagesOfFreedBlocksInsideAnArena() {
-        // 16 KiB blocks (below glibc's mmap threshold) with a small block kept between each two: freed, they leave
-        // holes inside the arena that free() itself never gives back (it only trims the arena's top).
-        var large: [[UInt8]] = []
-        var kept: [[UInt8]] = []
-        for _ in 0..<4_000 {
-            large.append([UInt8](repeating: 3, count: 16 << 10))
-            kept.append([UInt8](repeating: 4, count: 64))
-        }
-        large = []
+        let kept = Self.freeHolesInsideAnArena(megabytes: 64)
         #expect(ProcessHeap.freeBytes >= 60 << 20, "64 MB freed between kept blocks: \(ProcessHeap.freeBytes) B free")
         #expect(ProcessHeap.trim(), "malloc_trim released nothing")
         #expect(kept.allSatisfy { $0.first == 4 })
@@ -34,15 +26,23 @@ import Testing
     @Test func aManagedHeapReleasesFreedPages() {
         ProcessHeap.manage(arenas: 8)  // what JobExecution does (with 2); other suites' jobs manage it too
         #expect(ProcessHeap.isManaged)
+        let kept = Self.freeHolesInsideAnArena(megabytes: 32)
+        #expect(ProcessHeap.releaseFreedPages(), "32 MB freed between kept blocks, and nothing released")
+        #expect(kept.allSatisfy { $0.first == 4 })
+    }
+
+    /// Allocates 16 KiB blocks (below glibc's mmap threshold) with a small block kept between each two, and frees
+    /// the large ones: they leave holes inside the arena that free() itself never gives back (it only trims the
+    /// arena's top). Returns the small blocks.
+    private static func freeHolesInsideAnArena(megabytes: Int) -> [[UInt8]] {
         var large: [[UInt8]] = []
         var kept: [[UInt8]] = []
-        for _ in 0..<2_000 {
-            large.append([UInt8](repeating: 5, count: 16 << 10))
-            kept.append([UInt8](repeating: 6, count: 64))
+        for _ in 0..<(megabytes * 1024 / 16) {
+            large.append([UInt8](repeating: 3, count: 16 << 10))
+            kept.append([UInt8](repeating: 4, count: 64))
         }
         large = []
-        #expect(ProcessHeap.releaseFreedPages(), "32 MB freed between kept blocks, and nothing released")
-        #expect(kept.allSatisfy { $0.first == 6 })
+        return kept
     }
 
     @Test func limitArenasLeavesAnOperatorsEnvironmentAlone() {
