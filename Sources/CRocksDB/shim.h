@@ -61,6 +61,10 @@ static inline size_t weir_heap_free(void) {
 /// Caps the arenas glibc's allocator creates at `count` (`mallopt(M_ARENA_MAX)`); 1 on success.
 static inline int weir_heap_limit_arenas(int count) { return mallopt(M_ARENA_MAX, count); }
 
+/// Fixes the size from which glibc serves a block with its own mmap (`mallopt(M_MMAP_THRESHOLD)`), which also
+/// stops glibc from raising it (and the trim threshold) after each large free; 1 on success.
+static inline int weir_heap_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
+
 /// Returns the free pages of every arena to the kernel (`malloc_trim(0)`); 1 when memory was released.
 static inline int weir_heap_trim(void) { return malloc_trim(0); }
 

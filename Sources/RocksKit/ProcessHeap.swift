@@ -1,5 +1,6 @@
 import CRocksDB
 import Foundation
+import StateCore
 import Synchronization
 
 /// The process's C heap (glibc's allocator, which RocksDB and Swift share): its figures, and the two settings that
@@ -36,11 +37,22 @@ public enum ProcessHeap {
 
     private static let managed = Atomic<Bool>(false)
 
-    /// Takes over the heap for a long-running job: caps the arenas (`limitArenas(_:)`) and from now on
-    /// `releaseFreedPages()` trims. `JobExecution` calls it unless `JobConfiguration.heapArenas` is `nil`.
+    /// Takes over the heap for a long-running job: caps the arenas (`limitArenas(_:)`), fixes the mmap threshold
+    /// (`fixMmapThreshold(_:)`, `Limits.heapMmapThreshold`) and from now on `releaseFreedPages()` trims.
+    /// `JobExecution` calls it unless `JobConfiguration.heapArenas` is `nil`.
     public static func manage(arenas count: Int) {
         limitArenas(count)
+        fixMmapThreshold(Limits.heapMmapThreshold)
         self.managed.store(true, ordering: .relaxed)
+    }
+
+    /// Serves blocks of `bytes` and more with an mmap of their own, returned to the kernel when freed, and stops
+    /// glibc from raising that threshold after large frees (`mallopt(M_MMAP_THRESHOLD)`), unless the environment
+    /// sets `MALLOC_MMAP_THRESHOLD_`. - Returns: `true` when the threshold was set.
+    @discardableResult
+    public static func fixMmapThreshold(_ bytes: Int) -> Bool {
+        guard ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil, bytes > 0 else { return false }
+        return weir_heap_mmap_threshold(Int32(clamping: bytes)) == 1
     }
 
     /// Whether `manage(arenas:)` was called in this process.

@@ -49,5 +49,8 @@ import Testing
         let set = ProcessHeap.limitArenas(8)
         #expect(set == (ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil))
         #expect(!ProcessHeap.limitArenas(0))
+        let fixed = ProcessHeap.fixMmapThreshold(1 << 20)  // Limits.heapMmapThreshold
+        #expect(fixed == (ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil))
+        #expect(!ProcessHeap.fixMmapThreshold(0))
     }
 }
