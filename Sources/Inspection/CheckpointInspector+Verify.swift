@@ -66,7 +66,7 @@ extension CheckpointInspector {
             }
         }
         var checked: [String: Bool] = [:]
-        var files: [(FileHandle, Int64)] = []
+        var files: [(StoredFile, Int64)] = []
         var listed = Set<String>()
         for metadata in checkpoints {
             var handles = metadata.backends.flatMap { ($0.materialization?.files ?? []) + $0.changelog.map(\.file) }
@@ -201,7 +201,7 @@ extension CheckpointInspector {
     /// verify takes about the time of reading the bytes once. On object storage the files are first downloaded in
     /// parallel (`prefetch`), a window of about 256 MiB at a time so that a root larger than the object cache is
     /// still downloaded once; a file the prefetch could not fetch is read (and its problem reported) below.
-    private func checksums(_ files: [(FileHandle, Int64)]) -> [String: Result<UInt32, CheckpointError>] {
+    private func checksums(_ files: [(StoredFile, Int64)]) -> [String: Result<UInt32, CheckpointError>] {
         let piece = 4 << 20
         let checksummer = DispatchQueue(label: "weir-verify-crc")
         let inFlight = DispatchSemaphore(value: 2)
@@ -235,7 +235,7 @@ extension CheckpointInspector {
 
     /// Prefetches the files from `start` on up to about `window` bytes (at least one file).
     /// - Returns: The index after the last file prefetched.
-    private func prefetch(_ files: [(FileHandle, Int64)], from start: Int, window: Int) -> Int {
+    private func prefetch(_ files: [(StoredFile, Int64)], from start: Int, window: Int) -> Int {
         var end = start
         var bytes = 0
         var paths: [String] = []
@@ -249,7 +249,7 @@ extension CheckpointInspector {
     }
 
     private func checkFile(
-        _ file: FileHandle, checkpoint id: Int64, checksums: [String: Result<UInt32, CheckpointError>],
+        _ file: StoredFile, checkpoint id: Int64, checksums: [String: Result<UInt32, CheckpointError>],
         into report: inout VerifyReport
     ) -> Bool {
         let path: String

@@ -9,25 +9,25 @@ import StateCore
 /// this type: changelog section payloads and segment files, state snapshot blocks and files, file copies,
 /// `verify`. Small headers and metadata keep `StateCore.CRC32C`. Both give the same values, so which one wrote a
 /// file never matters.
-public enum HardwareCRC32C {
+package enum HardwareCRC32C {
     /// Whether the CPU has the instruction (else every call falls back to `CRC32C`).
-    public static let isAvailable: Bool = weir_crc32c_hardware() != 0
+    package static let isAvailable: Bool = weir_crc32c_hardware() != 0
 
     /// The checksum of `bytes` (equal to `CRC32C.checksum(bytes)`).
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    package static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard Self.isAvailable else { return CRC32C.checksum(bytes) }
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return 0 }
         return ~weir_crc32c_extend(0xFFFF_FFFF, base, bytes.count)
     }
 
     /// The checksum of `bytes` (equal to `CRC32C.checksum(bytes)`).
-    public static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
+    package static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
         let result = bytes.withContiguousStorageIfAvailable { Self.checksum(UnsafeRawBufferPointer($0)) }
         return result ?? CRC32C.checksum(bytes)
     }
 
     /// The checksum of `previous`'s bytes followed by `bytes`, from `previous` (the checksum so far; 0 for none).
-    public static func extend(_ previous: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    package static func extend(_ previous: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return previous }
         guard Self.isAvailable else { return CRC32C.combine(previous, CRC32C.checksum(bytes), lengthB: bytes.count) }
         return ~weir_crc32c_extend(~previous, base, bytes.count)

@@ -8,12 +8,12 @@ import Darwin
 /// (`/sys/kernel/mm/transparent_hugepage/enabled` set to `madvise` or `always`). Filling a fresh buffer of tens of
 /// megabytes otherwise takes a page fault per 4 KiB, which costs more than the copying itself. A hint only: it
 /// changes no contents and no result, and is ignored where huge pages are off or unsupported.
-public enum HugePages {
+package enum HugePages {
     /// Buffers smaller than this are left alone (they would not span a whole huge page worth advising).
-    public static var threshold: Int { 8 << 20 }
+    package static var threshold: Int { 8 << 20 }
 
     /// Advises huge pages for the storage of `array` up to its capacity (the part not yet written, too).
-    public static func advise<Element>(_ array: inout [Element]) {
+    package static func advise<Element>(_ array: inout [Element]) {
         let bytes = array.capacity * MemoryLayout<Element>.stride
         guard bytes >= Self.threshold else { return }
         array.withUnsafeMutableBufferPointer { buffer in

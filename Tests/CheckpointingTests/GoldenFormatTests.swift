@@ -24,7 +24,7 @@ import Testing
     }())
 
     static func metadata(segmentBytes: [UInt8]) -> CheckpointMetadata {
-        let file = FileHandle(path: "shared/golden-changelog.wcl", size: segmentBytes.count, crc32c: CRC32C.checksum(segmentBytes))
+        let file = StoredFile(path: "shared/golden-changelog.wcl", size: segmentBytes.count, crc32c: CRC32C.checksum(segmentBytes))
         let handle = BackendStateHandle(
             backendID: "op/0", strategy: .changelog, engine: "rocksDB", keyGroups: KeyGroupRange(start: 0, end: 128),
             maxParallelism: 128, keySchema: SerializerSchema(name: "weir.int64", version: 1), states: [Self.state],
@@ -44,7 +44,7 @@ import Testing
         let bytes = try self.golden("changelog-v1.wcl", encoded)
         #expect(bytes == encoded, "the writer's version-1 bytes changed: add a version instead")
         let handle = ChangelogSectionHandle(
-            file: FileHandle(path: "x", size: bytes.count, crc32c: 0), offset: ranges[0].offset,
+            file: StoredFile(path: "x", size: bytes.count, crc32c: 0), offset: ranges[0].offset,
             length: ranges[0].length, firstSQN: 40, count: 2)
         var records: [ChangelogSegment.Record] = []
         try ChangelogSegment.records(

@@ -17,7 +17,7 @@ import Testing
         let backends = (0..<Int.random(in: 0...3, using: &generator)).map { index in
             let sections = (0..<pick([0, 1, 5, 40])).map { _ in
                 ChangelogSectionHandle(
-                    file: FileHandle(
+                    file: StoredFile(
                         path: "shared/\(UInt64.random(in: 0...UInt64.max, using: &generator))-\(pick(Self.awkward)).wcl",
                         size: Int.random(in: 0...Int.max, using: &generator), crc32c: UInt32.random(in: 0...UInt32.max, using: &generator),
                         localName: pick([nil, "000012.log", #"x"/y"#])),
@@ -26,7 +26,7 @@ import Testing
             }
             let materialization = pick([nil, MaterializationHandle(
                 id: 3, sqn: 99, format: .rocksDB,
-                files: [FileHandle(path: "shared/a-000009.sst", size: 10, crc32c: 7, localName: "000009.sst")])])
+                files: [StoredFile(path: "shared/a-000009.sst", size: 10, crc32c: 7, localName: "000009.sst")])])
             return BackendStateHandle(
                 backendID: index == 0 ? pick(Self.awkward) : "op/\(index)", strategy: .changelog, engine: "rocksDB",
                 keyGroups: KeyGroupRange(start: 0, end: 128), maxParallelism: 128,

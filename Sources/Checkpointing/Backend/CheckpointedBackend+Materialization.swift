@@ -22,7 +22,7 @@ public struct MaterializationStats: Sendable {
 /// A finished upload of a materialized image.
 struct MaterializationResult: Sendable {
     var handle: MaterializationHandle
-    var newUploads: [String: FileHandle]
+    var newUploads: [String: StoredFile]
     /// Files written (and pinned) for this materialization.
     var written: [String] = []
     var stats: MaterializationStats
@@ -146,7 +146,7 @@ extension CheckpointedBackend {
                         }
                     }
                     let (size, crc, _) = try writer.finish()
-                    let file = FileHandle(path: relative, size: size, crc32c: crc)
+                    let file = StoredFile(path: relative, size: size, crc32c: crc)
                     let handle = MaterializationHandle(id: id, sqn: sqn, format: .stateSnapshot, files: [file])
                     let stats = MaterializationStats(
                         id: id, sqn: sqn, synchronous: synchronous, total: ContinuousClock.now - started,
@@ -167,12 +167,12 @@ extension CheckpointedBackend {
     /// Uploads a RocksDB checkpoint directory: SST and blob files already uploaded (same name and size) are
     /// referenced, everything else is copied to `shared/`.
     static func upload(
-        directory: String, storage: CheckpointStorage, known: [String: FileHandle], id: Int64, sqn: UInt64,
+        directory: String, storage: CheckpointStorage, known: [String: StoredFile], id: Int64, sqn: UInt64,
         started: ContinuousClock.Instant, preUploaded: TablePreUploader? = nil
     ) throws(CheckpointError) -> MaterializationResult {
         let fileSystem = storage.fileSystem
-        var files: [FileHandle] = []
-        var newUploads: [String: FileHandle] = [:]
+        var files: [StoredFile] = []
+        var newUploads: [String: StoredFile] = [:]
         var uploadedBytes = 0
         var reusedBytes = 0
         var written: [String] = []
@@ -197,7 +197,7 @@ extension CheckpointedBackend {
                 let (relative, absolute) = storage.newSharedFile(suffix: name)
                 written.append(relative)
                 let (copied, crc) = try fileSystem.copy(from: source, to: absolute)
-                let handle = FileHandle(path: relative, size: copied, crc32c: crc, localName: name)
+                let handle = StoredFile(path: relative, size: copied, crc32c: crc, localName: name)
                 files.append(handle)
                 if immutable { newUploads[key] = handle }
                 uploadedBytes += copied

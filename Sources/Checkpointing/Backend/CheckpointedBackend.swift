@@ -55,13 +55,13 @@ public final class CheckpointedBackend<Key> {
     var writer: ChangelogWriter?
     var materialization: MaterializationHandle?
     /// Files already in the root, by `name:size` in the RocksDB directory: reused instead of uploaded again.
-    var uploaded: [String: FileHandle] = [:]
+    var uploaded: [String: StoredFile] = [:]
     var materializing: Promise<Result<MaterializationResult, CheckpointError>>?
     var nextMaterializationID: Int64 = 1
     /// When `pollMaterialization()` starts the next materialization: an interval after the last one started, or
     /// sooner after a restore that continues a changelog tail (`startChangelog`).
     var materializationDue = ContinuousClock.now
-    lazy var materializer = BackgroundWorker(name: "weir-materialize")
+    lazy var materializer = WorkerThread(name: "weir-materialize")
     /// Local rollback: snapshots at checkpoints and keys changed since (RocksDB with `localRollback` only).
     var rollback: RollbackTracker?
     /// The incremental snapshot whose upload runs on the materializer thread (at most one); the owner thread adopts
@@ -333,7 +333,7 @@ public final class CheckpointedBackend<Key> {
     /// Writes every entry to a state snapshot file (on this thread).
     func writeSnapshotFile(
         to path: String, relative: String, sqn: UInt64, fileSystem: (any CheckpointFileSystem)? = nil
-    ) throws(CheckpointError) -> FileHandle {
+    ) throws(CheckpointError) -> StoredFile {
         try Self.writeSnapshotFile(
             of: self.state, header: self.snapshotHeader(sqn: sqn), to: path, relative: relative,
             fileSystem: fileSystem ?? self.fileSystem)
@@ -343,7 +343,7 @@ public final class CheckpointedBackend<Key> {
     package static func writeSnapshotFile(
         of state: KeyedStateBackend<Key>, header: StateSnapshotFile.Header, to path: String, relative: String,
         fileSystem: any CheckpointFileSystem
-    ) throws(CheckpointError) -> FileHandle {
+    ) throws(CheckpointError) -> StoredFile {
         var writer = try StateSnapshotFile.Writer(fileSystem: fileSystem, path: path, header: header)
         var failure: CheckpointError?
         for column in header.states.indices {
@@ -363,7 +363,7 @@ public final class CheckpointedBackend<Key> {
             if let failure { throw failure }
         }
         let (size, crc, _) = try writer.finish()
-        return FileHandle(path: relative, size: size, crc32c: crc)
+        return StoredFile(path: relative, size: size, crc32c: crc)
     }
 
     /// Writes a savepoint of this backend alone to `directory` (a state snapshot file and `_metadata`).

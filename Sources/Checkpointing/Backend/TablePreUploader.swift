@@ -28,7 +28,7 @@ final class TablePreUploader: @unchecked Sendable {
     private let interval: Duration
     private let condition = NSCondition()
     // Guarded by `condition`.
-    private var uploaded: [String: FileHandle] = [:]
+    private var uploaded: [String: StoredFile] = [:]
     private var inFlight: String?
     private var known: Set<String> = []
     private var stopping = false
@@ -79,7 +79,7 @@ final class TablePreUploader: @unchecked Sendable {
 
     /// The uploaded file for `key`, waiting while it is being uploaded, put on checkpoint `id`'s hold; nil when
     /// this uploader has none (the snapshot uploads the file itself).
-    func claim(_ key: String, for id: Int64) -> FileHandle? {
+    func claim(_ key: String, for id: Int64) -> StoredFile? {
         self.condition.lock()
         defer { self.condition.unlock() }
         while self.inFlight == key { self.condition.wait() }
@@ -159,7 +159,7 @@ final class TablePreUploader: @unchecked Sendable {
     private func upload(_ file: LiveFile) {
         let fileSystem = self.storage.fileSystem
         let link = "\(self.staging)/\(file.name)"
-        var handle: FileHandle?
+        var handle: StoredFile?
         var written: String?
         do throws(CheckpointError) {
             try? fileSystem.remove(link)
@@ -168,7 +168,7 @@ final class TablePreUploader: @unchecked Sendable {
             let (relative, absolute) = self.storage.newSharedFile(suffix: file.name)
             written = relative
             let (size, crc) = try fileSystem.copy(from: link, to: absolute)
-            handle = FileHandle(path: relative, size: size, crc32c: crc, localName: file.name)
+            handle = StoredFile(path: relative, size: size, crc32c: crc, localName: file.name)
         } catch {
             // Not uploaded: the snapshot uploads it itself. A partial upload is garbage the registry collects.
             if let written { self.storage.discard([written]) }

@@ -9,7 +9,7 @@ final class ChangelogUploader: Sendable {
     typealias Ticket = Promise<Result<ChangelogSectionHandle, CheckpointError>>
 
     private unowned let storage: CheckpointStorage
-    private let worker = BackgroundWorker(name: "weir-changelog-upload")
+    private let worker = WorkerThread(name: "weir-changelog-upload")
     private let queue = Mutex<[(ChangelogSegment.Section, Ticket)]>([])
 
     init(storage: CheckpointStorage) { self.storage = storage }
@@ -49,7 +49,7 @@ final class ChangelogUploader: Sendable {
             }
             try fileSystem.write(bytes, to: absolute, sync: true)
             try fileSystem.syncDirectory(self.storage.root + "/shared")
-            let file = FileHandle(path: relative, size: bytes.count, crc32c: HardwareCRC32C.checksum(bytes))
+            let file = StoredFile(path: relative, size: bytes.count, crc32c: HardwareCRC32C.checksum(bytes))
             for (section, range) in zip(batch, ranges) {
                 section.ticket.fulfill(.success(ChangelogSectionHandle(
                     file: file, offset: range.offset, length: range.length, firstSQN: section.firstSQN,

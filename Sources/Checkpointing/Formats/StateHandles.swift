@@ -3,7 +3,7 @@ import StateCore
 
 /// A file a checkpoint references: its path relative to the checkpoint (or savepoint) root, its size and
 /// CRC-32C, and for a materialized RocksDB file the name it has inside the database directory.
-public struct FileHandle: Sendable, Hashable, Codable {
+public struct StoredFile: Sendable, Hashable, Codable {
     /// The path relative to the root, e.g. `shared/4f1c…-000012.sst`.
     public var path: String
     /// The file's size in bytes.
@@ -13,7 +13,7 @@ public struct FileHandle: Sendable, Hashable, Codable {
     /// The file's name in the RocksDB directory (materialized files only).
     public var localName: String?
 
-    /// Creates a handle.
+    /// Creates the reference to a stored file.
     public init(path: String, size: Int, crc32c: UInt32, localName: String? = nil) {
         self.path = path
         self.size = size
@@ -35,7 +35,7 @@ public struct FileHandle: Sendable, Hashable, Codable {
 /// One backend's part of a changelog segment file: the records with SQNs `firstSQN ..< firstSQN + count`.
 public struct ChangelogSectionHandle: Sendable, Hashable, Codable {
     /// The segment file (relative path, size and checksum of the whole file).
-    public var file: FileHandle
+    public var file: StoredFile
     /// Where the section starts in the file.
     public var offset: Int
     /// The section's length in bytes (header and records).
@@ -66,10 +66,10 @@ public struct MaterializationHandle: Sendable, Hashable, Codable {
     /// How the image is stored.
     public var format: Format
     /// The files of the image.
-    public var files: [FileHandle]
+    public var files: [StoredFile]
 
-    /// Creates a handle.
-    public init(id: Int64, sqn: UInt64, format: Format, files: [FileHandle]) {
+    /// Creates the reference to a stored file.
+    public init(id: Int64, sqn: UInt64, format: Format, files: [StoredFile]) {
         self.id = id
         self.sqn = sqn
         self.format = format

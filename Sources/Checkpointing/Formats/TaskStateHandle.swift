@@ -10,14 +10,14 @@ public struct TaskStateHandle: Sendable, Hashable, Codable {
     /// Small per-operator values by name (`generator.next`, `sink.pending`…), readable in `weir show`.
     public var operatorState: [String: String]
     /// The channel-state file (`docs/FORMATS.md`), if the task persisted in-flight buffers.
-    public var channelState: FileHandle?
+    public var channelState: StoredFile?
     /// Bytes of in-flight record data in `channelState`.
     public var inflightBytes: Int
 
     /// Creates a handle.
     public init(
         vertex: String, subtask: Int, parallelism: Int, operatorState: [String: String] = [:],
-        channelState: FileHandle? = nil, inflightBytes: Int = 0
+        channelState: StoredFile? = nil, inflightBytes: Int = 0
     ) {
         self.vertex = vertex
         self.subtask = subtask

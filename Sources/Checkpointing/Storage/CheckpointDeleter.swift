@@ -23,7 +23,7 @@ struct Deletion: Sendable, Equatable {
 final class CheckpointDeleter: Sendable {
     private let root: String
     private let fileSystem: any CheckpointFileSystem
-    private let worker = BackgroundWorker(name: "weir-cleanup")
+    private let worker = WorkerThread(name: "weir-cleanup")
     /// Told, for each checkpoint of a deletion, whether its `_metadata` is gone; returns the files that the
     /// storage released because of it (removed next). Set once by the storage.
     private let retired = Mutex<(@Sendable (Int64, Bool) -> [String])?>(nil)

@@ -92,8 +92,6 @@ public struct BarrierHandler: Sendable {
     public var pendingCheckpointID: Int64? { self.pending?.id }
     /// Whether the pending checkpoint is being aligned (channels may be blocked).
     public var isAligning: Bool { self.pending.map { !$0.unaligned } ?? false }
-    /// Whether the channel's barrier for the pending checkpoint arrived (a blocked channel when aligning).
-    public func hasBarrier(channel: Int) -> Bool { self.pending?.seen.contains(channel) ?? false }
 
     /// Whether a barrier of checkpoint `id` triggered at `triggeredAt` may be taken from the middle of a
     /// channel's queue now (overtaking the buffers before it): always when unaligned, after the timeout when

@@ -2,19 +2,19 @@ import KeyedState
 import RocksKit
 
 /// A key and how many records of it were seen so far.
-public struct KeyCount: Sendable, Hashable, CustomStringConvertible {
+package struct KeyCount: Sendable, Hashable, CustomStringConvertible {
     /// The key.
-    public var key: Int64
+    package var key: Int64
     /// Records seen for the key, this one included.
-    public var count: Int64
+    package var count: Int64
 
     /// `key,count`.
-    public var description: String { "\(self.key),\(self.count)" }
+    package var description: String { "\(self.key),\(self.count)" }
 }
 
 /// The keyed function of the standard workload: per key, a count (value state, `Int64`) and the last payload
 /// (value state, bytes; in blob files when KV separation is on); emits the new count.
-public struct KeyedCount: KeyedProcessFunction {
+package struct KeyedCount: KeyedProcessFunction {
     private var count: ValueState<Int64, VoidNamespace>?
     private var last: ValueState<[UInt8], VoidNamespace>?
     private let valueSeparation: ValueSeparation?
@@ -23,20 +23,20 @@ public struct KeyedCount: KeyedProcessFunction {
 
     /// Creates the function; `valueSeparation` puts the payload state's large values into blob files.
     /// `failAt(attempt, recordNumber)`, when it returns true, throws (failure injection for tests and benchmarks).
-    public init(valueSeparation: ValueSeparation? = nil, failAt: (@Sendable (Int, Int64) -> Bool)? = nil) {
+    package init(valueSeparation: ValueSeparation? = nil, failAt: (@Sendable (Int, Int64) -> Bool)? = nil) {
         self.valueSeparation = valueSeparation
         self.failAt = failAt
     }
 
     /// Registers `count` and `last-payload`.
-    public mutating func open(_ context: KeyedContext<Int64>) throws {
+    package mutating func open(_ context: KeyedContext<Int64>) throws {
         self.count = try context.state.valueState(ValueStateDescriptor("count", serializer: .int64))
         self.last = try context.state.valueState(
             ValueStateDescriptor("last-payload", serializer: .bytes, options: StateOptions(valueSeparation: self.valueSeparation)))
     }
 
     /// Counts the record and keeps its payload.
-    public mutating func process(_ value: GeneratedRecord, context: KeyedContext<Int64>, out: Collector<KeyCount>) throws {
+    package mutating func process(_ value: GeneratedRecord, context: KeyedContext<Int64>, out: Collector<KeyCount>) throws {
         self.seen += 1
         if let failAt = self.failAt, failAt(context.attempt, self.seen) {
             throw InjectedFailure(message: "injected failure in attempt \(context.attempt) at record \(self.seen) of subtask \(context.subtask)")
@@ -49,7 +49,7 @@ public struct KeyedCount: KeyedProcessFunction {
 }
 
 /// The sink of the keyed-count job.
-public enum KeyedCountSink: Sendable {
+package enum KeyedCountSink: Sendable {
     /// Count and discard, optionally sleeping `throttle` every 100 records (backpressure).
     case counting(throttle: Duration?)
     /// Exactly-once `key,count` lines into a directory (transactional file sink), optionally sleeping
@@ -59,7 +59,7 @@ public enum KeyedCountSink: Sendable {
 
 extension StreamJob {
     /// The standard workload: the generator into `KeyedCount` (vertex "count"), into `sink` chained behind it.
-    public static func keyedCount(
+    package static func keyedCount(
         generator: GeneratorSource.Configuration, parallelism: Int = 2, sourceParallelism: Int? = nil,
         valueSeparation: ValueSeparation? = nil, sink: KeyedCountSink = .counting(throttle: nil),
         failAt: (@Sendable (Int, Int64) -> Bool)? = nil, name: String = "keyed-count"

@@ -6,64 +6,64 @@ import Synchronization
 
 /// Runs the keyed-count job for a while with a progress sample every second: what `weir run keyed-count` and
 /// `weir-bench` share.
-public enum KeyedCountRun {
+package enum KeyedCountRun {
     /// Everything a run can vary.
-    public struct Settings: Sendable {
+    package struct Settings: Sendable {
         /// The generator (keys, payload, seed, rate, optional record count).
-        public var generator = GeneratorSource.Configuration()
+        package var generator = GeneratorSource.Configuration()
         /// Parallelism of every vertex.
-        public var parallelism = 2
+        package var parallelism = 2
         /// How long to run (nil: until a bounded generator ends).
-        public var duration: Duration? = .seconds(10)
+        package var duration: Duration? = .seconds(10)
         /// Checkpoint root (nil: no checkpoints).
-        public var checkpointDirectory: String?
+        package var checkpointDirectory: String?
         /// Working directory for RocksDB.
-        public var workingDirectory: String
+        package var workingDirectory: String
         /// Checkpoint interval.
-        public var interval: Duration = .seconds(1)
+        package var interval: Duration = .seconds(1)
         /// Snapshot strategy.
-        public var strategy: SnapshotStrategy = .changelog()
+        package var strategy: SnapshotStrategy = .changelog()
         /// Barrier alignment.
-        public var alignment: AlignmentMode = .aligned
+        package var alignment: AlignmentMode = .aligned
         /// Sink sleep per 100 records (backpressure).
-        public var sinkThrottle: Duration?
+        package var sinkThrottle: Duration?
         /// Write exactly-once `key,count` files here instead of counting.
-        public var outputDirectory: String?
+        package var outputDirectory: String?
         /// Resume from the latest checkpoint (`restoreSource` `.latest`).
-        public var restore: Bool {
+        package var restore: Bool {
             get { self.restoreSource == .latest }
             set { self.restoreSource = newValue ? .latest : .empty }
         }
         /// Where to restore from.
-        public var restoreSource: RestoreSource = .empty
+        package var restoreSource: RestoreSource = .empty
         /// On a fresh start, delete the checkpoints already under the root (see `JobConfiguration`).
-        public var clearCheckpointRoot = false
+        package var clearCheckpointRoot = false
         /// Put payloads ≥ this into blob files (nil: off).
-        public var minBlobSize: Int?
+        package var minBlobSize: Int?
         /// Buffers per channel.
-        public var channelCapacity = 4
+        package var channelCapacity = 4
         /// Bytes per channel buffer.
-        public var bufferSize = 32 * 1024
+        package var bufferSize = 32 * 1024
         /// Keyed state engine.
-        public var engine: StateEngine = .rocksDB(.perOperator)
+        package var engine: StateEngine = .rocksDB(.perOperator)
         /// Failure injection: `(attempt, record number in a subtask) -> throw?`.
-        public var failAt: (@Sendable (Int, Int64) -> Bool)?
+        package var failAt: (@Sendable (Int, Int64) -> Bool)?
         /// Called with the execution before it runs (to stop it from elsewhere: `JobExecution.stop()`).
-        public var onStart: (@Sendable (JobExecution) -> Void)?
+        package var onStart: (@Sendable (JobExecution) -> Void)?
         /// Called after every completed or aborted checkpoint (coordinator thread).
-        public var onCheckpoint: (@Sendable (CheckpointStatistics) -> Void)?
+        package var onCheckpoint: (@Sendable (CheckpointStatistics) -> Void)?
 
         /// Settings with the standard workload's defaults.
-        public init(workingDirectory: String) { self.workingDirectory = workingDirectory }
+        package init(workingDirectory: String) { self.workingDirectory = workingDirectory }
     }
 
     /// One progress sample.
-    public typealias Sample = SampledRun.Sample
+    package typealias Sample = SampledRun.Sample
     /// What the run did.
-    public typealias Summary = SampledRun.Summary
+    package typealias Summary = SampledRun.Summary
 
     /// Runs the job; `onSample` is called once a second from a sampling thread.
-    public static func run(_ settings: Settings, onSample: @escaping @Sendable (Sample) -> Void = { _ in }) throws(RuntimeError) -> Summary {
+    package static func run(_ settings: Settings, onSample: @escaping @Sendable (Sample) -> Void = { _ in }) throws(RuntimeError) -> Summary {
         let sink: KeyedCountSink = settings.outputDirectory.map { .files(directory: $0, throttle: settings.sinkThrottle) } ?? .counting(throttle: settings.sinkThrottle)
         let job = StreamJob.keyedCount(
             generator: settings.generator, parallelism: settings.parallelism,

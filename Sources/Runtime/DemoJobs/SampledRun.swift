@@ -4,34 +4,34 @@ import Synchronization
 
 /// Runs a job with a progress sample every second, for a while or until its input ends: what `weir run` and
 /// `weir-bench` share for every built-in job.
-public enum SampledRun {
+package enum SampledRun {
     /// One progress sample.
-    public struct Sample: Sendable {
+    package struct Sample: Sendable {
         /// Seconds since the start.
-        public var second: Int
+        package var second: Int
         /// Records the sources emitted in the last second.
-        public var recordsPerSecond: Int
+        package var recordsPerSecond: Int
         /// The job's progress figures.
-        public var progress: JobExecution.Progress
+        package var progress: JobExecution.Progress
     }
 
     /// What the run did.
-    public struct Summary: Sendable {
+    package struct Summary: Sendable {
         /// The run's result (checkpoints, failures, restores).
-        public var result: JobExecution.Result
+        package var result: JobExecution.Result
         /// Records emitted by the sources.
-        public var records: Int
+        package var records: Int
         /// Wall time.
-        public var elapsed: Duration
+        package var elapsed: Duration
         /// Records per second in each whole second.
-        public var perSecond: [Int]
+        package var perSecond: [Int]
         /// Every attempt: what it restored (and how: fetch/open/replay or rollback in place), first record, failure.
-        public var timelines: [AttemptTimeline]
+        package var timelines: [AttemptTimeline]
     }
 
     /// Runs `execution` (cancelled after `duration`, nil: until the input ends); `onSample` is called once a second
     /// from a sampling thread.
-    public static func run(
+    package static func run(
         _ execution: JobExecution, duration: Duration?, onSample: @escaping @Sendable (Sample) -> Void = { _ in }
     ) throws(RuntimeError) -> Summary {
         let done = DispatchSemaphore(value: 0)

@@ -1,30 +1,30 @@
 import KeyedState
 
 /// A word and how often it was seen so far.
-public struct WordCount: Sendable, Hashable, CustomStringConvertible {
+package struct WordCount: Sendable, Hashable, CustomStringConvertible {
     /// The word.
-    public var word: String
+    package var word: String
     /// Occurrences seen, this one included.
-    public var count: Int64
+    package var count: Int64
 
     /// `word,count`.
-    public var description: String { "\(self.word),\(self.count)" }
+    package var description: String { "\(self.word),\(self.count)" }
 }
 
 /// The keyed function of the word-count job: a count per word (value state); emits the new count for every word.
-public struct CountWords: KeyedProcessFunction {
+package struct CountWords: KeyedProcessFunction {
     private var count: ValueState<Int64, VoidNamespace>?
 
     /// Creates the function.
-    public init() {}
+    package init() {}
 
     /// Registers `count`.
-    public mutating func open(_ context: KeyedContext<String>) throws {
+    package mutating func open(_ context: KeyedContext<String>) throws {
         self.count = try context.state.valueState(ValueStateDescriptor("count", serializer: .int64))
     }
 
     /// Counts the word.
-    public mutating func process(_ value: String, context: KeyedContext<String>, out: Collector<WordCount>) throws {
+    package mutating func process(_ value: String, context: KeyedContext<String>, out: Collector<WordCount>) throws {
         let next = (try self.count!.value() ?? 0) + 1
         try self.count!.update(next)
         try out.collect(WordCount(word: value, count: next))
@@ -36,7 +36,7 @@ extension StreamJob {
     /// source (one line, many records), keyed by word into `CountWords` (vertex "count"), into exactly-once
     /// `word,count` files under `output` (or counted and discarded without one).
     /// - Parameter throttle: The sink sleeps this long after every 100 records (a slow sink backpressures the job).
-    public static func wordCount(
+    package static func wordCount(
         input: String, output: String?, parallelism: Int = 2, throttle: Duration? = nil, name: String = "word-count"
     ) -> StreamJob {
         let job = StreamJob(name: name, defaultParallelism: parallelism)

@@ -443,7 +443,7 @@ final class StreamTask: @unchecked Sendable {
                 id, name: "channels-\(self.vertex.name.fileToken)-\(self.subtask).wchs")
             let bytes = file.encoded()
             try storage.fileSystem.write(bytes, to: absolute, sync: true)
-            handle.channelState = FileHandle(path: relative, size: bytes.count, crc32c: CRC32C.checksum(bytes))
+            handle.channelState = StoredFile(path: relative, size: bytes.count, crc32c: CRC32C.checksum(bytes))
             handle.inflightBytes = file.dataBytes
         }
         self.recording.removeAll()
