@@ -224,7 +224,7 @@ final class InputGate: @unchecked Sendable {
             let now = RuntimeClock.now
             if now >= deadline { return .idle }
             let seconds = Double((deadline - now).milliseconds) / 1000 + 0.0002
-            _ = self.condition.wait(until: Date(timeIntervalSinceNow: min(seconds, 0.05)))
+            _ = self.condition.wait(until: Date(timeIntervalSinceNow: min(seconds, Limits.channelWaitSlice)))
         }
     }
 

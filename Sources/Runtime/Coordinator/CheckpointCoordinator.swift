@@ -145,13 +145,14 @@ final class CheckpointCoordinator: @unchecked Sendable {
                     self.condition.lock()
                     continue
                 }
-                _ = self.condition.wait(until: Date(timeIntervalSinceNow: 0.01))
+                // Each acknowledgement signals: sleep until the timeout.
+                self.sleep(until: pending.triggeredAt + self.configuration.timeout, now: now)
                 continue
             }
             let allFinished = self.sources > 0 && self.finishedSources == self.sources
             if self.finalCompleted {
                 // The sources end their output now; a checkpoint after the final one would race the tasks closing.
-                _ = self.condition.wait(until: Date(timeIntervalSinceNow: 0.05))
+                self.sleep(until: nil, now: now)  // until stopped (which signals)
                 continue
             }
             let due = max(self.lastEnd + self.configuration.minimumPause, self.lastTrigger + self.configuration.interval)
@@ -170,10 +171,18 @@ final class CheckpointCoordinator: @unchecked Sendable {
                 self.condition.lock()
                 continue
             }
-            let wait = self.readyTasks == self.expected ? max(due - now, .milliseconds(1)) : .milliseconds(10)
-            _ = self.condition.wait(until: Date(timeIntervalSinceNow: Double(wait.milliseconds) / 1000 + 0.0005))
+            // A task getting ready, a source finishing and a stop request all signal: sleep until the next due time.
+            self.sleep(until: self.readyTasks == self.expected ? due : nil, now: now)
         }
         self.condition.unlock()
+    }
+
+    /// Waits on the condition (held) until `deadline` (nil: none) or a signal, at most `Limits.channelWaitSlice` (a
+    /// safety net: every change the loop waits for signals).
+    private func sleep(until deadline: Duration?, now: Duration) {
+        let left = deadline.map { max($0 - now, .zero) } ?? .seconds(1)
+        let seconds = min(Double(left.milliseconds) / 1000, Limits.channelWaitSlice)
+        _ = self.condition.wait(until: Date(timeIntervalSinceNow: seconds + 0.0002))
     }
 
     private var lastTrigger = Duration.zero
