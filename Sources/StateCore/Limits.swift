@@ -42,4 +42,14 @@ public enum Limits {
     /// With it fixed at 1 MiB, resident memory stayed within 35–57 MiB of the bytes in use in a soak with a failure
     /// every 30 s, against up to 184 MiB before.
     public static let heapMmapThreshold = 1 << 20
+
+    /// Changelog bytes from which a RocksDB restore replays through table files (below it, the compactor's
+    /// collapsed writes into the memtable are as fast and make no files).
+    public static let tableReplayBytes = 4 << 20
+    /// Section bytes of table-file chunks per process: each replay running gets an equal share (one chunk is
+    /// gathered while the one before is written; keys and sort entries add about as much again at 100 B values,
+    /// so replays take about 3× this at their peak).
+    public static let tableReplayChunkBudget = 64 << 20
+    /// Writes per RocksDB write batch when a local rollback or its deferred keys write state back.
+    public static let rollbackBatchWrites = 4_096
 }

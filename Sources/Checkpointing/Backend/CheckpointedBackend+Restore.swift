@@ -281,7 +281,7 @@ extension CheckpointedBackend {
             handle, root: root, fileSystem: fileSystem, workingDirectory: workingDirectory,
             databaseDirectory: databaseDirectory, report: &report, makeState: makeState)
         let changelogBytes = handle.changelog.reduce(0) { $0 + $1.length }
-        guard state.engine == .rocksDB && changelogBytes >= Self.tableReplayBytes else {
+        guard state.engine == .rocksDB && changelogBytes >= Limits.tableReplayBytes else {
             try Self.replay(handle, into: state, root: root, fileSystem: fileSystem, upTo: limit, report: &report)
             return state
         }
@@ -302,14 +302,6 @@ extension CheckpointedBackend {
         return state
     }
 
-    /// Changelog bytes from which a RocksDB restore replays through table files (below it, the compactor's
-    /// collapsed writes into the memtable are as fast and make no files).
-    static var tableReplayBytes: Int { 4 << 20 }
-
-    /// Section bytes of table-file chunks per process: each replay running gets an equal share (one chunk is
-    /// gathered while the one before is written; keys and sort entries add about as much again at 100 B values,
-    /// so replays take about 3× this at their peak).
-    static var tableChunkBudget: Int { 64 << 20 }
 
     /// Fetches and opens the materialized image (or an empty backend when there is none).
     private static func restoreImage(
@@ -507,7 +499,7 @@ extension CheckpointedBackend {
         defer { chunk.waitForWriting() }  // on an error, its threads still use the table directory
         TableReplay.running.add(1, ordering: .relaxed)
         defer { TableReplay.running.subtract(1, ordering: .relaxed) }
-        chunk.reserve(TableReplay.chunkBytes(budget: Self.tableChunkBudget))
+        chunk.reserve(TableReplay.chunkBytes(budget: Limits.tableReplayChunkBudget))
         let counted = report
         var written = 0
         var bytes: [UInt8] = []  // one buffer for every section read
@@ -523,7 +515,7 @@ extension CheckpointedBackend {
                 report = counted
                 return false
             }
-            if chunk.shouldWrite(budget: Self.tableChunkBudget) {
+            if chunk.shouldWrite(budget: Limits.tableReplayChunkBudget) {
                 written += try chunk.flush(into: state, directory: tables)
             }
         }

@@ -12,7 +12,7 @@ import KeyedState
 /// changes emitted plus its pending one, applied in emission order then pending, leave the state the full stream
 /// would have left.
 ///
-/// The replay of a short changelog (below `CheckpointedBackend.tableReplayBytes`, 4 MiB, and every replay on the
+/// The replay of a short changelog (below `Limits.tableReplayBytes`, 4 MiB, and every replay on the
 /// heap) goes through it: the last put or delete of each key wins, list appends and map clears keep their order,
 /// and the pending keys go to the store sorted, in write batches of 4,096 changes (`replayBatch`). A long
 /// changelog on RocksDB goes through `TableReplay` instead.

@@ -27,7 +27,7 @@ import Synchronization
 /// `finish`: a replay given up (`abandon`) leaves the backend as it was.
 ///
 /// How it is fast. Sections are read into one reused buffer and decoded in place (`ChangelogSegment.spans`). A
-/// 64 MiB chunk budget per process (`CheckpointedBackend.tableChunkBudget`) is shared by the replays running at
+/// 64 MiB chunk budget per process (`Limits.tableReplayChunkBudget`) is shared by the replays running at
 /// once; a written chunk's arenas are kept for the next one, reserved up front and advised onto transparent huge
 /// pages (`RocksKit.HugePages`), so filling them takes a fault per 2 MiB rather than per 4 KiB. Each half of a
 /// chunk is radix-sorted on its own thread (`sorted(_:)`), folded, and written as one uncompressed SST per state

@@ -297,7 +297,7 @@ final class RocksStateStore: StateStore {
             iterator.seek(to: prefix.key)
             while iterator.isValid {
                 batch.put(family, key: iterator.key, value: iterator.value)
-                if batch.count >= Self.batchWrites { written += try self.write(&batch) }
+                if batch.count >= Limits.rollbackBatchWrites { written += try self.write(&batch) }
                 iterator.next()
             }
             do { try iterator.checkError() } catch { throw StateError.storage(error, state: self.stateName(prefix.column)) }
@@ -359,14 +359,11 @@ final class RocksStateStore: StateStore {
             for (key, value) in zip(chunk, values) {
                 if let value { batch.put(family, key: key, value: value) } else { batch.delete(family, key: key) }
             }
-            if batch.count >= Self.batchWrites { written += try self.write(&batch) }
+            if batch.count >= Limits.rollbackBatchWrites { written += try self.write(&batch) }
             start = end
         }
         return written + (try self.write(&batch))
     }
-
-    /// Writes per batch when writing back.
-    private static let batchWrites = 4_096
 
     /// Writes `batch` (if not empty) and clears it.
     /// - Returns: The writes made.
