@@ -74,9 +74,16 @@ import Glibc
         #expect(!summary.result.restoredFrom.isEmpty, "\(schedule): no restart restored a checkpoint")
         // Local recovery is on: every restart after a task exception rolls the parked RocksDB backends back in
         // place, or — incremental — re-links the local copy of the checkpoint, fetching nothing.
-        for timeline in summary.timelines.dropFirst() where timeline.restoredCheckpoint != nil {
+        for (previous, timeline) in zip(summary.timelines, summary.timelines.dropFirst()) where timeline.restoredCheckpoint != nil {
             #expect(!timeline.restores.isEmpty, "\(schedule): attempt \(timeline.attempt) restored no backend")
-            if strategy.kind == .incremental {
+            // A changelog checkpoint taken while a rollback's deferred keys are still left alone takes no rollback
+            // point (`CheckpointedBackend.postponesSettling`): a failure soon after a rolled-back restart restores
+            // that newer checkpoint normally. Whether one completed first depends on timing (seen under load).
+            let postponed = strategy.kind == .changelog && previous.restores.contains(where: \.rolledBack)
+                && timeline.restoredCheckpoint != previous.restoredCheckpoint
+            if postponed {
+                continue
+            } else if strategy.kind == .incremental {
                 let local = timeline.restores.allSatisfy { !$0.rolledBack && $0.fetchedBytes == 0 && $0.localBytes > 0 }
                 #expect(local, "\(schedule): attempt \(timeline.attempt) did not restore from its local copies")
             } else {
