@@ -3,15 +3,16 @@ import Foundation
 import StateCore
 import Synchronization
 
-/// The process's C heap (glibc's allocator, which RocksDB and Swift share): its figures, and the two settings that
-/// keep a long-running job's resident memory flat.
+/// The process's C heap (glibc's allocator, which RocksDB and Swift share): its figures, and the settings that keep
+/// a long-running job's resident memory flat (`manage(arenas:)`: the arena cap, a fixed mmap threshold, and trims
+/// after large releases through `releaseFreedPages()`).
 ///
 /// glibc gives each thread an arena (up to 8 per core, each growing to 64 MiB) and keeps memory freed in an
 /// arena for reuse rather than returning it. A job that restarts starts new task threads, which may take arenas
 /// no thread used before; RocksDB's memtable blocks and the changelog's buffers freed in them stay resident.
-/// `limitArenas(_:)` caps their number and `trim()` returns their free pages after an attempt ends. Flink's images
-/// face the same allocator with RocksDB and switch it to jemalloc; the cap and the trim do here without a second
-/// allocator.
+/// `limitArenas(_:)` caps their number, `fixMmapThreshold(_:)` keeps large blocks out of them, and `trim()` returns
+/// their free pages. Flink's images face the same allocator with RocksDB and switch it to jemalloc; these do here
+/// without a second allocator.
 public enum ProcessHeap {
     /// Bytes handed out and not freed (glibc `mallinfo2`: in-use blocks plus mmap'ed large ones). Resident
     /// memory minus this is what the allocator keeps, plus what is mapped outside it.

@@ -29,7 +29,7 @@ public enum Limits {
     /// catch up before the materialization's flush and upload run beside it.
     public static let materializationAfterRestore = Duration.seconds(5)
 
-    /// Arenas glibc's allocator may keep (`ProcessHeap.limitArenas`), unless `MALLOC_ARENA_MAX` is set. By default
+    /// Arenas glibc's allocator may keep (`ProcessHeap.manage(arenas:)`), unless `MALLOC_ARENA_MAX` is set. By default
     /// glibc gives up to 8 per core, each up to 64 MiB, and a task thread of every new attempt may fill another:
     /// the one-hour soak with a failure every 3 minutes grew resident memory 1.86x, mostly freed memory that
     /// arenas kept.
