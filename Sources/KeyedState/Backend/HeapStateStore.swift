@@ -15,6 +15,8 @@ final class HeapStateStore: StateStore {
 
     func persistedMetadata(named name: String) -> StateMetadata? { self.metadata[name] }
 
+    var engine: StoreEngine { .heap(self) }
+
     func openColumn(_ metadata: StateMetadata) throws(StateError) -> Int {
         try self.checkOpen()
         self.metadata[metadata.name] = metadata

@@ -56,6 +56,6 @@ extension KeyedStateBackend {
 
     /// A copy-on-write image of a heap backend's entries (`nil` for RocksDB).
     package func heapImage() -> HeapStateImage? {
-        (self.core.baseStore as? HeapStateStore)?.image()
+        self.core.baseStore.engine.heap?.image()
     }
 }

@@ -20,13 +20,13 @@ extension KeyedStateBackend {
     /// - Throws: `StateError` when RocksDB refuses the change.
     package func setAutomaticCompactions(_ enabled: Bool) throws(StateError) {
         try self.core.checkOpen()
-        try (self.core.baseStore as? RocksStateStore)?.setAutomaticCompactions(enabled)
+        try self.core.baseStore.engine.rocks?.setAutomaticCompactions(enabled)
     }
 
     /// The RocksDB store of an open backend, or `.invalidArgument` ("<what> the RocksDB engine") on the heap.
     func rocksStore(for what: String) throws(StateError) -> RocksStateStore {
         try self.core.checkOpen()
-        guard let store = self.core.baseStore as? RocksStateStore else {
+        guard let store = self.core.baseStore.engine.rocks else {
             throw StateError(code: .invalidArgument, message: "\(what) the RocksDB engine")
         }
         return store

@@ -14,7 +14,7 @@ extension KeyedStateBackend {
     /// Releases a point from `makeRollbackPoint()`. Keys deferred to read at it are written back first; if that
     /// fails the point stays held (the database releases it at close), as those keys still read at it.
     package func releaseRollbackPoint(_ point: RocksSnapshot) {
-        if let store = self.core.baseStore as? RocksStateStore, store.deferredPoint === point {
+        if let store = self.core.baseStore.engine.rocks, store.deferredPoint === point {
             guard (try? store.settle()) != nil else { return }
         }
         self.rocksDatabase?.release(point)
@@ -33,16 +33,16 @@ extension KeyedStateBackend {
     }
 
     /// How many keys a rollback deferred are not written back yet (0 on the heap).
-    package var deferredRollbackKeys: Int { (self.core.baseStore as? RocksStateStore)?.deferredKeys ?? 0 }
+    package var deferredRollbackKeys: Int { self.core.baseStore.engine.rocks?.deferredKeys ?? 0 }
 
     /// The point the deferred keys read at, while any is deferred.
-    package var deferredRollbackPoint: RocksSnapshot? { (self.core.baseStore as? RocksStateStore)?.deferredPoint }
+    package var deferredRollbackPoint: RocksSnapshot? { self.core.baseStore.engine.rocks?.deferredPoint }
 
     /// Writes back every key a rollback deferred, so the database holds the state as it is (before a snapshot of
     /// the database is taken: a checkpoint or a materialization). Nothing to do when none is deferred.
     /// - Returns: The writes made.
     @discardableResult
     package func settleRollback() throws(StateError) -> Int {
-        try (self.core.baseStore as? RocksStateStore)?.settle() ?? 0
+        try self.core.baseStore.engine.rocks?.settle() ?? 0
     }
 }

@@ -131,11 +131,11 @@ public final class KeyedStateBackend<Key> {
 
     /// RocksDB's statistics (bytes written, flush/compaction/blob bytes, write amplification); `nil` on the heap.
     public func rocksStatistics() -> RocksStatistics? {
-        (self.core.baseStore as? RocksStateStore)?.database.statistics()
+        self.core.baseStore.engine.rocks?.database.statistics()
     }
 
     /// The RocksDB database under this backend, for properties, flushes and checkpoints; `nil` on the heap.
-    public var rocksDatabase: RocksDatabase? { (self.core.baseStore as? RocksStateStore)?.database }
+    public var rocksDatabase: RocksDatabase? { self.core.baseStore.engine.rocks?.database }
 
     /// The metadata of every registered state.
     public var registeredStates: [StateMetadata] {

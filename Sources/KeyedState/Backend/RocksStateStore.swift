@@ -97,6 +97,8 @@ final class RocksStateStore: StateStore {
 
     func persistedMetadata(named name: String) -> StateMetadata? { self.persisted[name] }
 
+    var engine: StoreEngine { .rocksDB(self) }
+
     func openColumn(_ metadata: StateMetadata) throws(StateError) -> Int {
         do {
             let family = try self.database.createColumnFamily(

@@ -42,6 +42,28 @@ protocol StateStore: AnyObject {
     func resolvePrimaryLengths(_ column: Int, _ resolver: ([UInt8]) -> Int?) throws(StateError)
     /// Applies raw changes in order, batched where the engine can (restore and replay).
     func apply(_ changes: [RawStateChange]) throws(StateError)
+    /// The engine under this store, for what only that engine does (RocksDB: rollback, table files, the
+    /// database; heap: its image). A wrapper answers with the store it wraps.
+    var engine: StoreEngine { get }
+}
+
+/// The store that holds the state, by engine: what `StateStore.engine` answers, so callers reach an engine's own
+/// operations by a `switch`, not a downcast.
+enum StoreEngine {
+    /// RocksDB: local rollback, table-file ingestion, statistics and the database itself.
+    case rocksDB(RocksStateStore)
+    /// The heap: the image a full snapshot writes.
+    case heap(HeapStateStore)
+
+    /// The RocksDB store, or nil on the heap.
+    var rocks: RocksStateStore? {
+        if case .rocksDB(let store) = self { store } else { nil }
+    }
+
+    /// The heap store, or nil on RocksDB.
+    var heap: HeapStateStore? {
+        if case .heap(let store) = self { store } else { nil }
+    }
 }
 
 /// One raw change for `StateStore.apply(_:)`.

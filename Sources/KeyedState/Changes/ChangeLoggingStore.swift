@@ -17,6 +17,8 @@ final class ChangeLoggingStore: StateStore {
 
     func persistedMetadata(named name: String) -> StateMetadata? { self.inner.persistedMetadata(named: name) }
 
+    var engine: StoreEngine { self.inner.engine }
+
     func openColumn(_ metadata: StateMetadata) throws(StateError) -> Int { try self.inner.openColumn(metadata) }
 
     func put(_ column: Int, key: [UInt8], primaryLength: Int, value: [UInt8]) throws(StateError) {

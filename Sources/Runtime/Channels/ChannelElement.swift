@@ -11,6 +11,14 @@ public struct CheckpointBarrier: Sendable, Hashable {
     /// of ending, and every task exits on its completion without finishing its operators (no end-of-input flush,
     /// no watermark to the end of time), so a restore from it reprocesses nothing and loses nothing.
     public var stopsJob = false
+
+    /// A barrier of checkpoint `checkpointID`, triggered at `triggeredAt`.
+    package init(checkpointID: Int64, triggeredAt: Duration, isFinal: Bool = false, stopsJob: Bool = false) {
+        self.checkpointID = checkpointID
+        self.triggeredAt = triggeredAt
+        self.isFinal = isFinal
+        self.stopsJob = stopsJob
+    }
 }
 
 /// What travels on a channel: buffers of serialized records, barriers, watermarks, the end of input.

@@ -6,9 +6,10 @@ import StateCore
 /// task's acknowledgement, publishes the metadata, then tells every task the checkpoint completed. A checkpoint
 /// not complete within the timeout is aborted: its folder is removed and tasks drop what they recorded.
 ///
-/// One thread. An acknowledgement carries backend handles, task state and a channel-state file; a task sends it
-/// from the thread that finishes its backends' asynchronous parts, and a failed part posts the error to the task,
-/// which fails. After the publish, `complete` goes to every task, sinks first. Backends keep the files of an
+/// One thread that performs a `CheckpointScheduler`'s actions: the rules live there, as a pure state machine, and
+/// this type holds the thread, the condition, storage and the statistics. An acknowledgement carries backend
+/// handles, task state and a channel-state file; a task sends it from the thread that finishes its backends'
+/// asynchronous parts, and a failed part posts the error to the task, which fails. After the publish, `complete` goes to every task, sinks first. Backends keep the files of an
 /// acknowledged snapshot live until that notification (a materialization finishing in between must not release
 /// them); the changelog truncates on completion. On a task failure `stop()` first finishes a publish in progress.
 ///
@@ -20,41 +21,22 @@ import StateCore
 /// stops the same way. `JobExecution.Result.stoppedAt` names it; a restore from it reprocesses nothing
 /// (`GracefulStopTests`).
 final class CheckpointCoordinator: @unchecked Sendable {
-    private let configuration: CheckpointConfiguration
     private let storage: CheckpointStorage
     private unowned let attempt: JobAttempt
+    /// Guards `scheduler`; signalled on every event it waits for.
     private let condition = NSCondition()
-    private var nextID: Int64
-    private var pending: Pending?
-    private var lastEnd: Duration
-    private var stopped = false
-    private var finishedSources = 0
-    /// The final checkpoint (taken once every source finished) completed: nothing more is triggered.
-    private var finalCompleted = false
-    /// `requestStop()` was called: the next checkpoint is triggered at once and stops the job.
-    private var stopRequested = false
-    private var readyTasks = 0
+    private var scheduler: CheckpointScheduler<TaskAcknowledgement>
     private var previous: CheckpointPieces
-    private let expected: Int
-    private let sources: Int
-
-    private struct Pending {
-        var id: Int64
-        var triggeredAt: Duration
-        var isFinal = false
-        var acknowledgements: [TaskAcknowledgement] = []
-    }
 
     init(configuration: CheckpointConfiguration, storage: CheckpointStorage, attempt: JobAttempt, firstID: Int64) {
-        self.configuration = configuration
         self.storage = storage
         self.attempt = attempt
-        self.nextID = firstID
-        self.lastEnd = RuntimeClock.now
-        self.lastTrigger = self.lastEnd
+        self.scheduler = CheckpointScheduler(
+            interval: configuration.interval, minimumPause: configuration.minimumPause, timeout: configuration.timeout,
+            tasks: attempt.tasks.reduce(0) { $0 + $1.count },
+            sources: attempt.tasks.filter { $0.first?.vertex.isSource ?? false }.reduce(0) { $0 + $1.count },
+            firstID: firstID, now: RuntimeClock.now)
         self.previous = CheckpointPieces(storage.latest)
-        self.expected = attempt.tasks.reduce(0) { $0 + $1.count }
-        self.sources = attempt.tasks.filter { $0.first?.vertex.isSource ?? false }.reduce(0) { $0 + $1.count }
     }
 
     private let exited = DispatchSemaphore(value: 0)
@@ -73,13 +55,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
 
     /// Stops triggering, waits for a publish in progress (its files must stay), and aborts a pending checkpoint.
     func stop() {
-        self.condition.lock()
-        let first = !self.stopped
-        self.stopped = true
-        let pending = self.pending
-        self.pending = nil
-        self.condition.broadcast()
-        self.condition.unlock()
+        let (first, pending) = self.update { scheduler in (!scheduler.isStopped, scheduler.stop()) }
         guard first else { return }
         // From the coordinator's own thread (a checkpoint callback cancelling the job) there is nothing to wait for.
         if let thread = self.thread, thread != Thread.current {
@@ -89,92 +65,65 @@ final class CheckpointCoordinator: @unchecked Sendable {
     }
 
     /// A task finished restoring and runs.
-    func taskReady() {
-        self.condition.lock()
-        self.readyTasks += 1
-        self.condition.broadcast()
-        self.condition.unlock()
-    }
+    func taskReady() { self.update { $0.taskReady() } }
 
     /// A source is exhausted: once all are, the final checkpoint is triggered at once.
-    func sourceFinished() {
-        self.condition.lock()
-        self.finishedSources += 1
-        self.condition.broadcast()
-        self.condition.unlock()
-    }
+    func sourceFinished() { self.update { $0.sourceFinished() } }
 
     /// Stops the job with a checkpoint: once the one in flight (if any) ends, a checkpoint is triggered at once
     /// whose barrier stops the sources and whose completion ends every task (`CheckpointBarrier.stopsJob`).
     /// If it aborts, another is triggered. Does nothing after every source finished (the final checkpoint of
     /// the bounded input then ends the job the same way).
-    func requestStop() {
-        self.condition.lock()
-        self.stopRequested = true
-        self.condition.broadcast()
-        self.condition.unlock()
-    }
+    func requestStop() { self.update { $0.requestStop() } }
 
-    /// A task's part of a checkpoint is durable.
+    /// A task's part of a checkpoint is durable (dropped unless that checkpoint is pending).
     func acknowledge(_ acknowledgement: TaskAcknowledgement) {
-        self.condition.lock()
-        if self.pending?.id == acknowledgement.checkpointID {
-            self.pending?.acknowledgements.append(acknowledgement)
-            self.condition.broadcast()
-        }
-        self.condition.unlock()
+        self.update { $0.acknowledge(acknowledgement, checkpointID: acknowledgement.checkpointID) }
     }
 
+    /// Runs `change` on the scheduler under the condition and wakes the loop.
+    @discardableResult
+    private func update<R>(_ change: (inout CheckpointScheduler<TaskAcknowledgement>) -> R) -> R {
+        self.condition.lock()
+        defer {
+            self.condition.broadcast()
+            self.condition.unlock()
+        }
+        return change(&self.scheduler)
+    }
+
+    /// Performs the scheduler's actions until it exits; the condition is released while one runs.
     private func loop() {
         self.condition.lock()
-        while !self.stopped {
+        while true {
             let now = RuntimeClock.now
-            if var pending = self.pending {
-                if pending.acknowledgements.count == self.expected {
-                    self.pending = nil
-                    self.condition.unlock()
-                    self.complete(pending, now: now)
-                    self.condition.lock()
-                    continue
-                }
-                if now - pending.triggeredAt >= self.configuration.timeout {
-                    self.pending = nil
-                    pending.acknowledgements.removeAll()
-                    self.condition.unlock()
-                    self.abort(pending, reason: "not complete after \(self.configuration.timeout)", now: now)
-                    self.condition.lock()
-                    continue
-                }
-                // Each acknowledgement signals: sleep until the timeout.
-                self.sleep(until: pending.triggeredAt + self.configuration.timeout, now: now)
-                continue
-            }
-            let allFinished = self.sources > 0 && self.finishedSources == self.sources
-            if self.finalCompleted {
-                // The sources end their output now; a checkpoint after the final one would race the tasks closing.
-                self.sleep(until: nil, now: now)  // until stopped (which signals)
-                continue
-            }
-            let due = max(self.lastEnd + self.configuration.minimumPause, self.lastTrigger + self.configuration.interval)
-            let stops = self.stopRequested && !allFinished
-            if self.readyTasks == self.expected && (now >= due || allFinished || stops) {
-                let id = self.nextID
-                self.nextID += 1
-                self.pending = Pending(id: id, triggeredAt: now, isFinal: allFinished || stops)
-                self.lastTrigger = now
+            let action = self.scheduler.nextAction(now: now)
+            switch action {
+            case .exit:
                 self.condition.unlock()
-                RuntimeLog.logger.trace(
-                    "triggering checkpoint \(id)", metadata: ["final": "\(allFinished || stops)", "stopsJob": "\(stops)"])
-                self.attempt.trigger(
-                    CheckpointBarrier(checkpointID: id, triggeredAt: now, isFinal: allFinished || stops, stopsJob: stops),
-                    final: allFinished || stops)
-                self.condition.lock()
+                return
+            case .wait(let deadline):
+                self.sleep(until: deadline, now: now)
                 continue
+            case .trigger, .complete, .abort:
+                break
             }
-            // A task getting ready, a source finishing and a stop request all signal: sleep until the next due time.
-            self.sleep(until: self.readyTasks == self.expected ? due : nil, now: now)
+            self.condition.unlock()
+            switch action {
+            case .trigger(let barrier):
+                RuntimeLog.logger.trace(
+                    "triggering checkpoint \(barrier.checkpointID)",
+                    metadata: ["final": "\(barrier.isFinal)", "stopsJob": "\(barrier.stopsJob)"])
+                self.attempt.trigger(barrier, final: barrier.isFinal)
+            case .complete(let pending):
+                self.complete(pending, now: now)
+            case .abort(let pending, let reason):
+                self.abort(pending, reason: reason, now: now)
+            case .wait, .exit:
+                break
+            }
+            self.condition.lock()
         }
-        self.condition.unlock()
     }
 
     /// Waits on the condition (held) until `deadline` (nil: none) or a signal, at most `Limits.channelWaitSlice` (a
@@ -185,9 +134,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
         _ = self.condition.wait(until: Date(timeIntervalSinceNow: seconds + 0.0002))
     }
 
-    private var lastTrigger = Duration.zero
-
-    private func complete(_ pending: Pending, now: Duration) {
+    private func complete(_ pending: CheckpointScheduler<TaskAcknowledgement>.Pending, now: Duration) {
         let acknowledgements = pending.acknowledgements.sorted { ($0.task.vertex, $0.task.subtask) < ($1.task.vertex, $1.task.subtask) }
         let metadata = CheckpointMetadata(
             checkpointID: pending.id, timestampMilliseconds: SystemStateClock().nowMilliseconds(),
@@ -217,19 +164,15 @@ final class CheckpointCoordinator: @unchecked Sendable {
                 "checkpoint": "\(pending.id)", "checkpointedBytes": "\(statistics.checkpointedBytes)",
                 "stateBytes": "\(statistics.stateBytes)", "unaligned": "\(statistics.unaligned)",
             ])
-        self.condition.lock()
-        self.lastEnd = end
-        if pending.isFinal { self.finalCompleted = true }
-        self.condition.unlock()
+        self.update { $0.ended(pending, completed: true, at: end) }
         self.attempt.checkpointCompleted(statistics)
     }
 
-    private func abort(_ pending: Pending, reason: String, now: Duration) {
+    private func abort(_ pending: CheckpointScheduler<TaskAcknowledgement>.Pending, reason: String, now: Duration) {
         RuntimeLog.logger.debug("checkpoint \(pending.id) aborted: \(reason)", metadata: ["checkpoint": "\(pending.id)"])
         self.storage.abort(pending.id)
-        self.condition.lock()
-        self.lastEnd = RuntimeClock.now
-        self.condition.unlock()
+        let end = RuntimeClock.now
+        self.update { $0.ended(pending, completed: false, at: end) }
         self.attempt.checkpointAborted(CheckpointStatistics(
             checkpointID: pending.id, status: .aborted, endToEnd: now - pending.triggeredAt, maxStartDelay: .zero,
             maxSynchronous: .zero, maxAsynchronous: .zero, maxAlignment: .zero, publish: .zero, unaligned: false,
