@@ -8,28 +8,41 @@ import Synchronization
 /// failure (under the restart strategy), and returns when the input ends or `cancel()` is called.
 ///
 /// `run()` blocks; call `cancel()`, `progress` and `statistics` from other threads.
-public final class JobExecution: @unchecked Sendable {
+public final class JobExecution: Sendable {
     /// The job.
     public let job: StreamJob
     /// The configuration.
     public let configuration: JobConfiguration
-    private let lock = NSLock()
-    private var current: JobAttempt?
-    private var cancelled = false
-    private var stopRequested = false
-    private var checkpoints: [CheckpointStatistics] = []
-    private var failures: [RuntimeError] = []
-    private var restoredFrom: [Int64] = []
-    private var stoppedAt: Int64?
-    private var finishedTimelines: [AttemptTimeline] = []
-    private var storage: CheckpointStorage?
+    private let state = Mutex(State())
     private let recordsBefore = Atomic<Int>(0)
     private let recordsAfter = Atomic<Int>(0)
-    /// Called on the coordinator thread after every completed or aborted checkpoint.
-    public var onCheckpoint: (@Sendable (CheckpointStatistics) -> Void)?
+
+    /// What `run()` and the other threads share.
+    private struct State {
+        var current: JobAttempt?
+        var cancelled = false
+        var stopRequested = false
+        var checkpoints: [CheckpointStatistics] = []
+        var failures: [RuntimeError] = []
+        var restoredFrom: [Int64] = []
+        var stoppedAt: Int64?
+        var finishedTimelines: [AttemptTimeline] = []
+        var onCheckpoint: (@Sendable (CheckpointStatistics) -> Void)?
+        var onAttempt: (@Sendable (Int, Int64?) -> Void)?
+    }
+
+    /// Called on the coordinator thread after every completed or aborted checkpoint. Set it before `run()`.
+    public var onCheckpoint: (@Sendable (CheckpointStatistics) -> Void)? {
+        get { self.state.withLock { $0.onCheckpoint } }
+        set { self.state.withLock { $0.onCheckpoint = newValue } }
+    }
+
     /// Called when an attempt starts (its number, the checkpoint it restores, nil for none) — before its tasks
-    /// restore state.
-    public var onAttempt: (@Sendable (Int, Int64?) -> Void)?
+    /// restore state. Set it before `run()`.
+    public var onAttempt: (@Sendable (Int, Int64?) -> Void)? {
+        get { self.state.withLock { $0.onAttempt } }
+        set { self.state.withLock { $0.onAttempt = newValue } }
+    }
 
     private let metrics: CheckpointMetrics
 
@@ -90,17 +103,18 @@ public final class JobExecution: @unchecked Sendable {
                 code: .invalidJob,
                 message: "the incremental strategy needs the RocksDB engine; use .changelog or .full with the heap engine")
         }
+        var storage: CheckpointStorage?
         if let checkpointing = self.configuration.checkpointing {
             do {
-                self.storage = try CheckpointStorage(
+                storage = try CheckpointStorage(
                     root: checkpointing.directory, retained: checkpointing.retained,
                     fileSystem: checkpointing.fileSystem)
             } catch {
                 throw RuntimeError(code: .checkpoint, message: "opening the checkpoint root: \(error.message)", cause: error)
             }
         }
-        defer { self.storage?.close() }
-        if let storage = self.storage { try self.checkRoot(storage) }
+        defer { storage?.close() }
+        if let storage { try self.checkRoot(storage) }
         if let arenas = self.configuration.heapArenas { ProcessHeap.manage(arenas: arenas) }
         // Backends a failed attempt parked for local rollback and no later attempt took; then the databases of
         // failed attempts still closing in the background.
@@ -112,48 +126,48 @@ public final class JobExecution: @unchecked Sendable {
         var restore = self.configuration.restore
         var unrecovered: RuntimeError?
         while true {
-            let restored = try self.restoredMetadata(restore)
+            let restored = try self.restoredMetadata(restore, storage: storage)
             let origin = restored.map { "from \($0.kind == .savepoint ? "savepoint" : "checkpoint") \($0.checkpointID)" } ?? "empty"
             RuntimeLog.logger.debug("job '\(self.job.name)': attempt \(attempt) starts \(origin)")
             self.onAttempt?(attempt, restored?.checkpointID)
             let run = JobAttempt(
-                job: self.job, configuration: self.configuration, storage: self.storage, restored: restored,
+                job: self.job, configuration: self.configuration, storage: storage, restored: restored,
                 restoreSource: restored == nil ? .empty : restore, attempt: attempt
             ) { [weak self] statistics in
                 guard let self else { return }
-                self.lock.withLock { self.checkpoints.append(statistics) }
+                self.state.withLock { $0.checkpoints.append(statistics) }
                 self.metrics.record(statistics)
                 self.onCheckpoint?(statistics)
             }
-            let proceed = self.lock.withLock { () -> Bool in
-                guard !self.cancelled else { return false }
-                self.current = run
-                if let restored { self.restoredFrom.append(restored.checkpointID) }
+            let proceed = self.state.withLock { state -> Bool in
+                guard !state.cancelled else { return false }
+                state.current = run
+                if let restored { state.restoredFrom.append(restored.checkpointID) }
                 return true
             }
             guard proceed else { break }
             run.start()
-            if self.lock.withLock({ self.stopRequested }) { run.requestStop() }
+            if self.state.withLock({ $0.stopRequested }) { run.requestStop() }
             let failure = run.wait()
-            self.lock.withLock {
-                self.finishedTimelines.append(run.currentTimeline)
+            self.state.withLock { state in
+                state.finishedTimelines.append(run.currentTimeline)
                 self.recordsBefore.add(run.records(of: 0), ordering: .relaxed)
                 self.recordsAfter.add(run.records(of: run.tasks.count - 1), ordering: .relaxed)
-                self.current = nil
+                state.current = nil
             }
-            self.storage?.waitForCleanup()
+            storage?.waitForCleanup()
             guard let failure else {
-                self.lock.withLock {
-                    if self.stopRequested && !self.cancelled {
-                        self.stoppedAt = self.checkpoints.last { $0.status == .completed }?.checkpointID
+                self.state.withLock { state in
+                    if state.stopRequested && !state.cancelled {
+                        state.stoppedAt = state.checkpoints.last { $0.status == .completed }?.checkpointID
                     }
                 }
                 break
             }
             RuntimeLog.logger.debug("job '\(self.job.name)': attempt \(attempt) failed: \(failure.message)")
-            let stop = self.lock.withLock { () -> Bool in
-                self.failures.append(failure)
-                return self.cancelled
+            let stop = self.state.withLock { state -> Bool in
+                state.failures.append(failure)
+                return state.cancelled
             }
             if stop {
                 unrecovered = failure
@@ -170,12 +184,12 @@ public final class JobExecution: @unchecked Sendable {
             ProcessHeap.releaseFreedPages()
             if delay > .zero { Thread.sleep(forTimeInterval: Double(delay.milliseconds) / 1000) }
             attempt += 1
-            restore = self.storage?.latest == nil ? .empty : .latest
+            restore = storage?.latest == nil ? .empty : .latest
         }
-        return self.lock.withLock {
+        return self.state.withLock { state in
             Result(
-                checkpoints: self.checkpoints, failures: self.failures, restoredFrom: self.restoredFrom,
-                cancelled: self.cancelled, stoppedAt: self.stoppedAt, unrecoveredFailure: unrecovered)
+                checkpoints: state.checkpoints, failures: state.failures, restoredFrom: state.restoredFrom,
+                cancelled: state.cancelled, stoppedAt: state.stoppedAt, unrecoveredFailure: unrecovered)
         }
     }
 
@@ -228,35 +242,35 @@ public final class JobExecution: @unchecked Sendable {
     public func stop() {
         guard self.configuration.checkpointing != nil else { return self.cancel() }
         RuntimeLog.logger.debug("job '\(self.job.name)': stop requested (a last checkpoint, then the tasks exit)")
-        let run = self.lock.withLock { () -> JobAttempt? in
-            self.stopRequested = true
-            return self.current
+        let run = self.state.withLock { state -> JobAttempt? in
+            state.stopRequested = true
+            return state.current
         }
         run?.requestStop()
     }
 
     /// Stops the job (any thread); `run()` then returns. No final checkpoint is taken.
     public func cancel() {
-        let run = self.lock.withLock { () -> JobAttempt? in
-            self.cancelled = true
-            return self.current
+        let run = self.state.withLock { state -> JobAttempt? in
+            state.cancelled = true
+            return state.current
         }
         run?.cancel()
     }
 
     /// Every checkpoint so far.
-    public var statistics: [CheckpointStatistics] { self.lock.withLock { self.checkpoints } }
+    public var statistics: [CheckpointStatistics] { self.state.withLock { $0.checkpoints } }
 
     /// Every attempt so far (the running one last): restore phases, when state was restored, first record, failure.
     public var timelines: [AttemptTimeline] {
-        let (finished, current) = self.lock.withLock { (self.finishedTimelines, self.current) }
+        let (finished, current) = self.state.withLock { ($0.finishedTimelines, $0.current) }
         return finished + (current.map { [$0.currentTimeline] } ?? [])
     }
 
     /// The running job's figures.
     public var progress: Progress {
-        let (run, last, before, after) = self.lock.withLock {
-            (self.current, self.checkpoints.last { $0.status == .completed }, self.recordsBefore.load(ordering: .relaxed),
+        let (run, last, before, after) = self.state.withLock { state in
+            (state.current, state.checkpoints.last { $0.status == .completed }, self.recordsBefore.load(ordering: .relaxed),
              self.recordsAfter.load(ordering: .relaxed))
         }
         guard let run else {
@@ -274,15 +288,15 @@ public final class JobExecution: @unchecked Sendable {
             lastCheckpoint: last, firstRecordAt: first.map(Int64.init))
     }
 
-    private func restoredMetadata(_ source: RestoreSource) throws(RuntimeError) -> CheckpointMetadata? {
+    private func restoredMetadata(_ source: RestoreSource, storage: CheckpointStorage?) throws(RuntimeError) -> CheckpointMetadata? {
         do {
             switch source {
             case .empty:
                 return nil
             case .latest:
-                return self.storage?.latest
+                return storage?.latest
             case .checkpoint(let id):
-                guard let storage = self.storage else { return nil }
+                guard let storage else { return nil }
                 return try storage.metadata(id)
             case .savepoint(let directory):
                 let path = directory + "/_metadata"

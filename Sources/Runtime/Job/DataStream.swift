@@ -3,7 +3,7 @@ import StateCore
 
 /// A stream of `T` records in a job under construction. Operations return new streams; a stream feeds exactly
 /// one consumer (an operator, a sink, or a channel to another vertex).
-public struct DataStream<T>: @unchecked Sendable {
+public struct DataStream<T>: Sendable {
     let job: StreamJob
     let vertex: VertexSpec
     /// Wires this stream's producer into a task, delivering each record to the given consumer.
@@ -75,8 +75,7 @@ public struct DataStream<T>: @unchecked Sendable {
     }
 
     func terminate(_ build: @escaping @Sendable (StreamTask) throws -> Void) {
-        self.vertex.consumers += 1
-        self.vertex.build = build
+        self.vertex.terminate(build)
     }
 
     /// Ends this vertex in a channel to a new vertex and returns the new vertex's stream of the same records.
@@ -106,7 +105,7 @@ public struct DataStream<T>: @unchecked Sendable {
         keyBytes: (@Sendable (T, inout ByteWriter) -> Void)?
     ) -> VertexSpec {
         let downstream = self.job.addVertex(name: name, parallelism: parallelism, isSource: false)
-        downstream.inputs.append(EdgeSpec(source: self.vertex, partitioning: partitioning))
+        downstream.addInput(EdgeSpec(source: self.vertex, partitioning: partitioning))
         let attach = self.attach
         self.terminate { task in
             let writer = RecordWriter<T>(

@@ -3,7 +3,7 @@ import StateCore
 
 /// A stream partitioned by key: the next operator runs with keyed state, in a new vertex whose subtasks each own
 /// a contiguous range of key groups.
-public struct KeyedStream<Key, T>: @unchecked Sendable {
+public struct KeyedStream<Key, T>: Sendable {
     let stream: DataStream<T>
     let key: @Sendable (T) -> Key
     let keySerializer: any StateSerializer<Key>

@@ -1,5 +1,6 @@
 import KeyedState
 import StateCore
+import Synchronization
 
 /// A streaming job under construction: sources, operators and sinks, and the channels between them.
 ///
@@ -20,18 +21,31 @@ import StateCore
 ///     .sink(name: "sink") { _ in CountingSink<Int64>() }
 /// let result = try JobExecution(job: job, configuration: configuration).run()
 /// ```
-public final class StreamJob: @unchecked Sendable {
+public final class StreamJob: Sendable {
     /// The job's name.
     public let name: String
-    /// The default parallelism of vertices that do not set one. Default 2.
-    public var defaultParallelism: Int
-    var vertices: [VertexSpec] = []
+    private let graph: Mutex<Graph>
+
+    /// The vertices so far and the default parallelism (a job is built on one thread and run on others).
+    private struct Graph {
+        var defaultParallelism: Int
+        var vertices: [VertexSpec] = []
+    }
 
     /// Creates an empty job.
     public init(name: String, defaultParallelism: Int = 2) {
         self.name = name
-        self.defaultParallelism = defaultParallelism
+        self.graph = Mutex(Graph(defaultParallelism: defaultParallelism))
     }
+
+    /// The default parallelism of vertices that do not set one. Default 2.
+    public var defaultParallelism: Int {
+        get { self.graph.withLock { $0.defaultParallelism } }
+        set { self.graph.withLock { $0.defaultParallelism = newValue } }
+    }
+
+    /// The vertices, in the order they were added.
+    var vertices: [VertexSpec] { self.graph.withLock { $0.vertices } }
 
     /// Adds a source vertex whose subtasks each run one source made by `make`.
     /// - Parameters:
@@ -56,9 +70,11 @@ public final class StreamJob: @unchecked Sendable {
     }
 
     func addVertex(name: String, parallelism: Int, isSource: Bool) -> VertexSpec {
-        let vertex = VertexSpec(name: name, index: self.vertices.count, parallelism: parallelism, isSource: isSource)
-        self.vertices.append(vertex)
-        return vertex
+        self.graph.withLock { graph in
+            let vertex = VertexSpec(name: name, index: graph.vertices.count, parallelism: parallelism, isSource: isSource)
+            graph.vertices.append(vertex)
+            return vertex
+        }
     }
 
     /// Checks the graph: unique names, every vertex built once, parallelism in range.
@@ -86,24 +102,52 @@ public final class StreamJob: @unchecked Sendable {
 }
 
 /// One vertex of the job graph: an operator chain run by `parallelism` subtasks.
-final class VertexSpec: @unchecked Sendable {
+final class VertexSpec: Sendable {
     let name: String
     let index: Int
     let parallelism: Int
     let isSource: Bool
-    /// The number of key groups of a keyed vertex (nil: the job's `maxParallelism`).
-    var maxParallelism: Int?
-    /// The vertices feeding this one, with the partitioning of each edge.
-    var inputs: [EdgeSpec] = []
-    /// Builds the chain into a task (set when the stream is terminated by a sink or a channel).
-    var build: (@Sendable (StreamTask) throws -> Void)?
-    var consumers = 0
+    private let wiring = Mutex(Wiring())
+
+    /// What building the job sets after the vertex is added (and tasks read when they start).
+    private struct Wiring {
+        var maxParallelism: Int?
+        var inputs: [EdgeSpec] = []
+        var build: (@Sendable (StreamTask) throws -> Void)?
+        var consumers = 0
+    }
 
     init(name: String, index: Int, parallelism: Int, isSource: Bool) {
         self.name = name
         self.index = index
         self.parallelism = parallelism
         self.isSource = isSource
+    }
+
+    /// The number of key groups of a keyed vertex (nil: the job's `maxParallelism`).
+    var maxParallelism: Int? {
+        get { self.wiring.withLock { $0.maxParallelism } }
+        set { self.wiring.withLock { $0.maxParallelism = newValue } }
+    }
+
+    /// The vertices feeding this one, with the partitioning of each edge.
+    var inputs: [EdgeSpec] { self.wiring.withLock { $0.inputs } }
+
+    /// Builds the chain into a task (set when the stream is terminated by a sink or a channel).
+    var build: (@Sendable (StreamTask) throws -> Void)? { self.wiring.withLock { $0.build } }
+
+    /// How many streams end in this vertex's output (a valid job has one).
+    var consumers: Int { self.wiring.withLock { $0.consumers } }
+
+    /// Adds an input edge.
+    func addInput(_ edge: EdgeSpec) { self.wiring.withLock { $0.inputs.append(edge) } }
+
+    /// Ends the vertex's stream in `build` (counting consumers: a second one makes the job invalid).
+    func terminate(_ build: @escaping @Sendable (StreamTask) throws -> Void) {
+        self.wiring.withLock {
+            $0.consumers += 1
+            $0.build = build
+        }
     }
 
     /// The number of input channels of each subtask.
