@@ -1,5 +1,6 @@
-import Foundation
 import Checkpointing
+import DequeModule
+import Foundation
 import StateCore
 import Synchronization
 
@@ -13,7 +14,7 @@ import Synchronization
 /// checkpoint. Once blocked, it resumes when the channel has drained to half its capacity (`resumeAt`), so it sends
 /// several buffers per wake-up. Barriers, watermarks and end of input never wait for room. In these shared-memory
 /// channels the producer's output queue and the consumer's input queue are one queue.
-final class InputGate: @unchecked Sendable {
+final class InputGate: Sendable {
     /// Something the task thread must run in order with its records.
     enum Mail: Sendable {
         /// Sources: start checkpoint `barrier.checkpointID` (`final`: every source is exhausted; after it
@@ -28,7 +29,7 @@ final class InputGate: @unchecked Sendable {
     }
 
     /// What `next` found.
-    enum Next {
+    enum Next: Sendable {
         /// Mail to run first.
         case mail([Mail])
         /// An element from `channel`; a barrier taken from the middle of the queue comes with the buffers it
@@ -40,17 +41,22 @@ final class InputGate: @unchecked Sendable {
         case cancelled
     }
 
-    private let condition = NSCondition()
-    private var queues: [[ChannelElement]]
-    private var bufferCounts: [Int]
-    private var mail: [Mail] = []
-    private var cancelled = false
-    private var waitingProducers = 0
-    /// Per channel, the producers' gates to signal once it has drained to `resumeAt`.
-    private var roomWaiters: [[InputGate]]
-    /// A channel this gate's task feeds has room again (reset by `waitForRoomOrMail`).
-    private var roomSignalled = false
-    private var nextChannel = 0
+    /// Everything producers, the task and the coordinator share, behind the gate's monitor.
+    private struct State: Sendable {
+        var queues: [Deque<ChannelElement>]
+        var bufferCounts: [Int]
+        var mail: [Mail] = []
+        var cancelled = false
+        /// Producers sleeping in `push` until a full channel drains.
+        var waitingProducers = 0
+        /// Per channel, the producers' gates to signal once it has drained to `resumeAt`.
+        var roomWaiters: [[InputGate]]
+        /// A channel this gate's task feeds has room again (reset by `waitForRoomOrMail`).
+        var roomSignalled = false
+        var nextChannel = 0
+    }
+
+    private let monitor: Monitor<State>
     /// Buffers a channel holds before its producer blocks.
     let capacity: Int
     /// Buffers a full channel drains to before its blocked producer may send again.
@@ -58,58 +64,44 @@ final class InputGate: @unchecked Sendable {
     /// The size at which producers send a buffer to this gate: the configured buffer size, or less while buffer
     /// debloating shrinks it (written by the consuming task, read by producers after each buffer they send).
     let bufferSize: Atomic<Int>
+    /// The number of input channels.
+    let channelCount: Int
 
     init(channels: Int, capacity: Int, bufferSize: Int) {
-        self.queues = Array(repeating: [], count: channels)
-        self.bufferCounts = Array(repeating: 0, count: channels)
-        self.roomWaiters = Array(repeating: [], count: channels)
+        self.monitor = Monitor(State(
+            queues: Array(repeating: Deque(minimumCapacity: capacity + 2), count: channels),
+            bufferCounts: Array(repeating: 0, count: channels), roomWaiters: Array(repeating: [], count: channels)))
+        self.channelCount = channels
         self.capacity = capacity
         self.bufferSize = Atomic(bufferSize)
         self.resumeAt = capacity / 2
     }
 
-    var channelCount: Int { self.queues.count }
-
     /// Queues mail for the task.
-    func post(_ mail: Mail) {
-        self.condition.lock()
-        self.mail.append(mail)
-        self.condition.broadcast()
-        self.condition.unlock()
-    }
+    func post(_ mail: Mail) { self.monitor.withLock { $0.mail.append(mail) } }
 
     /// Whether mail is waiting or the task is cancelled (sources poll this between records).
-    var hasMail: Bool {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        return !self.mail.isEmpty || self.cancelled
-    }
+    var hasMail: Bool { self.monitor.withLock(signalling: false) { !$0.mail.isEmpty || $0.cancelled } }
 
     /// Takes the waiting mail.
     func takeMail() -> [Mail] {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        let taken = self.mail
-        self.mail.removeAll()
-        return taken
+        self.monitor.withLock(signalling: false) { state in
+            defer { state.mail.removeAll() }
+            return state.mail
+        }
     }
 
     /// Stops the task: every wait returns (producers waiting for room in its channels too).
     func cancel() {
-        self.condition.lock()
-        self.cancelled = true
-        let waiters = self.roomWaiters.joined()
-        self.roomWaiters = self.roomWaiters.map { _ in [] }
-        self.condition.broadcast()
-        self.condition.unlock()
+        let waiters = self.monitor.withLock { state in
+            state.cancelled = true
+            defer { state.roomWaiters = state.roomWaiters.map { _ in [] } }
+            return Array(state.roomWaiters.joined())
+        }
         for waiter in waiters { waiter.signalRoom() }
     }
 
-    var isCancelled: Bool {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        return self.cancelled
-    }
+    var isCancelled: Bool { self.monitor.withLock(signalling: false) { $0.cancelled } }
 
     /// Appends an element to `channel`. A buffer waits while the channel is full (until it has drained to
     /// `resumeAt`); barriers, watermarks and `force`d buffers never wait. Nothing else runs on the producer's
@@ -117,121 +109,106 @@ final class InputGate: @unchecked Sendable {
     /// - Returns: whether the element was queued (false: the gate was cancelled), and how long the producer was
     ///   blocked.
     func push(_ element: ChannelElement, channel: Int, force: Bool = false) -> (queued: Bool, blocked: Duration) {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        var blocked = Duration.zero
-        if element.isBuffer && !force {
+        let waits = element.isBuffer && !force
+        var started: ContinuousClock.Instant?
+        let queued = self.monitor.waiting { state -> Monitor<State>.Step<Bool> in
+            if started != nil { state.waitingProducers -= 1 }
             // A full channel takes buffers again once it has drained to `resumeAt`: the producer then sends
             // several before it blocks again, instead of waking for every buffer the consumer takes.
-            if self.bufferCounts[channel] >= self.capacity && !self.cancelled {
-                let started = ContinuousClock.now
-                while self.bufferCounts[channel] > self.resumeAt && !self.cancelled {
-                    self.waitingProducers += 1
-                    _ = self.condition.wait(until: Date(timeIntervalSinceNow: Limits.channelWaitSlice))
-                    self.waitingProducers -= 1
-                }
-                blocked = ContinuousClock.now - started
+            if waits && !state.cancelled
+                && (started == nil ? state.bufferCounts[channel] >= self.capacity : state.bufferCounts[channel] > self.resumeAt)
+            {
+                if started == nil { started = ContinuousClock.now }
+                state.waitingProducers += 1
+                return .wait(seconds: nil)
             }
+            guard !state.cancelled else { return .done(false, signal: false) }
+            state.queues[channel].append(element)
+            if element.isBuffer { state.bufferCounts[channel] += 1 }
+            return .done(true)
         }
-        guard !self.cancelled else { return (false, blocked) }
-        self.queues[channel].append(element)
-        if element.isBuffer { self.bufferCounts[channel] += 1 }
-        self.condition.broadcast()
-        return (true, blocked)
+        return (queued, started.map { ContinuousClock.now - $0 } ?? .zero)
     }
 
     /// Whether `channel` takes a buffer without waiting (or the gate is cancelled). When it is full, `waiter` (the
     /// producer's own gate) is signalled once the channel has drained to `resumeAt`: a producer checks this
     /// between records and, while it is false, runs its mail and sleeps in `waitForRoomOrMail` on its own gate.
     func hasRoom(channel: Int, waiter: InputGate) -> Bool {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        if self.cancelled || self.bufferCounts[channel] < self.capacity { return true }
-        if !self.roomWaiters[channel].contains(where: { $0 === waiter }) { self.roomWaiters[channel].append(waiter) }
-        return false
+        self.monitor.withLock(signalling: false) { state in
+            if state.cancelled || state.bufferCounts[channel] < self.capacity { return true }
+            if !state.roomWaiters[channel].contains(where: { $0 === waiter }) { state.roomWaiters[channel].append(waiter) }
+            return false
+        }
     }
 
     /// Wakes this gate's task from `waitForRoomOrMail`: a channel it feeds has room again.
-    private func signalRoom() {
-        self.condition.lock()
-        self.roomSignalled = true
-        self.condition.broadcast()
-        self.condition.unlock()
-    }
+    private func signalRoom() { self.monitor.withLock { $0.roomSignalled = true } }
 
     /// Sleeps until mail arrives, a channel this task feeds signals room (`hasRoom(channel:waiter:)`), the gate
     /// is cancelled, or `deadline`.
     func waitForRoomOrMail(deadline: Duration) {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        while !self.cancelled && self.mail.isEmpty && !self.roomSignalled {
+        self.monitor.waiting { state -> Monitor<State>.Step<Void> in
             let now = RuntimeClock.now
-            if now >= deadline { break }
-            let seconds = Double((deadline - now).milliseconds) / 1000 + 0.0002
-            _ = self.condition.wait(until: Date(timeIntervalSinceNow: min(seconds, Limits.channelWaitSlice)))
+            guard !state.cancelled && state.mail.isEmpty && !state.roomSignalled && now < deadline else {
+                state.roomSignalled = false
+                return .done((), signal: false)
+            }
+            return .wait(seconds: Double((deadline - now).milliseconds) / 1000)
         }
-        self.roomSignalled = false
     }
 
     /// The next thing for the task: mail first; then a barrier `overtake` accepts from the middle of an unblocked
     /// queue; then the head of the next unblocked non-empty channel (round robin). Waits until `deadline`.
     func next(blocked: Set<Int>, deadline: Duration, overtake: (CheckpointBarrier) -> Bool) -> Next {
-        self.condition.lock()
         // Producers waiting for room are signalled after the lock is released (their gates have their own locks).
         var wake: [InputGate] = []
         defer { for waiter in wake { waiter.signalRoom() } }
-        defer { self.condition.unlock() }
-        while true {
-            if self.cancelled { return .cancelled }
-            if !self.mail.isEmpty {
-                let taken = self.mail
-                self.mail.removeAll()
-                return .mail(taken)
+        return self.monitor.waiting { state -> Monitor<State>.Step<Next> in
+            if state.cancelled { return .done(.cancelled, signal: false) }
+            if !state.mail.isEmpty {
+                defer { state.mail.removeAll() }
+                return .done(.mail(state.mail), signal: false)
             }
-            for channel in self.queues.indices where !blocked.contains(channel) {
-                let queue = self.queues[channel]
+            for channel in state.queues.indices where !blocked.contains(channel) {
+                let queue = state.queues[channel]
                 for position in queue.indices.dropFirst() {
                     guard case .barrier(let barrier) = queue[position] else { continue }
                     if overtake(barrier) {
-                        let element = self.queues[channel].remove(at: position)
+                        let element = state.queues[channel].remove(at: position)
                         let buffers = queue[..<position].compactMap { item -> [UInt8]? in
                             if case .buffer(let bytes) = item { return bytes }
                             return nil
                         }
-                        return .element(channel: channel, element, overtaken: buffers)
+                        return .done(.element(channel: channel, element, overtaken: buffers), signal: false)
                     }
                     break
                 }
             }
-            let count = self.queues.count
+            let count = state.queues.count
             for step in 0..<count {
-                let channel = (self.nextChannel + step) % count
-                guard !blocked.contains(channel), !self.queues[channel].isEmpty else { continue }
-                self.nextChannel = (channel + 1) % count
-                let element = self.queues[channel].removeFirst()
+                let channel = (state.nextChannel + step) % count
+                guard !blocked.contains(channel), let element = state.queues[channel].popFirst() else { continue }
+                state.nextChannel = (channel + 1) % count
+                var room = false
                 if element.isBuffer {
-                    self.bufferCounts[channel] -= 1
-                    if self.bufferCounts[channel] <= self.resumeAt {
-                        if self.waitingProducers > 0 { self.condition.broadcast() }
-                        if !self.roomWaiters[channel].isEmpty {
-                            wake = self.roomWaiters[channel]
-                            self.roomWaiters[channel].removeAll()
+                    state.bufferCounts[channel] -= 1
+                    if state.bufferCounts[channel] <= self.resumeAt {
+                        // Producers sleeping in `push` may send again.
+                        room = state.waitingProducers > 0
+                        if !state.roomWaiters[channel].isEmpty {
+                            wake = state.roomWaiters[channel]
+                            state.roomWaiters[channel].removeAll()
                         }
                     }
                 }
-                return .element(channel: channel, element, overtaken: [])
+                return .done(.element(channel: channel, element, overtaken: []), signal: room)
             }
             let now = RuntimeClock.now
-            if now >= deadline { return .idle }
-            let seconds = Double((deadline - now).milliseconds) / 1000 + 0.0002
-            _ = self.condition.wait(until: Date(timeIntervalSinceNow: min(seconds, Limits.channelWaitSlice)))
+            if now >= deadline { return .done(.idle, signal: false) }
+            return .wait(seconds: Double((deadline - now).milliseconds) / 1000)
         }
     }
 
     /// Buffers queued on every channel (a metric).
-    var queuedBuffers: Int {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        return self.bufferCounts.reduce(0, +)
-    }
+    var queuedBuffers: Int { self.monitor.withLock(signalling: false) { $0.bufferCounts.reduce(0, +) } }
 }
