@@ -1,6 +1,7 @@
 import Checkpointing
 import Foundation
 import StateCore
+import Synchronization
 
 /// Triggers checkpoints at the configured interval (one in flight, a minimum pause between them), collects every
 /// task's acknowledgement, publishes the metadata, then tells every task the checkpoint completed. A checkpoint
@@ -20,27 +21,25 @@ import StateCore
 /// checkpoint does not cover). If it aborts, another is triggered; a failure restarts the job and the new attempt
 /// stops the same way. `JobExecution.Result.stoppedAt` names it; a restore from it reprocesses nothing
 /// (`GracefulStopTests`).
-final class CheckpointCoordinator: @unchecked Sendable {
+final class CheckpointCoordinator: Sendable {
+    private typealias Scheduler = CheckpointScheduler<TaskAcknowledgement>
     private let storage: CheckpointStorage
     private unowned let attempt: JobAttempt
-    /// Guards `scheduler`; signalled on every event it waits for.
-    private let condition = NSCondition()
-    private var scheduler: CheckpointScheduler<TaskAcknowledgement>
-    private var previous: CheckpointPieces
+    /// The scheduler, signalled on every event it waits for.
+    private let monitor: Monitor<Scheduler>
+    private let exited = DispatchSemaphore(value: 0)
+    /// The coordinator's thread (so `stop()` from that thread does not wait for itself).
+    private let thread = Mutex<ObjectIdentifier?>(nil)
 
     init(configuration: CheckpointConfiguration, storage: CheckpointStorage, attempt: JobAttempt, firstID: Int64) {
         self.storage = storage
         self.attempt = attempt
-        self.scheduler = CheckpointScheduler(
+        self.monitor = Monitor(Scheduler(
             interval: configuration.interval, minimumPause: configuration.minimumPause, timeout: configuration.timeout,
             tasks: attempt.tasks.reduce(0) { $0 + $1.count },
             sources: attempt.tasks.filter { $0.first?.vertex.isSource ?? false }.reduce(0) { $0 + $1.count },
-            firstID: firstID, now: RuntimeClock.now)
-        self.previous = CheckpointPieces(storage.latest)
+            firstID: firstID, now: RuntimeClock.now))
     }
-
-    private let exited = DispatchSemaphore(value: 0)
-    private var thread: Thread?
 
     /// Starts the coordinator thread.
     func start() {
@@ -48,93 +47,68 @@ final class CheckpointCoordinator: @unchecked Sendable {
             self.loop()
             self.exited.signal()
         }
-        self.thread = thread
+        self.thread.withLock { $0 = ObjectIdentifier(thread) }
         thread.name = "weir-coordinator"
         thread.start()
     }
 
     /// Stops triggering, waits for a publish in progress (its files must stay), and aborts a pending checkpoint.
     func stop() {
-        let (first, pending) = self.update { scheduler in (!scheduler.isStopped, scheduler.stop()) }
+        let (first, pending) = self.monitor.withLock { scheduler in (!scheduler.isStopped, scheduler.stop()) }
         guard first else { return }
         // From the coordinator's own thread (a checkpoint callback cancelling the job) there is nothing to wait for.
-        if let thread = self.thread, thread != Thread.current {
+        if let thread = self.thread.withLock({ $0 }), thread != ObjectIdentifier(Thread.current) {
             self.exited.wait()
         }
         if let pending { self.storage.abort(pending.id) }
     }
 
     /// A task finished restoring and runs.
-    func taskReady() { self.update { $0.taskReady() } }
+    func taskReady() { self.monitor.withLock { $0.taskReady() } }
 
     /// A source is exhausted: once all are, the final checkpoint is triggered at once.
-    func sourceFinished() { self.update { $0.sourceFinished() } }
+    func sourceFinished() { self.monitor.withLock { $0.sourceFinished() } }
 
     /// Stops the job with a checkpoint: once the one in flight (if any) ends, a checkpoint is triggered at once
     /// whose barrier stops the sources and whose completion ends every task (`CheckpointBarrier.stopsJob`).
     /// If it aborts, another is triggered. Does nothing after every source finished (the final checkpoint of
     /// the bounded input then ends the job the same way).
-    func requestStop() { self.update { $0.requestStop() } }
+    func requestStop() { self.monitor.withLock { $0.requestStop() } }
 
     /// A task's part of a checkpoint is durable (dropped unless that checkpoint is pending).
     func acknowledge(_ acknowledgement: TaskAcknowledgement) {
-        self.update { $0.acknowledge(acknowledgement, checkpointID: acknowledgement.checkpointID) }
+        self.monitor.withLock { _ = $0.acknowledge(acknowledgement, checkpointID: acknowledgement.checkpointID) }
     }
 
-    /// Runs `change` on the scheduler under the condition and wakes the loop.
-    @discardableResult
-    private func update<R>(_ change: (inout CheckpointScheduler<TaskAcknowledgement>) -> R) -> R {
-        self.condition.lock()
-        defer {
-            self.condition.broadcast()
-            self.condition.unlock()
-        }
-        return change(&self.scheduler)
-    }
-
-    /// Performs the scheduler's actions until it exits; the condition is released while one runs.
+    /// Performs the scheduler's actions until it exits, sleeping on the monitor while it waits (until its
+    /// deadline or an event; the lock is not held while an action runs).
     private func loop() {
-        self.condition.lock()
+        var previous = CheckpointPieces(self.storage.latest)
         while true {
-            let now = RuntimeClock.now
-            let action = self.scheduler.nextAction(now: now)
-            switch action {
-            case .exit:
-                self.condition.unlock()
-                return
-            case .wait(let deadline):
-                self.sleep(until: deadline, now: now)
-                continue
-            case .trigger, .complete, .abort:
-                break
+            var now = Duration.zero
+            let action = self.monitor.waiting { scheduler -> Monitor<Scheduler>.Step<Scheduler.Action> in
+                now = RuntimeClock.now
+                let action = scheduler.nextAction(now: now)
+                guard case .wait(let deadline) = action else { return .done(action, signal: false) }
+                return .wait(seconds: deadline.map { ($0 - now) / .seconds(1) })
             }
-            self.condition.unlock()
             switch action {
+            case .exit, .wait:  // `.wait` never leaves the monitor
+                return
             case .trigger(let barrier):
                 RuntimeLog.logger.trace(
                     "triggering checkpoint \(barrier.checkpointID)",
                     metadata: ["final": "\(barrier.isFinal)", "stopsJob": "\(barrier.stopsJob)"])
                 self.attempt.trigger(barrier, final: barrier.isFinal)
             case .complete(let pending):
-                self.complete(pending, now: now)
+                self.complete(pending, now: now, previous: &previous)
             case .abort(let pending, let reason):
                 self.abort(pending, reason: reason, now: now)
-            case .wait, .exit:
-                break
             }
-            self.condition.lock()
         }
     }
 
-    /// Waits on the condition (held) until `deadline` (nil: none) or a signal, at most `Limits.channelWaitSlice` (a
-    /// safety net: every change the loop waits for signals).
-    private func sleep(until deadline: Duration?, now: Duration) {
-        let left = deadline.map { max($0 - now, .zero) } ?? .seconds(1)
-        let seconds = min(Double(left.milliseconds) / 1000, Limits.channelWaitSlice)
-        _ = self.condition.wait(until: Date(timeIntervalSinceNow: seconds + 0.0002))
-    }
-
-    private func complete(_ pending: CheckpointScheduler<TaskAcknowledgement>.Pending, now: Duration) {
+    private func complete(_ pending: Scheduler.Pending, now: Duration, previous: inout CheckpointPieces) {
         let acknowledgements = pending.acknowledgements.sorted { ($0.task.vertex, $0.task.subtask) < ($1.task.vertex, $1.task.subtask) }
         let metadata = CheckpointMetadata(
             checkpointID: pending.id, timestampMilliseconds: SystemStateClock().nowMilliseconds(),
@@ -156,23 +130,23 @@ final class CheckpointCoordinator: @unchecked Sendable {
             maxAlignment: acknowledgements.map(\.alignment).max() ?? .zero, publish: end - publishStart,
             unaligned: acknowledgements.contains { $0.unaligned },
             inflightBytes: acknowledgements.reduce(0) { $0 + $1.task.inflightBytes },
-            checkpointedBytes: pieces.bytesNotIn(self.previous), stateBytes: pieces.total)
-        self.previous = pieces
+            checkpointedBytes: pieces.bytesNotIn(previous), stateBytes: pieces.total)
+        previous = pieces
         RuntimeLog.logger.debug(
             "checkpoint \(pending.id) completed in \(statistics.endToEnd)",
             metadata: [
                 "checkpoint": "\(pending.id)", "checkpointedBytes": "\(statistics.checkpointedBytes)",
                 "stateBytes": "\(statistics.stateBytes)", "unaligned": "\(statistics.unaligned)",
             ])
-        self.update { $0.ended(pending, completed: true, at: end) }
+        self.monitor.withLock { $0.ended(pending, completed: true, at: end) }
         self.attempt.checkpointCompleted(statistics)
     }
 
-    private func abort(_ pending: CheckpointScheduler<TaskAcknowledgement>.Pending, reason: String, now: Duration) {
+    private func abort(_ pending: Scheduler.Pending, reason: String, now: Duration) {
         RuntimeLog.logger.debug("checkpoint \(pending.id) aborted: \(reason)", metadata: ["checkpoint": "\(pending.id)"])
         self.storage.abort(pending.id)
         let end = RuntimeClock.now
-        self.update { $0.ended(pending, completed: false, at: end) }
+        self.monitor.withLock { $0.ended(pending, completed: false, at: end) }
         self.attempt.checkpointAborted(CheckpointStatistics(
             checkpointID: pending.id, status: .aborted, endToEnd: now - pending.triggeredAt, maxStartDelay: .zero,
             maxSynchronous: .zero, maxAsynchronous: .zero, maxAlignment: .zero, publish: .zero, unaligned: false,
