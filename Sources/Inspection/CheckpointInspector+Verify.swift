@@ -2,6 +2,7 @@ import Checkpointing
 import Dispatch
 import RocksKit
 import StateCore
+import Synchronization
 
 /// What `verify` found.
 public struct VerifyReport: Sendable {
@@ -293,7 +294,8 @@ extension CheckpointInspector {
 }
 
 /// A CRC-32C extended piece by piece on one serial queue (the only place it changes), read after that queue drains.
-private final class RunningChecksum: @unchecked Sendable {
-    private(set) var value: UInt32 = 0
-    func extend(_ bytes: [UInt8]) { self.value = bytes.withUnsafeBytes { HardwareCRC32C.extend(self.value, $0) } }
+private final class RunningChecksum: Sendable {
+    private let crc = Mutex<UInt32>(0)
+    var value: UInt32 { self.crc.withLock { $0 } }
+    func extend(_ bytes: [UInt8]) { self.crc.withLock { crc in crc = bytes.withUnsafeBytes { HardwareCRC32C.extend(crc, $0) } } }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import RocksKit
+import StateCore
 
 /// Where a backend's RocksDB lives in its working directory, and the databases of failed attempts that are being
 /// closed in the background.
@@ -28,20 +29,18 @@ package final class RetiredDatabases: Sendable {
     /// Directory names a backend's database alternates between.
     static let names = ["db", "db-1"]
 
-    private let condition = NSCondition()
-    /// Guarded by `condition`: directories whose database is being closed and deleted.
-    nonisolated(unsafe) private var retiring: Set<String> = []
+    /// Directories whose database is being closed and deleted.
+    private let retiring = Monitor<Set<String>>([], slice: 1)
 
     /// The database directory for a backend opening in `workingDirectory`: `db`, unless a failed attempt's
     /// database is still retiring there, then `db-1` (waits when both are). Deletes the other directory when
     /// nothing retires there (what a crash in the middle of a retirement left).
     package func directory(in workingDirectory: String, fileSystem: any CheckpointFileSystem) -> String {
         let candidates = Self.names.map { "\(workingDirectory)/\($0)" }
-        self.condition.lock()
-        while candidates.allSatisfy({ self.retiring.contains($0) }) { self.condition.wait() }
-        let chosen = candidates.first { !self.retiring.contains($0) }!
-        let stale = candidates.filter { $0 != chosen && !self.retiring.contains($0) }
-        self.condition.unlock()
+        let (chosen, stale) = self.retiring.waiting { retiring -> Monitor<Set<String>>.Step<(String, [String])> in
+            guard let chosen = candidates.first(where: { !retiring.contains($0) }) else { return .wait(seconds: nil) }
+            return .done((chosen, candidates.filter { $0 != chosen && !retiring.contains($0) }), signal: false)
+        }
         for directory in stale { try? fileSystem.remove(directory) }
         return chosen
     }
@@ -49,9 +48,7 @@ package final class RetiredDatabases: Sendable {
     /// Closes a failed attempt's database with `close` on a thread of its own, then deletes `directory`.
     /// `close` must be the last use of the database: nothing else may touch it afterwards.
     package func retire(directory: String, fileSystem: any CheckpointFileSystem, close: @escaping () -> Void) {
-        self.condition.lock()
-        self.retiring.insert(directory)
-        self.condition.unlock()
+        self.retiring.withLock(signalling: false) { _ = $0.insert(directory) }
         let work = Handover(close: close)
         self.inBackground("weir-retire", releasing: [directory]) {
             work.close()
@@ -79,10 +76,11 @@ package final class RetiredDatabases: Sendable {
     package func deleteSetAside(in workingDirectory: String, fileSystem: any CheckpointFileSystem) {
         let names = ((try? fileSystem.list(workingDirectory)) ?? []).filter { $0.contains(Self.asideMarker) }
         guard !names.isEmpty else { return }
-        self.condition.lock()
-        let aside = Set(names.map { "\(workingDirectory)/\($0)" }).subtracting(self.retiring)
-        self.retiring.formUnion(aside)
-        self.condition.unlock()
+        let aside = self.retiring.withLock(signalling: false) { retiring in
+            let aside = Set(names.map { "\(workingDirectory)/\($0)" }).subtracting(retiring)
+            retiring.formUnion(aside)
+            return aside
+        }
         guard !aside.isEmpty else { return }
         self.inBackground("weir-delete", releasing: aside) {
             for directory in aside { try? fileSystem.remove(directory) }
@@ -93,10 +91,7 @@ package final class RetiredDatabases: Sendable {
     private func inBackground(_ name: String, releasing directories: Set<String>, _ work: @escaping @Sendable () -> Void) {
         let thread = Thread {
             work()
-            self.condition.lock()
-            self.retiring.subtract(directories)
-            self.condition.broadcast()
-            self.condition.unlock()
+            self.retiring.withLock { $0.subtract(directories) }
         }
         thread.name = name
         thread.start()
@@ -104,9 +99,9 @@ package final class RetiredDatabases: Sendable {
 
     /// Waits until no database under `prefix` is retiring and no set-aside directory there is being deleted.
     package func waitAll(under prefix: String) {
-        self.condition.lock()
-        while self.retiring.contains(where: { $0.hasPrefix(prefix) }) { self.condition.wait() }
-        self.condition.unlock()
+        self.retiring.waiting { retiring in
+            retiring.contains(where: { $0.hasPrefix(prefix) }) ? .wait(seconds: nil) : .done((), signal: false)
+        }
     }
 
     /// A close handed to the retiring thread: the caller gives up the database with it.

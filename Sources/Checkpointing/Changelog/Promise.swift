@@ -1,46 +1,40 @@
-import Foundation
+import StateCore
 
 /// A value one thread waits for (or is called back with) and another provides.
-final class Promise<Value: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var value: Value?
-    private var callbacks: [@Sendable (Value) -> Void] = []
+final class Promise<Value: Sendable>: Sendable {
+    private struct State: Sendable {
+        var value: Value?
+        var callbacks: [@Sendable (Value) -> Void] = []
+    }
+
+    private let monitor = Monitor(State(), slice: 1)
 
     /// Provides the value (once), then runs the callbacks waiting for it on this thread.
     func fulfill(_ value: Value) {
-        self.condition.lock()
-        self.value = value
-        let callbacks = self.callbacks
-        self.callbacks = []
-        self.condition.broadcast()
-        self.condition.unlock()
+        let callbacks = self.monitor.withLock { state in
+            state.value = value
+            defer { state.callbacks = [] }
+            return state.callbacks
+        }
         for callback in callbacks { callback(value) }
     }
 
     /// Calls `body` with the value: at once on this thread if it is there, otherwise on the thread that provides it.
     func whenFulfilled(_ body: @escaping @Sendable (Value) -> Void) {
-        self.condition.lock()
-        guard let value = self.value else {
-            self.callbacks.append(body)
-            self.condition.unlock()
-            return
+        let value = self.monitor.withLock(signalling: false) { state -> Value? in
+            if state.value == nil { state.callbacks.append(body) }
+            return state.value
         }
-        self.condition.unlock()
-        body(value)
+        if let value { body(value) }
     }
 
     /// Waits for the value.
     func wait() -> Value {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        while self.value == nil { self.condition.wait() }
-        return self.value!
+        self.monitor.waiting { state in
+            state.value.map { .done($0, signal: false) } ?? .wait(seconds: nil)
+        }
     }
 
     /// The value, if provided.
-    var current: Value? {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        return self.value
-    }
+    var current: Value? { self.monitor.withLock(signalling: false) { $0.value } }
 }
