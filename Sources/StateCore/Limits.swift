@@ -14,9 +14,12 @@ public enum Limits {
     public static let valueBytesMax = 1 << 30
     /// The longest TTL: TTL timestamps are milliseconds in an Int64 and must not overflow when added.
     public static let timeToLiveMillisecondsMax: Int64 = 1 << 52
-    /// The longest single sleep (seconds) of a thread waiting on a channel's condition before it re-checks its
-    /// predicate: a safety net, since every change it waits for also signals the condition.
+    /// The longest single sleep (seconds) of a thread waiting on a `Monitor` (the channels, the coordinator)
+    /// before it re-checks its predicate: a safety net, since every change it waits for also signals.
     public static let channelWaitSlice = 0.05
+    /// The same safety net for threads that are idle most of the time (worker threads, promises, database
+    /// retirement), which used to wait without one.
+    public static let idleWaitSlice = 1.0
     /// Records a source emits per call while its outputs have room; under backpressure it emits one at a time,
     /// so a checkpoint waits for at most one record's fan-out.
     public static let sourceBatchRecords = 256

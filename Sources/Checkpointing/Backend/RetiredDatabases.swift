@@ -30,7 +30,7 @@ package final class RetiredDatabases: Sendable {
     static let names = ["db", "db-1"]
 
     /// Directories whose database is being closed and deleted.
-    private let retiring = Monitor<Set<String>>([], slice: 1)
+    private let retiring = Monitor<Set<String>>([], slice: Limits.idleWaitSlice)
 
     /// The database directory for a backend opening in `workingDirectory`: `db`, unless a failed attempt's
     /// database is still retiring there, then `db-1` (waits when both are). Deletes the other directory when

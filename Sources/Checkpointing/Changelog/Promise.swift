@@ -7,7 +7,7 @@ final class Promise<Value: Sendable>: Sendable {
         var callbacks: [@Sendable (Value) -> Void] = []
     }
 
-    private let monitor = Monitor(State(), slice: 1)
+    private let monitor = Monitor(State(), slice: Limits.idleWaitSlice)
 
     /// Provides the value (once), then runs the callbacks waiting for it on this thread.
     func fulfill(_ value: Value) {

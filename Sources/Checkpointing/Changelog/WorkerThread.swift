@@ -12,7 +12,7 @@ final class WorkerThread: Sendable {
     }
 
     /// Every change signals, so an idle thread sleeps in long slices.
-    private let monitor = Monitor(State(), slice: 1)
+    private let monitor = Monitor(State(), slice: Limits.idleWaitSlice)
 
     /// Starts the thread.
     init(name: String) {
